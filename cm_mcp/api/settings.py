@@ -1,0 +1,128 @@
+"""cm-mcp configuration, read from arguments, `CM_*` environment variables and a `.env` file.
+
+Precedence, highest first: constructor arguments > environment variables > the `.env` file (in the
+current directory) > the defaults below. Every variable is `CM_` + the field name in upper case, except
+`CM_MAX_TOKENS` (field `default_max_tokens`).
+
+The API token is a `SecretStr`: it never shows in `repr`, `str` or `model_dump_json`. When `CM_API_TOKEN`
+is unset, the token is read from `CM_API_TOKEN_FILE`, and re-read before every request (`current_token`),
+so dropping a fresh JWT into that file takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+APP_NAME = "cm-mcp"
+
+
+def _default_data_dir() -> Path:
+    return platformdirs.user_data_path(APP_NAME)
+
+
+class Settings(BaseSettings):
+    """Everything configurable about talking to the Central Monitoring API (see the module docstring)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CM_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    #: base URL; the reference gives none (item 43). The default is the local sandbox.
+    api_url: str = "http://127.0.0.1:8766"
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    #: `Authorization: <scheme> <jwt>`; the reference does not name the scheme (item 40). Empty: bare JWT.
+    auth_scheme: str = "Bearer"
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    #: retries after the first attempt (so at most max_retries + 1 requests per call)
+    max_retries: int = Field(default=4, ge=0)
+    #: no retry starts once this many seconds have passed since the first attempt
+    retry_max_seconds: float = Field(default=30.0, ge=0)
+    retry_base_delay: float = Field(default=0.5, ge=0)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    #: expose the deprecated V1 logs endpoints (retired 2026-03-01); billing (/v1/query) is unaffected
+    enable_v1: bool = False
+    default_max_tokens: int = Field(default=4000, gt=0, validation_alias="CM_MAX_TOKENS")
+    #: hosts presigned URLs may point to; `*.` matches any subdomain. CSV or a JSON list in the env.
+    download_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*.amazonaws.com"]
+    )
+
+    _token_from_file: bool = PrivateAttr(default=False)
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"CM_API_URL must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        if isinstance(value, SecretStr):
+            return value.get_secret_value().strip() or None
+        return value
+
+    @field_validator("auth_scheme")
+    @classmethod
+    def _strip_scheme(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("download_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list | tuple):
+            return [str(host).strip().lower() for host in value if str(host).strip()]
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.api_token is None and self.api_token_file is not None:
+            self._token_from_file = True
+            self.api_token = self._read_token_file()
+
+    def current_token(self) -> str | None:
+        """The JWT to send now: the configured token, or the token file's current content."""
+        if self._token_from_file:
+            self.api_token = self._read_token_file()
+        return self.api_token.get_secret_value() if self.api_token is not None else None
+
+    def auth_header_value(self, token: str) -> str:
+        return f"{self.auth_scheme} {token}" if self.auth_scheme else token
+
+    def _read_token_file(self) -> SecretStr | None:
+        # An unreadable file is "no token" here: the request fails locally with TokenMissingError, which
+        # names both variables, instead of the whole server refusing to start.
+        if self.api_token_file is None:
+            return None
+        try:
+            text = self.api_token_file.expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return SecretStr(text) if text else None
+
+    def token_source(self) -> Literal["argument or environment", "file", "none"]:
+        """Where the token comes from, for diagnostics (never the token itself)."""
+        if self._token_from_file:
+            return "file"
+        return "argument or environment" if self.api_token is not None else "none"

@@ -1,0 +1,47 @@
+"""The `cm-mcp` command.
+
+Subcommands import their layer lazily so `cm-mcp --version` stays instant and so the stdio server
+never pays for the sandbox's imports unless asked to. Logs go to stderr: in stdio mode stdout is the
+protocol channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from cm_mcp import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cm-mcp",
+        description="Investigate incidents through the Central Monitoring API from any MCP client.",
+    )
+    parser.add_argument("--version", action="version", version=f"cm-mcp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (to stderr)")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

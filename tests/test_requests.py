@@ -1,0 +1,615 @@
+"""Every documented request rule, with valid and invalid cases; invalid ones must name the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cm_mcp.api.errors import RequestValidationError
+from cm_mcp.api.requests import (
+    REQUEST_MODELS,
+    APIRequest,
+    BillingQueryRequest,
+    LogsAggsRequest,
+    LogsBatchRequest,
+    LogsBatchStatusRequest,
+    LogsScrollRequest,
+    V1BatchUrlsRequest,
+    V1LogsBatchRequest,
+    V1LogsScrollRequest,
+    WorkloadsAggsRequest,
+    WorkloadsBatchRequest,
+    WorkloadsBatchStatusRequest,
+    WorkloadsScrollRequest,
+    parse_request,
+)
+
+NOW = datetime(2026, 11, 26, 12, 34, 56, 789000, tzinfo=UTC)
+
+K8S = {
+    "application": "atr",
+    "app_type": "kubernetes",
+    "start_time": "2026-01-19T00:00:00Z",
+    "end_time": "2026-01-19T23:59:59Z",
+    "domain": ["domain1.com", "domain2.com"],
+}
+SERVERLESS = {
+    "application": "eventops",
+    "app_type": "serverless",
+    "start_time": "2026-01-19T00:00:00Z",
+    "end_time": "2026-01-19T23:59:59Z",
+    "log_group": ["*"],
+    "tenant": ["tenant1"],
+    "stage": ["prod"],
+}
+WORKLOADS = {
+    "application": "atr",
+    "app_type": "ec2",
+    "start_time": "2026-01-19T00:00:00Z",
+    "end_time": "2026-01-19T23:59:59Z",
+    "domain": ["domain1.com"],
+}
+AGGS = {"levels": {"terms": {"field": "regex.extractions.logLevel", "size": 10}}}
+V1 = {"application": "quasar", "app_type": "caas", "domain": "example.domain.com", "time_range": "now-15m/m"}
+
+
+def scroll(**changes: Any) -> dict[str, Any]:
+    return _with({**K8S, "size": 100}, changes)
+
+
+def _with(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    body = dict(base)
+    for key, value in changes.items():
+        if value is _DROP:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+_DROP = object()
+
+
+def f(*filters: Any) -> dict[str, Any]:
+    return scroll(filters=list(filters))
+
+
+VALID: list[tuple[str, type[APIRequest], dict[str, Any]]] = [
+    ("k8s scroll", LogsScrollRequest, scroll()),
+    ("ec2 scroll", LogsScrollRequest, scroll(app_type="ec2")),
+    ("serverless scroll", LogsScrollRequest, {**SERVERLESS, "size": 100}),
+    ("continuation alone", LogsScrollRequest, {"scroll_id": "FGluY2x1ZGVfY29udGV4"}),
+    ("wildcard domain", LogsScrollRequest, scroll(domain=["*"])),
+    ("fields", LogsScrollRequest, scroll(fields=["@timestamp", "message"])),
+    ("ms time", LogsScrollRequest, scroll(start_time="2026-01-19T00:00:00.000Z")),
+    ("9 digit fraction", LogsScrollRequest, scroll(start_time="2026-01-19T00:00:00.123456789Z")),
+    ("offset time", LogsScrollRequest, scroll(start_time="2026-01-19T02:00:00+02:00")),
+    ("date math", LogsScrollRequest, scroll(start_time="now-6h", end_time="now")),
+    ("date math rounding", LogsScrollRequest, scroll(start_time="now-1d/d", end_time="now/d")),
+    ("term", LogsScrollRequest, f({"term": {"regex.extractions.logLevel": "ERROR"}})),
+    ("term object", LogsScrollRequest, f({"term": {"logLevel": {"value": "ERROR"}}})),
+    ("terms", LogsScrollRequest, f({"terms": {"workflow.name": ["A", "B"]}})),
+    ("range", LogsScrollRequest, f({"range": {"response.status_code": {"gte": 500, "lt": 600}}})),
+    ("range date math", LogsScrollRequest, f({"range": {"@timestamp": {"gte": "now-1h", "format": "x"}}})),
+    ("exists", LogsScrollRequest, f({"exists": {"field": "user.id"}})),
+    ("match", LogsScrollRequest, f({"match": {"message": "cluster down"}})),
+    ("match and", LogsScrollRequest, f({"match": {"message": {"query": "a b", "operator": "and"}}})),
+    ("match_phrase", LogsScrollRequest, f({"match_phrase": {"message": "cluster down"}})),
+    (
+        "bool nested",
+        LogsScrollRequest,
+        f(
+            {
+                "bool": {
+                    "must": [{"term": {"ticket.type": "SR_TASK"}}],
+                    "should": [{"bool": {"filter": [{"exists": {"field": "x"}}]}}],
+                    "must_not": [{"term": {"workload.state": "FAILED"}}],
+                }
+            }
+        ),
+    ),
+    ("batch k8s", LogsBatchRequest, dict(K8S)),
+    (
+        "batch serverless",
+        LogsBatchRequest,
+        {**SERVERLESS, "filters": [{"term": {"function_memory_size": "1024"}}]},
+    ),
+    ("aggs", LogsAggsRequest, {**K8S, "aggs": AGGS}),
+    (
+        "aggs nested and filter",
+        LogsAggsRequest,
+        {
+            **K8S,
+            "aggs": {
+                "errors": {
+                    "filter": {"term": {"regex.extractions.logLevel": "ERROR"}},
+                    "aggs": {"hourly": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}}},
+                },
+                "p": {"percentiles": {"field": "duration_ms"}},
+            },
+        },
+    ),
+    ("aggs serverless", LogsAggsRequest, {**SERVERLESS, "aggs": {"o": {"terms": {"field": "event.origin"}}}}),
+    ("status", LogsBatchStatusRequest, {"token": "  Paw21VHC3VxAs7F4 "}),
+    ("workloads status", WorkloadsBatchStatusRequest, {"token": "Paw21VHC3VxAs7F4"}),
+    ("workloads scroll", WorkloadsScrollRequest, dict(WORKLOADS)),
+    ("workloads continuation", WorkloadsScrollRequest, {"scroll_id": "DnF1ZXJ5"}),
+    ("workloads batch", WorkloadsBatchRequest, {**WORKLOADS, "app_type": "kubernetes", "domain": ["*"]}),
+    (
+        "workloads aggs",
+        WorkloadsAggsRequest,
+        {**WORKLOADS, "aggs": {"w": {"terms": {"field": "workflow.name"}}}},
+    ),
+    ("v1 scroll", V1LogsScrollRequest, {**V1, "size": 1000, "filters": {"message": "cluster down"}}),
+    ("v1 scroll continuation", V1LogsScrollRequest, {**V1, "scroll_id": "DXF1ZXJ5QW5vbmU="}),
+    ("v1 batch", V1LogsBatchRequest, {**V1, "filters": {"status": "error"}}),
+    (
+        "v1 eventops",
+        V1LogsBatchRequest,
+        {"application": "eventops", "time_range": "now-1h", "tenant": "acme"},
+    ),
+    ("v1 urls", V1BatchUrlsRequest, {"token": "1OTk3LCJpc3MiOi"}),
+    ("billing", BillingQueryRequest, {"domain": "example.domain.com", "time_range": "now-15m/m"}),
+]
+
+# (name, model, args, field path the error must name, words the message must contain)
+INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
+    ("bad application", LogsScrollRequest, scroll(application="zeus"), "application", "atr"),
+    ("bad app_type", LogsScrollRequest, scroll(app_type="caas"), "app_type", "kubernetes"),
+    (
+        "serverless with atr",
+        LogsScrollRequest,
+        {**SERVERLESS, "application": "atr", "size": 1},
+        "app_type",
+        "eventops",
+    ),
+    ("eventops with k8s", LogsScrollRequest, scroll(application="eventops"), "app_type", "serverless"),
+    (
+        "eventops with k8s batch",
+        LogsBatchRequest,
+        {**K8S, "application": "eventops"},
+        "app_type",
+        "serverless",
+    ),
+    (
+        "atr serverless aggs",
+        LogsAggsRequest,
+        {**SERVERLESS, "application": "atr", "aggs": AGGS},
+        "app_type",
+        "eventops",
+    ),
+    (
+        "serverless no tenant",
+        LogsScrollRequest,
+        _with({**SERVERLESS, "size": 5}, {"tenant": _DROP}),
+        "tenant",
+        "required",
+    ),
+    ("serverless no stage", LogsBatchRequest, _with(SERVERLESS, {"stage": _DROP}), "stage", "required"),
+    (
+        "serverless no log_group",
+        LogsAggsRequest,
+        _with({**SERVERLESS, "aggs": AGGS}, {"log_group": _DROP}),
+        "log_group",
+        "required",
+    ),
+    (
+        "serverless with domain",
+        LogsScrollRequest,
+        {**SERVERLESS, "size": 5, "domain": ["a"]},
+        "domain",
+        "serverless",
+    ),
+    ("k8s without domain", LogsScrollRequest, scroll(domain=_DROP), "domain", "required"),
+    ("k8s with tenant", LogsBatchRequest, {**K8S, "tenant": ["t"]}, "tenant", "serverless"),
+    ("empty domain", LogsScrollRequest, scroll(domain=[]), "domain", "empty"),
+    ("wildcard mixed", LogsScrollRequest, scroll(domain=["*", "a.com"]), "domain", "only element"),
+    (
+        "wildcard mixed tenant",
+        LogsScrollRequest,
+        {**SERVERLESS, "size": 1, "tenant": ["x", "*"]},
+        "tenant",
+        "only element",
+    ),
+    ("domain not a list", LogsScrollRequest, scroll(domain="a.com"), "domain", "list"),
+    ("domain ints", LogsScrollRequest, scroll(domain=[1, 2]), "domain[0]", "string"),
+    ("blank domain item", LogsScrollRequest, scroll(domain=[" "]), "domain", "non-empty"),
+    ("empty fields", LogsScrollRequest, scroll(fields=[]), "fields", "empty"),
+    ("size zero", LogsScrollRequest, scroll(size=0), "size", "greater than 0"),
+    ("size negative", LogsScrollRequest, scroll(size=-5), "size", "greater than 0"),
+    ("size too big", LogsScrollRequest, scroll(size=50_000), "size", "10000"),
+    ("size missing", LogsScrollRequest, scroll(size=_DROP), "size", "required"),
+    ("size on batch", LogsBatchRequest, {**K8S, "size": 10}, "size", "unknown field"),
+    ("size on aggs", LogsAggsRequest, {**K8S, "aggs": AGGS, "size": 10}, "size", "unknown field"),
+    ("filters on aggs", LogsAggsRequest, {**K8S, "aggs": AGGS, "filters": []}, "filters", "valid fields"),
+    (
+        "start after end",
+        LogsScrollRequest,
+        scroll(start_time="2026-01-20T00:00:00Z"),
+        "end_time",
+        "after start_time",
+    ),
+    ("start equals end", LogsBatchRequest, {**K8S, "end_time": K8S["start_time"]}, "end_time", "after"),
+    (
+        "end before start aggs",
+        LogsAggsRequest,
+        {**K8S, "aggs": AGGS, "end_time": "2026-01-18T00:00:00Z"},
+        "end_time",
+        "after",
+    ),
+    (
+        "end before start workloads",
+        WorkloadsScrollRequest,
+        {**WORKLOADS, "end_time": "2026-01-18T00:00:00Z"},
+        "end_time",
+        "after",
+    ),
+    ("bad time", LogsScrollRequest, scroll(start_time="yesterday"), "start_time", "ISO 8601"),
+    ("bad date", LogsScrollRequest, scroll(start_time="2026-02-30T00:00:00Z"), "start_time", "valid"),
+    ("bad date math unit", LogsScrollRequest, scroll(start_time="now-5x"), "start_time", "date math"),
+    ("missing start", LogsScrollRequest, scroll(start_time=_DROP), "start_time", "required"),
+    ("missing end", LogsBatchRequest, _with(K8S, {"end_time": _DROP}), "end_time", "required"),
+    ("missing application", LogsScrollRequest, scroll(application=_DROP), "application", "required"),
+    ("missing app_type", LogsBatchRequest, _with(K8S, {"app_type": _DROP}), "app_type", "required"),
+    ("unknown field", LogsScrollRequest, scroll(domains=["a"]), "domains", "did you mean 'domain'"),
+    (
+        "unknown filter type",
+        LogsScrollRequest,
+        f({"wildcard": {"message": "x*"}}),
+        "filters[0].wildcard",
+        "supported",
+    ),
+    (
+        "two types in one filter",
+        LogsScrollRequest,
+        f({"term": {"a": 1}, "match": {"b": "c"}}),
+        "filters[0]",
+        "exactly one",
+    ),
+    ("filters not list", LogsScrollRequest, scroll(filters={"term": {"a": "b"}}), "filters", "list"),
+    ("empty filters", LogsScrollRequest, scroll(filters=[]), "filters", "empty"),
+    (
+        "term list value",
+        LogsScrollRequest,
+        f({"term": {"logLevel": ["A"]}}),
+        "filters[0].term.logLevel",
+        "terms",
+    ),
+    (
+        "term two fields",
+        LogsScrollRequest,
+        f({"term": {"a": "x", "b": "y"}}),
+        "filters[0].term",
+        "exactly one field",
+    ),
+    (
+        "terms scalar",
+        LogsScrollRequest,
+        f({"terms": {"logLevel": "ERROR"}}),
+        "filters[0].terms.logLevel",
+        "list",
+    ),
+    (
+        "terms empty",
+        LogsScrollRequest,
+        f({"terms": {"logLevel": []}}),
+        "filters[0].terms.logLevel",
+        "non-empty",
+    ),
+    ("range bad op", LogsScrollRequest, f({"range": {"x": {"gtt": 5}}}), "filters[0].range.x.gtt", "gte"),
+    (
+        "range no bound",
+        LogsScrollRequest,
+        f({"range": {"x": {"format": "epoch_millis"}}}),
+        "filters[0].range.x",
+        "at least one",
+    ),
+    ("range scalar", LogsScrollRequest, f({"range": {"x": 5}}), "filters[0].range.x", "operators"),
+    ("exists no field", LogsScrollRequest, f({"exists": {"name": "x"}}), "filters[0].exists", "field"),
+    (
+        "deep bool range",
+        LogsScrollRequest,
+        f({"bool": {"must": [{"term": {"a": "b"}}, {"range": {"t": {"from": 1}}}]}}),
+        "filters[0].bool.must[1].range.t.from",
+        "valid",
+    ),
+    (
+        "bool unknown clause",
+        LogsScrollRequest,
+        f({"bool": {"must_have": [{"term": {"a": "b"}}]}}),
+        "filters[0].bool.must_have",
+        "must_not",
+    ),
+    ("bool empty clause", LogsScrollRequest, f({"bool": {"must": []}}), "filters[0].bool.must", "non-empty"),
+    ("bool empty", LogsScrollRequest, f({"bool": {}}), "filters[0].bool", "at least one"),
+    (
+        "match empty",
+        LogsScrollRequest,
+        f({"match": {"message": ""}}),
+        "filters[0].match.message",
+        "non-empty",
+    ),
+    (
+        "match bad operator",
+        LogsScrollRequest,
+        f({"match": {"message": {"query": "a", "operator": "xor"}}}),
+        "filters[0].match.message.operator",
+        "and",
+    ),
+    ("aggs empty", LogsAggsRequest, {**K8S, "aggs": {}}, "aggs", "non-empty"),
+    ("aggs missing", LogsAggsRequest, dict(K8S), "aggs", "required"),
+    (
+        "aggs unknown type",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"significant_terms": {"field": "a"}}}},
+        "aggs.x.significant_terms",
+        "supported",
+    ),
+    (
+        "aggs two types",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"terms": {"field": "a"}, "avg": {"field": "b"}}}},
+        "aggs.x",
+        "exactly one",
+    ),
+    ("aggs no type", LogsAggsRequest, {**K8S, "aggs": {"x": {"aggs": AGGS}}}, "aggs.x", "exactly one"),
+    (
+        "terms no field",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"terms": {"size": 3}}}},
+        "aggs.x.terms.field",
+        "field",
+    ),
+    (
+        "histogram no interval",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"date_histogram": {"field": "@timestamp"}}}},
+        "aggs.x.date_histogram",
+        "fixed_interval",
+    ),
+    (
+        "sub agg bad",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"terms": {"field": "a"}, "aggs": {"y": {"foo": {}}}}}},
+        "aggs.x.aggs.y.foo",
+        "supported",
+    ),
+    (
+        "filter agg bad filter",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"filter": {"prefix": {"a": "b"}}}}},
+        "aggs.x.filter.prefix",
+        "supported",
+    ),
+    (
+        "metric with sub aggs",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"avg": {"field": "a"}, "aggs": AGGS}}},
+        "aggs.x.aggs",
+        "cannot",
+    ),
+    ("status empty token", LogsBatchStatusRequest, {"token": "   "}, "token", "non-empty"),
+    ("status missing token", WorkloadsBatchStatusRequest, {}, "token", "required"),
+    (
+        "status extra",
+        LogsBatchStatusRequest,
+        {"token": "a", "scroll_id": "b"},
+        "scroll_id",
+        "valid fields: token",
+    ),
+    ("scroll_id blank", LogsScrollRequest, {"scroll_id": "  "}, "scroll_id", "non-empty"),
+    (
+        "workloads klewer",
+        WorkloadsScrollRequest,
+        {**WORKLOADS, "application": "klewer"},
+        "application",
+        "only for application 'atr'",
+    ),
+    ("workloads bogus app", WorkloadsScrollRequest, {**WORKLOADS, "application": "x"}, "application", "atr"),
+    (
+        "workloads serverless",
+        WorkloadsBatchRequest,
+        {**WORKLOADS, "app_type": "serverless"},
+        "app_type",
+        "no serverless",
+    ),
+    ("workloads empty domain", WorkloadsScrollRequest, {**WORKLOADS, "domain": []}, "domain", "empty"),
+    (
+        "workloads missing domain",
+        WorkloadsAggsRequest,
+        _with({**WORKLOADS, "aggs": AGGS}, {"domain": _DROP}),
+        "domain",
+        "required",
+    ),
+    ("workloads size 0", WorkloadsScrollRequest, {**WORKLOADS, "size": 0}, "size", "greater than 0"),
+    ("workloads tenant", WorkloadsScrollRequest, {**WORKLOADS, "tenant": ["x"]}, "tenant", "unknown field"),
+    ("v1 bad app_type", V1LogsScrollRequest, {**V1, "app_type": "kubernetes"}, "app_type", "caas"),
+    (
+        "v1 iso time",
+        V1LogsScrollRequest,
+        {**V1, "time_range": "2026-01-19T00:00:00Z"},
+        "time_range",
+        "date math",
+    ),
+    ("v1 missing time", V1LogsBatchRequest, _with(V1, {"time_range": _DROP}), "time_range", "required"),
+    ("v1 list domain", V1LogsBatchRequest, {**V1, "domain": ["a"]}, "domain", "string"),
+    (
+        "v1 filters list",
+        V1LogsScrollRequest,
+        {**V1, "filters": [{"term": {"a": "b"}}]},
+        "filters",
+        "dictionary",
+    ),
+    ("v1 urls blank token", V1BatchUrlsRequest, {"token": ""}, "token", "non-empty"),
+    ("billing no domain", BillingQueryRequest, {"time_range": "now-1d"}, "domain", "required"),
+    (
+        "billing blank domain",
+        BillingQueryRequest,
+        {"domain": "  ", "time_range": "now-1d"},
+        "domain",
+        "non-empty",
+    ),
+    (
+        "billing bad time",
+        BillingQueryRequest,
+        {"domain": "a.com", "time_range": "last week"},
+        "time_range",
+        "date math",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "model", "args"), VALID, ids=[case[0] for case in VALID])
+def test_valid_requests_parse(name: str, model: type[APIRequest], args: dict[str, Any]) -> None:
+    request = parse_request(model, args, now=NOW)
+    body = request.to_body()
+    assert isinstance(body, dict)
+    assert body, name
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "args", "path", "words"), INVALID, ids=[case[0] for case in INVALID]
+)
+def test_invalid_requests_name_the_field(
+    name: str, model: type[APIRequest], args: dict[str, Any], path: str, words: str
+) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(model, args, now=NOW)
+    issues = caught.value.issues
+    assert any(issue.path == path for issue in issues), f"{name}: {[(i.path, i.message) for i in issues]}"
+    message = " ".join(issue.message for issue in issues if issue.path == path)
+    assert words.lower() in message.lower(), f"{name}: {message}"
+    assert path in str(caught.value)
+
+
+def test_enough_cases() -> None:
+    assert len(VALID) + len(INVALID) >= 60
+
+
+def test_times_normalised_to_utc_z() -> None:
+    request = parse_request(
+        LogsScrollRequest, scroll(start_time="2026-01-19T02:00:00.123456789+02:00"), now=NOW
+    )
+    assert request.start_time == "2026-01-19T00:00:00.123Z"
+    assert request.end_time == "2026-01-19T23:59:59.000Z"
+
+
+def test_date_math_resolved_at_call_time_with_opensearch_rounding() -> None:
+    request = parse_request(
+        LogsBatchRequest, {**K8S, "start_time": "now-1d/d", "end_time": "now-1d/d"}, now=NOW
+    )
+    assert request.start_time == "2026-11-25T00:00:00.000Z"
+    assert request.end_time == "2026-11-25T23:59:59.999Z"
+    request = parse_request(
+        LogsBatchRequest, {**K8S, "start_time": "now-2h/h", "end_time": "now-15m"}, now=NOW
+    )
+    assert request.start_time == "2026-11-26T10:00:00.000Z"
+    assert request.end_time == "2026-11-26T12:19:56.789Z"
+
+
+def test_continuation_sends_only_scroll_id() -> None:
+    request = parse_request(LogsScrollRequest, {**scroll(), "scroll_id": " abc "}, now=NOW)
+    assert request.to_body() == {"scroll_id": "abc"}
+    request = parse_request(WorkloadsScrollRequest, {"scroll_id": "xyz"}, now=NOW)
+    assert request.to_body() == {"scroll_id": "xyz"}
+
+
+def test_workloads_scroll_sends_explicit_default_size() -> None:
+    body = parse_request(WorkloadsScrollRequest, dict(WORKLOADS), now=NOW).to_body()
+    assert body["size"] == 100
+
+
+def test_v1_continuation_resends_body() -> None:
+    body = parse_request(V1LogsScrollRequest, {**V1, "scroll_id": "s1"}, now=NOW).to_body()
+    assert body == {**V1, "scroll_id": "s1"}
+
+
+def test_tokens_trimmed() -> None:
+    assert parse_request(LogsBatchStatusRequest, {"token": " t1 \n"}).to_body() == {"token": "t1"}
+    assert parse_request(V1BatchUrlsRequest, {"token": "\tt2"}).to_body() == {"token": "t2"}
+
+
+def test_batch_and_aggs_bodies_never_carry_size() -> None:
+    assert "size" not in parse_request(LogsBatchRequest, dict(K8S), now=NOW).to_body()
+    assert "size" not in parse_request(LogsAggsRequest, {**K8S, "aggs": AGGS}, now=NOW).to_body()
+
+
+def test_error_quotes_a_corrected_example() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(LogsScrollRequest, scroll(size=0), now=NOW)
+    assert caught.value.example == LogsScrollRequest.EXAMPLE
+    # the example itself must be valid
+    parse_request(LogsScrollRequest, LogsScrollRequest.EXAMPLE, now=NOW)
+
+
+@pytest.mark.parametrize("model", list(REQUEST_MODELS.values()), ids=list(REQUEST_MODELS))
+def test_every_example_is_valid(model: type[APIRequest]) -> None:
+    parse_request(model, model.EXAMPLE, now=NOW)
+
+
+def test_all_twelve_endpoints_have_models() -> None:
+    assert len(REQUEST_MODELS) == 12
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+_keys = st.sampled_from(
+    [
+        "application",
+        "app_type",
+        "start_time",
+        "end_time",
+        "domain",
+        "log_group",
+        "tenant",
+        "stage",
+        "size",
+        "filters",
+        "fields",
+        "scroll_id",
+        "aggs",
+        "token",
+        "time_range",
+        "other",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(model=st.sampled_from(list(REQUEST_MODELS.values())), args=st.dictionaries(_keys, _json, max_size=8))
+def test_no_json_input_raises_anything_but_validation_error(
+    model: type[APIRequest], args: dict[str, Any]
+) -> None:
+    try:
+        request = parse_request(model, args, now=NOW)
+    except RequestValidationError as exc:
+        assert exc.issues
+        assert all(issue.path and issue.message for issue in exc.issues)
+    else:
+        assert isinstance(request.to_body(), dict)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    filters=st.lists(
+        st.dictionaries(
+            st.sampled_from(["term", "terms", "range", "exists", "bool", "match", "match_phrase", "nope"]),
+            _json,
+            min_size=1,
+            max_size=2,
+        ),
+        max_size=3,
+    )
+)
+def test_random_filters_only_raise_validation_errors(filters: list[Any]) -> None:
+    try:
+        parse_request(LogsScrollRequest, scroll(filters=filters), now=NOW)
+    except RequestValidationError as exc:
+        assert all(issue.path.startswith("filters") for issue in exc.issues)

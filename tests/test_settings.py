@@ -1,0 +1,135 @@
+"""Settings: defaults, CM_* variables, the .env file, precedence, the token file, secrecy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from cm_mcp.api.settings import Settings
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvbmNhbGwifQ.c2lnbmF0dXJlLXNlY3JldA"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No CM_* variable from the developer's shell, and no .env but the one a test writes."""
+    for name in list(os.environ):
+        if name.upper().startswith("CM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.api_url == "http://127.0.0.1:8766"
+    assert settings.api_token is None
+    assert settings.current_token() is None
+    assert settings.auth_scheme == "Bearer"
+    assert (settings.connect_timeout, settings.read_timeout) == (5.0, 30.0)
+    assert (settings.max_retries, settings.retry_max_seconds, settings.retry_base_delay) == (4, 30.0, 0.5)
+    assert settings.data_dir == Path(platformdirs.user_data_dir("cm-mcp"))
+    assert settings.enable_v1 is False
+    assert settings.default_max_tokens == 4000
+    assert settings.download_allowed_hosts == ["*.amazonaws.com"]
+    assert settings.token_source() == "none"
+
+
+def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CM_API_URL", "https://cm.example.com/api/")
+    monkeypatch.setenv("CM_API_TOKEN", JWT)
+    monkeypatch.setenv("CM_AUTH_SCHEME", "JWT")
+    monkeypatch.setenv("CM_READ_TIMEOUT", "12.5")
+    monkeypatch.setenv("CM_MAX_RETRIES", "0")
+    monkeypatch.setenv("CM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CM_ENABLE_V1", "true")
+    monkeypatch.setenv("CM_MAX_TOKENS", "1500")
+    monkeypatch.setenv("CM_DOWNLOAD_ALLOWED_HOSTS", " *.amazonaws.com, Files.Example.com ,, ")
+    settings = Settings()
+    assert settings.api_url == "https://cm.example.com/api"
+    assert settings.current_token() == JWT
+    assert settings.auth_header_value(JWT) == f"JWT {JWT}"
+    assert settings.read_timeout == 12.5
+    assert settings.max_retries == 0
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.enable_v1 is True
+    assert settings.default_max_tokens == 1500
+    assert settings.download_allowed_hosts == ["*.amazonaws.com", "files.example.com"]
+
+
+def test_allowed_hosts_as_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CM_DOWNLOAD_ALLOWED_HOSTS", '["127.0.0.1", "*.s3.amazonaws.com"]')
+    assert Settings().download_allowed_hosts == ["127.0.0.1", "*.s3.amazonaws.com"]
+
+
+def test_precedence_arguments_over_environment_over_dotenv_over_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(
+        "CM_MAX_RETRIES=1\nCM_READ_TIMEOUT=11\nCM_CONNECT_TIMEOUT=2\nCM_MAX_TOKENS=900\n"
+    )
+    monkeypatch.setenv("CM_READ_TIMEOUT", "22")
+    monkeypatch.setenv("CM_CONNECT_TIMEOUT", "3")
+    settings = Settings(connect_timeout=4)
+    assert settings.connect_timeout == 4  # argument beats environment and .env
+    assert settings.read_timeout == 22  # environment beats .env
+    assert settings.max_retries == 1  # .env beats the default
+    assert settings.default_max_tokens == 900  # CM_MAX_TOKENS works from .env too
+    assert settings.retry_base_delay == 0.5  # default
+    assert Settings(default_max_tokens=100).default_max_tokens == 100  # field name as an argument
+    assert Settings(_env_file=None).max_retries == 4  # the .env file can be switched off
+
+
+def test_token_file_is_read_and_stripped(tmp_path: Path) -> None:
+    token_file = tmp_path / "jwt.txt"
+    token_file.write_text(f"\n  {JWT}  \n")
+    settings = Settings(api_token_file=token_file)
+    assert settings.current_token() == JWT
+    assert settings.token_source() == "file"
+
+    token_file.write_text("a-fresh-token\n")  # a refreshed JWT is picked up without a restart
+    assert settings.current_token() == "a-fresh-token"
+
+
+def test_token_beats_token_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "jwt.txt"
+    token_file.write_text("from-file")
+    settings = Settings(api_token=JWT, api_token_file=token_file)
+    assert settings.current_token() == JWT
+    assert settings.token_source() == "argument or environment"
+
+
+def test_unreadable_or_blank_token_means_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(api_token_file=tmp_path / "missing").current_token() is None
+    (tmp_path / "blank").write_text("  \n")
+    assert Settings(api_token_file=tmp_path / "blank").current_token() is None
+    monkeypatch.setenv("CM_API_TOKEN", "   ")
+    assert Settings().api_token is None
+
+
+def test_token_never_shows(tmp_path: Path) -> None:
+    settings = Settings(api_token=SecretStr(JWT))
+    for text in (repr(settings), str(settings), settings.model_dump_json(), str(settings.model_dump())):
+        assert JWT not in text
+    from_file = tmp_path / "jwt"
+    from_file.write_text(JWT)
+    assert JWT not in repr(Settings(api_token_file=from_file))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("api_url", "cm.example.com"),
+        ("api_url", "ftp://cm.example.com"),
+        ("read_timeout", 0),
+        ("max_retries", -1),
+        ("default_max_tokens", 0),
+    ],
+)
+def test_invalid_values_are_rejected(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**{field: value})  # type: ignore[arg-type]
