@@ -1,0 +1,142 @@
+"""Fault injection for the sandbox: everything off by default, switchable at start-up or at runtime.
+
+Start-up: ``--faults error_rate=0.2,latency_ms=50,expired_url`` (`parse_faults`); runtime:
+``POST /_sandbox/faults`` with a JSON object of the fields to change (`merge_faults`). Decisions come
+from one seeded RNG so a fault run can be replayed (same seed + same request order = same faults).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Rate = float  # a probability in [0, 1]
+
+
+class FaultConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency_ms: int = Field(0, ge=0, le=60_000, description="added latency on every API request")
+    error_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 502/503/504")
+    reset_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of API requests whose connection is reset"
+    )
+    burst_429: int = Field(0, ge=0, description="the next N API requests get 429")
+    partition_fail_rate: float = Field(0.0, ge=0, le=1, description="fraction of batch partitions that fail")
+    slow_partition_factor: float = Field(
+        1.0, ge=1, le=1000, description="slow partitions take this many times longer (1 = off)"
+    )
+    slow_partition_rate: float = Field(0.25, ge=0, le=1, description="fraction of partitions that are slow")
+    truncated_file_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of partition files cut mid-record"
+    )
+    corrupt_file_rate: float = Field(0.0, ge=0, le=1, description="fraction of partition files with garbage")
+    expired_url: bool = Field(False, description="hand out presigned URLs that have already expired")
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self != FaultConfig(seed=self.seed)
+
+
+class FaultParseError(ValueError):
+    pass
+
+
+def _explain(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'faults'}: {e['msg']}" for e in err.errors())
+
+
+def parse_faults(text: str | None) -> FaultConfig:
+    """Parse ``key=value,key=value`` (a bare ``key`` means true, e.g. ``expired_url``)."""
+    raw: dict[str, str] = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if key not in FaultConfig.model_fields:
+            known = ", ".join(FaultConfig.model_fields)
+            raise FaultParseError(f"unknown fault {key!r}; known: {known}")
+        raw[key] = value.strip() if sep else "true"
+    try:
+        return FaultConfig.model_validate(raw)
+    except ValidationError as err:
+        raise FaultParseError(_explain(err)) from None
+
+
+def merge_faults(base: FaultConfig, body: Any) -> FaultConfig:
+    """`base` with the fields of a JSON object replaced (runtime ``POST /_sandbox/faults``)."""
+    if not isinstance(body, dict):
+        raise FaultParseError("faults body must be a JSON object")
+    try:
+        return FaultConfig.model_validate({**base.model_dump(), **body})
+    except ValidationError as err:
+        raise FaultParseError(_explain(err)) from None
+
+
+FileVariant = Literal["ok", "truncated", "corrupt"]
+
+
+class FaultInjector:
+    """Seeded decisions for one FaultConfig; thread-safe (the app serves requests concurrently)."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        self._lock = threading.Lock()
+        self.configure(config or FaultConfig())
+
+    def configure(self, config: FaultConfig) -> None:
+        with self._lock:
+            self.config = config
+            self._rng = random.Random(config.seed)
+            self._burst_left = config.burst_429
+
+    def _chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < rate
+
+    def latency_seconds(self) -> float:
+        return self.config.latency_ms / 1000
+
+    def take_429(self) -> bool:
+        """True while the burst lasts (each call uses one)."""
+        with self._lock:
+            if self._burst_left > 0:
+                self._burst_left -= 1
+                return True
+            return False
+
+    def connection_reset(self) -> bool:
+        return self._chance(self.config.reset_rate)
+
+    def api_error_status(self) -> int | None:
+        """502, 503 or 504 for a failing request, None otherwise."""
+        if not self._chance(self.config.error_rate):
+            return None
+        with self._lock:
+            return self._rng.choice((502, 503, 504))
+
+    def partition_fails(self) -> bool:
+        return self._chance(self.config.partition_fail_rate)
+
+    def partition_slowness(self) -> float:
+        """Multiplier for one partition's processing time (1.0 unless it is a slow one)."""
+        if self.config.slow_partition_factor <= 1:
+            return 1.0
+        return self.config.slow_partition_factor if self._chance(self.config.slow_partition_rate) else 1.0
+
+    def file_variant(self) -> FileVariant:
+        if self._chance(self.config.truncated_file_rate):
+            return "truncated"
+        if self._chance(self.config.corrupt_file_rate):
+            return "corrupt"
+        return "ok"
+
+    def expired_url(self) -> bool:
+        return self.config.expired_url
