@@ -8,6 +8,7 @@ protocol channel.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +16,13 @@ from collections.abc import Callable, Sequence
 from cm_mcp import __version__
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Modules that add subcommands: each has `register(subparsers)`, imports only argparse at module
+#: level, and sets `handler` (which may import heavy things) on its parser via `set_defaults`.
+SUBCOMMAND_MODULES = (
+    "cm_mcp.sandbox.cli",
+    "cm_mcp.server.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cm-mcp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (to stderr)")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a layer not built yet must not break the others
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)
     return parser
 
 
