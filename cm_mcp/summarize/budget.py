@@ -1,0 +1,35 @@
+"""Token budget: how big a rendering is, and the range of budgets callers may ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+MIN_TOKENS = 500
+MAX_TOKENS = 20_000
+
+T = TypeVar("T")
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in `text`, estimated as characters / 4 (rounded up).
+
+    Four characters per token is the usual figure for English and code with BPE tokenizers; logs with
+    many numbers and symbols run a little denser, so the summaries also keep a small safety margin.
+    """
+    return (len(text) + 3) // 4
+
+
+def clamp_budget(max_tokens: int) -> int:
+    """Budgets outside 500..20,000 are brought into that range."""
+    return max(MIN_TOKENS, min(MAX_TOKENS, int(max_tokens)))
+
+
+def fit(candidates: list[T], render: Callable[[T], str], max_tokens: int) -> tuple[T, str]:
+    """The first candidate (ordered largest first) whose rendering fits; else the last one."""
+    best = candidates[-1]
+    for candidate in candidates:
+        text = render(candidate)
+        if estimate_tokens(text) <= max_tokens:
+            return candidate, text
+    return best, render(best)

@@ -1,0 +1,109 @@
+"""Reading fields and levels out of OpenSearch hits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from cm_mcp.api.fields import LEVEL_FIELDS
+
+_MISSING = object()
+
+
+def source_of(hit: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The document of a hit envelope (`_source`), or the hit itself when it is a bare document."""
+    source = hit.get("_source")
+    return source if isinstance(source, Mapping) else hit
+
+
+def get_field(doc: Mapping[str, Any], path: str) -> Any:
+    """`doc[path]` for a dotted path: a literal dotted key wins, else nested objects are walked.
+
+    Mixed shapes ({"regex": {"extractions.logLevel": ...}}) are found too: at each level every dotted
+    prefix of the remaining path is tried as a key.
+    """
+    value = _lookup(doc, path)
+    return None if value is _MISSING else value
+
+
+def _lookup(doc: Any, path: str) -> Any:
+    if not isinstance(doc, Mapping):
+        return _MISSING
+    if path in doc:
+        return doc[path]
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in doc:
+            found = _lookup(doc[head], ".".join(parts[cut:]))
+            if found is not _MISSING:
+                return found
+    return _MISSING
+
+
+_LEVEL_ALIASES = {
+    "fatal": "FATAL",
+    "critical": "FATAL",
+    "crit": "FATAL",
+    "emerg": "FATAL",
+    "emergency": "FATAL",
+    "alert": "FATAL",
+    "panic": "FATAL",
+    "severe": "ERROR",
+    "error": "ERROR",
+    "err": "ERROR",
+    "failure": "ERROR",
+    "warning": "WARN",
+    "warn": "WARN",
+    "notice": "INFO",
+    "info": "INFO",
+    "information": "INFO",
+    "informational": "INFO",
+    "debug": "DEBUG",
+    "dbg": "DEBUG",
+    "fine": "DEBUG",
+    "trace": "TRACE",
+    "verbose": "TRACE",
+    "finest": "TRACE",
+}
+#: Higher is more severe; unknown levels rank between INFO and WARN so they are not buried.
+SEVERITY = {"FATAL": 6, "ERROR": 5, "WARN": 4, "INFO": 2, "DEBUG": 1, "TRACE": 0, "UNSET": -1}
+UNKNOWN_SEVERITY = 3
+
+
+def normalize_level(raw: Any) -> str:
+    """A canonical level name: WARNING -> WARN, err -> ERROR; "UNSET" when there is none."""
+    if raw is None or raw == "":
+        return "UNSET"
+    text = str(raw).strip()
+    alias = _LEVEL_ALIASES.get(text.lower())
+    if alias:
+        return alias
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum() or ch in "_-")[:16]
+    return cleaned or "UNSET"
+
+
+def severity(level: str) -> int:
+    return SEVERITY.get(level, UNKNOWN_SEVERITY)
+
+
+def level_of(doc: Mapping[str, Any]) -> str:
+    """Level from the first of LEVEL_FIELDS present in `doc`."""
+    for name in LEVEL_FIELDS:
+        value = get_field(doc, name)
+        if value not in (None, ""):
+            return normalize_level(value)
+    return "UNSET"
+
+
+def parse_time(value: Any) -> float | None:
+    """Epoch seconds for an ISO-8601 string or epoch milliseconds; None when unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) / 1000.0
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None

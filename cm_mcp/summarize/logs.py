@@ -1,0 +1,410 @@
+"""Summaries of log hits shaped for a model's context window (see `summarize_logs`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cm_mcp.api.fields import MESSAGE_FIELD, TIMESTAMP_FIELD, WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD
+
+from .budget import clamp_budget, fit
+from .fields import get_field, level_of, parse_time, severity, source_of
+from .models import LogSummary, Omitted, SampleRecord, TemplateSummary, Totals
+from .templates import TemplateGrouper
+from .text import to_text, truncate
+
+#: Fields shown with sample records when the caller gives no projection, if present (first 3 found).
+USEFUL_FIELDS = (
+    "service.name",
+    "service",
+    "host.name",
+    "host",
+    "hostname",
+    "kubernetes.pod_name",
+    "kubernetes.pod.name",
+    "pod",
+    "container.name",
+    "logger",
+    "log_group",
+    "tenant",
+    "stage",
+    "trace_id",
+)
+_DEFAULT_FIELD_COUNT = 3
+_MAX_SAMPLE = 25
+_MAX_TEMPLATES = 40
+_MAX_LEVELS = 12
+_EXAMPLE_LENGTHS = (400, 200, 120, 60, 30)
+
+
+@dataclass
+class _Group:
+    """Running statistics of one template / group while hits stream in."""
+
+    count: int = 0
+    levels: Counter[str] = field(default_factory=Counter)
+    first: tuple[float, str] | None = None
+    last: tuple[float, str] | None = None
+    representative: int = -1  # hit index of the most severe (then earliest) record
+    rep_severity: int = -99
+    latest: int = -1
+
+
+@dataclass
+class _Analysis:
+    hits: Sequence[Mapping[str, Any]]
+    texts: list[str]
+    groups: list[_Group]
+    levels: Counter[str]
+    record_levels: list[str]
+    record_groups: list[int]
+    first: tuple[float, str] | None
+    last: tuple[float, str] | None
+    field_names: list[str]
+    message_of: Callable[[Mapping[str, Any]], str]
+
+
+def _earlier(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
+    return b if a is None or (b is not None and b < a) else a
+
+
+def _later(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
+    return b if a is None or (b is not None and b > a) else a
+
+
+def _analyse(
+    hits: Sequence[Mapping[str, Any]],
+    key_of: Callable[[Mapping[str, Any]], str],
+    message_of: Callable[[Mapping[str, Any]], str],
+    fields: Sequence[str] | None,
+    use_templates: bool,
+) -> _Analysis:
+    grouper = TemplateGrouper() if use_templates else None
+    keys: dict[str, int] = {}
+    provisional: list[int] = []
+    record_levels: list[str] = []
+    stats: dict[int, _Group] = {}
+    levels: Counter[str] = Counter()
+    first = last = None
+    for index, hit in enumerate(hits):
+        doc = source_of(hit)
+        level = level_of(doc)
+        levels[level] += 1
+        record_levels.append(level)
+        key = key_of(doc)
+        gid = grouper.add(key) if grouper is not None else keys.setdefault(key, len(keys))
+        provisional.append(gid)
+        group = stats.get(gid)
+        if group is None:
+            group = stats[gid] = _Group()
+        group.count += 1
+        group.levels[level] += 1
+        raw_ts = get_field(doc, TIMESTAMP_FIELD)
+        if raw_ts is not None:
+            epoch = parse_time(raw_ts)
+            stamp = (epoch if epoch is not None else 0.0, to_text(raw_ts))
+            group.first, group.last = _earlier(group.first, stamp), _later(group.last, stamp)
+            first, last = _earlier(first, stamp), _later(last, stamp)
+        sev = severity(level)
+        if sev > group.rep_severity:
+            group.rep_severity, group.representative = sev, index
+        group.latest = index
+
+    # Merge provisional groups into final templates (drain's post-merge), folding their statistics.
+    if grouper is not None:
+        mapping, texts, _ = grouper.finish()
+    else:
+        mapping = {gid: gid for gid in keys.values()}
+        texts = list(keys)
+    groups = [_Group() for _ in texts]
+    for gid, part in stats.items():
+        into = groups[mapping[gid]]
+        into.count += part.count
+        into.levels.update(part.levels)
+        into.first, into.last = _earlier(into.first, part.first), _later(into.last, part.last)
+        if part.rep_severity > into.rep_severity:
+            into.rep_severity, into.representative = part.rep_severity, part.representative
+        into.latest = max(into.latest, part.latest)
+    field_names = list(fields) if fields is not None else _default_fields(hits)
+    return _Analysis(
+        hits=hits,
+        texts=[to_text(t) for t in texts],
+        groups=groups,
+        levels=levels,
+        record_levels=record_levels,
+        record_groups=[mapping[g] for g in provisional],
+        first=first,
+        last=last,
+        field_names=field_names,
+        message_of=message_of,
+    )
+
+
+def _default_fields(hits: Sequence[Mapping[str, Any]]) -> list[str]:
+    found: list[str] = []
+    for hit in hits[:50]:  # a peek is enough: the projection is only a hint
+        doc = source_of(hit)
+        for name in USEFUL_FIELDS:
+            value = get_field(doc, name)
+            if name not in found and value not in (None, "") and not isinstance(value, Mapping | list):
+                found.append(name)
+        extra = [k for k in doc if k.endswith("domain_name")] + [
+            f"{k}.domain_name" for k, v in doc.items() if isinstance(v, Mapping) and "domain_name" in v
+        ]
+        found.extend(name for name in extra if name not in found)
+    return found[:_DEFAULT_FIELD_COUNT]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    sample: int
+    templates: int
+    example: int
+
+
+def _build(
+    analysis: _Analysis,
+    shape: _Shape,
+    *,
+    matched: int,
+    max_tokens: int,
+    continuation: str | None,
+    query: Mapping[str, Any] | None,
+    group_by: str,
+) -> LogSummary:
+    returned = len(analysis.hits)
+    order = sorted(
+        range(len(analysis.groups)),
+        key=lambda i: (-analysis.groups[i].rep_severity, -analysis.groups[i].count, i),
+    )
+    rank = {g: r for r, g in enumerate(order)}
+    truncated = 0
+    templates: list[TemplateSummary] = []
+    for gid in order[: shape.templates]:
+        group = analysis.groups[gid]
+        example_text, cut = truncate(
+            analysis.message_of(source_of(analysis.hits[group.representative])), shape.example
+        )
+        template_text, cut_t = truncate(analysis.texts[gid], shape.example)
+        truncated += cut + cut_t
+        templates.append(
+            TemplateSummary(
+                template=template_text,
+                count=group.count,
+                share=round(group.count / returned, 4) if returned else 0.0,
+                first_seen=group.first[1] if group.first else None,
+                last_seen=group.last[1] if group.last else None,
+                levels=dict(sorted(group.levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1]))),
+                example=example_text,
+            )
+        )
+    # Sample: one record per template in rank order (covering the templates), then each template's latest.
+    picks: list[int] = []
+    seen: set[int] = set()
+    for pool in (
+        [analysis.groups[g].representative for g in order],
+        [analysis.groups[g].latest for g in order],
+    ):
+        for index in pool:
+            if len(picks) >= shape.sample:
+                break
+            if index >= 0 and index not in seen:
+                seen.add(index)
+                picks.append(index)
+    sample: list[SampleRecord] = []
+    for index in picks:
+        doc = source_of(analysis.hits[index])
+        message, cut = truncate(analysis.message_of(doc), shape.example)
+        truncated += cut
+        extra: dict[str, str] = {}
+        for name in analysis.field_names:
+            value = get_field(doc, name)
+            if value is not None:
+                extra[name], cut = truncate(to_text(value), max(30, shape.example // 2))
+                truncated += cut
+        raw_ts = get_field(doc, TIMESTAMP_FIELD)
+        sample.append(
+            SampleRecord(
+                timestamp=to_text(raw_ts) if raw_ts is not None else None,
+                level=analysis.record_levels[index],
+                message=message,
+                template=rank[analysis.record_groups[index]]
+                if rank[analysis.record_groups[index]] < shape.templates
+                else None,
+                fields=extra,
+            )
+        )
+    sample.sort(key=lambda r: (-severity(r.level), r.timestamp or ""))
+    levels = sorted(analysis.levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1]))
+    omitted_templates = [analysis.groups[g] for g in order[shape.templates :]]
+    omitted = Omitted(
+        records=matched - len(sample),
+        templates=len(omitted_templates),
+        levels=max(0, len(levels) - _MAX_LEVELS),
+        truncated_messages=truncated,
+        continuation=continuation,
+        how_to_get_more=_how_to_get_more(analysis, omitted_templates, matched, returned, continuation, query),
+    )
+    return LogSummary(
+        group_by=group_by,
+        max_tokens=max_tokens,
+        totals=Totals(
+            matched=matched,
+            returned=returned,
+            first_timestamp=analysis.first[1] if analysis.first else None,
+            last_timestamp=analysis.last[1] if analysis.last else None,
+        ),
+        levels=dict(levels[:_MAX_LEVELS]),
+        templates=templates,
+        sample=sample,
+        omitted=omitted,
+    )
+
+
+def _how_to_get_more(
+    analysis: _Analysis,
+    omitted_templates: list[_Group],
+    matched: int,
+    returned: int,
+    continuation: str | None,
+    query: Mapping[str, Any] | None,
+) -> str:
+    if continuation:
+        return f"fetch the next page with continuation (scroll_id) {continuation!r}"
+    # Point at the most severe thing left out, with a filter narrow enough to return it whole.
+    target = omitted_templates[0] if omitted_templates else None
+    if target is None:
+        level = max(analysis.levels, key=lambda lv: (severity(lv), analysis.levels[lv]), default="ERROR")
+        first, last = analysis.first, analysis.last
+    else:
+        level = max(target.levels, key=lambda lv: (severity(lv), target.levels[lv]))
+        first, last = target.first, target.last
+    window = f" and {TIMESTAMP_FIELD} between {first[1]} and {last[1]}" if first and last else ""
+    base = "the same query" if query else "a query"
+    counted = "every matched record is counted above; " if matched <= returned and target is None else ""
+    return f"{counted}to read more records, narrow {base}: add a filter on level {level}{window}"
+
+
+def _shapes(templates: int, candidates: int) -> list[_Shape]:
+    """Budget-fitting order: shrink the sample, then the template count, then example lengths."""
+    t0 = min(templates, _MAX_TEMPLATES)
+    s0 = min(candidates, _MAX_SAMPLE)
+    shapes = [_Shape(s, t0, _EXAMPLE_LENGTHS[0]) for s in _descending(s0)]
+    shapes += [_Shape(0, t, _EXAMPLE_LENGTHS[0]) for t in _descending(t0)[1:] if t > 0]
+    shapes += [_Shape(0, min(1, t0), e) for e in _EXAMPLE_LENGTHS[1:]]
+    shapes.append(_Shape(0, 0, _EXAMPLE_LENGTHS[-1]))
+    return shapes
+
+
+def _descending(start: int) -> list[int]:
+    values = []
+    value = start
+    while value > 0:
+        values.append(value)
+        value = value - max(1, value // 4)
+    return [*values, 0]
+
+
+def _summarize(
+    hits: Sequence[Mapping[str, Any]],
+    *,
+    key_of: Callable[[Mapping[str, Any]], str],
+    message_of: Callable[[Mapping[str, Any]], str],
+    use_templates: bool,
+    group_by: str,
+    total_matched: int | None,
+    max_tokens: int,
+    fields: Sequence[str] | None,
+    continuation: str | None,
+    query: Mapping[str, Any] | None,
+) -> LogSummary:
+    from .render import render_logs  # render imports the models only; local import avoids a cycle
+
+    budget = clamp_budget(max_tokens)
+    analysis = _analyse(hits, key_of, message_of, fields, use_templates)
+    matched = max(total_matched if total_matched is not None else len(hits), len(hits))
+
+    def build(shape: _Shape) -> LogSummary:
+        return _build(
+            analysis,
+            shape,
+            matched=matched,
+            max_tokens=budget,
+            continuation=continuation,
+            query=query,
+            group_by=group_by,
+        )
+
+    cache: dict[_Shape, LogSummary] = {}
+
+    def render(shape: _Shape) -> str:
+        cache[shape] = build(shape)
+        return render_logs(cache[shape])
+
+    shape, _ = fit(_shapes(len(analysis.groups), 2 * len(analysis.groups)), render, budget)
+    return cache[shape]
+
+
+def _message(doc: Mapping[str, Any]) -> str:
+    return to_text(get_field(doc, MESSAGE_FIELD))
+
+
+def summarize_logs(
+    hits: Sequence[Mapping[str, Any]],
+    *,
+    total_matched: int | None = None,
+    max_tokens: int = 4000,
+    fields: Sequence[str] | None = None,
+    continuation: str | None = None,
+    query: Mapping[str, Any] | None = None,
+) -> LogSummary:
+    """Summarise log hits (OpenSearch envelopes or bare documents) within `max_tokens` when rendered.
+
+    Messages are grouped into templates (drain3, see templates.py); templates are ranked most severe,
+    then most frequent; the sample covers the templates, most severe first. Whatever does not fit the
+    budget is counted in `omitted`, with a way to get it.
+    """
+    return _summarize(
+        hits,
+        key_of=_message,
+        message_of=_message,
+        use_templates=True,
+        group_by="template",
+        total_matched=total_matched,
+        max_tokens=max_tokens,
+        fields=fields,
+        continuation=continuation,
+        query=query,
+    )
+
+
+def summarize_records(
+    hits: Sequence[Mapping[str, Any]],
+    *,
+    group_by: Sequence[str] = (WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD),
+    total_matched: int | None = None,
+    max_tokens: int = 4000,
+    fields: Sequence[str] | None = None,
+    continuation: str | None = None,
+    query: Mapping[str, Any] | None = None,
+) -> LogSummary:
+    """Like `summarize_logs` for documents without a message (workloads): groups are the values of
+    `group_by` fields instead of templates, and each record's "message" is those values."""
+
+    def key_of(doc: Mapping[str, Any]) -> str:
+        return " ".join(f"{name}={to_text(get_field(doc, name)) or '-'}" for name in group_by)
+
+    return _summarize(
+        hits,
+        key_of=key_of,
+        message_of=key_of,
+        use_templates=False,
+        group_by=",".join(group_by),
+        total_matched=total_matched,
+        max_tokens=max_tokens,
+        fields=fields,
+        continuation=continuation,
+        query=query,
+    )
