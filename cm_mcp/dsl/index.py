@@ -1,0 +1,271 @@
+"""`DocIndex`: OpenSearch hits in a tantivy index, with count / search (cursor) / aggregate."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import tantivy
+
+from cm_mcp.api.fields import TIMESTAMP_FIELD
+from cm_mcp.dsl import schema as sc
+from cm_mcp.dsl.aggs import AggRunner
+from cm_mcp.dsl.datemath import parse_iso_ms
+from cm_mcp.dsl.errors import DSLError
+from cm_mcp.dsl.project import project
+from cm_mcp.dsl.query import DocQuery, QueryCompiler, and_all
+
+QueryLike = DocQuery | Sequence[Mapping[str, Any]] | None
+Order = Literal["asc", "desc"]
+
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class DocIndex:
+    """Hits indexed in tantivy, in memory (`path=None`) or in a directory that can be reopened.
+
+    Not thread-safe for writes; reads after `add` see the new documents (each `add` commits).
+    """
+
+    def __init__(self, path: str | Path | None = None, *, heap_size: int = 256_000_000, num_threads: int = 2):
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if tantivy.Index.exists(str(self.path)):
+                self._index = tantivy.Index.open(str(self.path))
+            else:
+                self._index = tantivy.Index(sc.build_schema(), path=str(self.path), reuse=False)
+        else:
+            self._index = tantivy.Index(sc.build_schema())
+        self._heap = heap_size
+        self._threads = num_threads
+        self._writer: tantivy.IndexWriter | None = None
+
+    # -- writing ------------------------------------------------------------------------------------
+    def add(self, hits: Iterable[Mapping[str, Any]], *, commit: bool = True) -> int:
+        """Index hits ({_index, _id, _source}); returns how many were added."""
+        if self._writer is None:
+            self._writer = self._index.writer(heap_size=self._heap, num_threads=self._threads)
+        add_json = self._writer.add_json
+        b64 = base64.b64encode
+        n = 0
+        for hit in hits:
+            src = hit.get("_source") or {}
+            ts = _timestamp_ms(src)
+            src_json = _DUMPS(src)
+            # One JSON string per document: tantivy parses it in Rust, much faster than building a
+            # Document from Python dicts. Bytes fields take base64 in this form.
+            add_json(
+                '{"kw":'
+                + src_json
+                + ',"tx":'
+                + src_json
+                + ',"ts":'
+                + str(ts)
+                + ',"id":'
+                + _DUMPS(str(hit.get("_id", "")))
+                + ',"ix":'
+                + _DUMPS(str(hit.get("_index", "")))
+                + ',"raw":"'
+                + b64(_DUMPS(hit).encode()).decode()
+                + '"}'
+            )
+            n += 1
+        if commit:
+            self.commit()
+        return n
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+        self._index.reload()
+
+    def close(self) -> None:
+        """Commit and release the writer (and its directory lock) so the index can be reopened."""
+        if self._writer is not None:
+            self._writer.commit()
+            self._writer.wait_merging_threads()
+            self._writer = None
+        self._index.reload()
+
+    def __enter__(self) -> DocIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self._index.searcher().num_docs)
+
+    # -- reading ------------------------------------------------------------------------------------
+    def compile(self, query: QueryLike = None, *, now: datetime | None = None) -> tantivy.Query:
+        q = _as_doc_query(query)
+        return QueryCompiler(self._index, now or q.now).build(q)
+
+    def count(self, query: QueryLike = None, *, now: datetime | None = None) -> int:
+        return self._count(self._index.searcher(), self.compile(query, now=now))
+
+    def search(
+        self,
+        query: QueryLike = None,
+        size: int = 100,
+        *,
+        after: str | None = None,
+        fields: Sequence[str] | None = None,
+        order: Order = "asc",
+        now: datetime | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of hits ordered by (@timestamp, _id); pass the returned cursor as `after`.
+
+        The cursor holds values, not document addresses, so it survives reopening the index. It is
+        None when the page came back short (nothing more to read).
+        """
+        if size <= 0:
+            raise DSLError("size", "must be positive")
+        tq = self.compile(query, now=now)
+        cursor = _decode_cursor(after) if after else None
+        searcher = self._index.searcher()
+        addrs = self._page(searcher, tq, size, cursor, order)
+        hits = [self._load(searcher, a) for a in addrs]
+        keyed = sorted(
+            zip(hits, addrs, strict=True),
+            key=lambda h: (_timestamp_ms(h[0].get("_source") or {}), str(h[0].get("_id", ""))),
+            reverse=order == "desc",
+        )
+        out = [h for h, _ in keyed]
+        next_cursor = None
+        if len(out) == size:
+            last = out[-1]
+            next_cursor = _encode_cursor(_timestamp_ms(last.get("_source") or {}), str(last.get("_id", "")))
+        if fields is not None:
+            out = [{**h, "_source": project(h.get("_source") or {}, fields)} for h in out]
+        return out, next_cursor
+
+    def aggregate(
+        self, query: QueryLike, aggs: Mapping[str, Any], *, now: datetime | None = None
+    ) -> dict[str, Any]:
+        tq = self.compile(query, now=now)
+        searcher = self._index.searcher()
+        runner = AggRunner(
+            searcher=searcher,
+            compiler=QueryCompiler(self._index, now or _as_doc_query(query).now),
+            top_hits=lambda q, size, order: self._top_hits(searcher, q, size, order),
+        )
+        return runner.run(tq, aggs, "aggs")
+
+    # -- internals ----------------------------------------------------------------------------------
+    @staticmethod
+    def _count(searcher: tantivy.Searcher, q: tantivy.Query) -> int:
+        # limit must be >= 1 (tantivy-py panics on 0).
+        return int(getattr(searcher.search(q, 1, count=True), "count", 0) or 0)
+
+    def _top_hits(
+        self, searcher: tantivy.Searcher, q: tantivy.Query, size: int, order: Order
+    ) -> tuple[int, list[dict[str, Any]]]:
+        total = self._count(searcher, q)
+        if total == 0 or size <= 0:
+            return total, []
+        addrs = self._page(searcher, q, size, None, order)
+        hits = [self._load(searcher, a) for a in addrs]
+        hits.sort(
+            key=lambda h: (_timestamp_ms(h.get("_source") or {}), str(h.get("_id", ""))),
+            reverse=order == "desc",
+        )
+        return total, hits
+
+    def _page(
+        self,
+        searcher: tantivy.Searcher,
+        q: tantivy.Query,
+        size: int,
+        cursor: tuple[int, str] | None,
+        order: Order,
+    ) -> list[tantivy.DocAddress]:
+        """Addresses of the next `size` docs in (ts, id) order. tantivy sorts by one fast field, so
+        ts ties are resolved by a second search over the tie group sorted by the `id` fast field."""
+        torder = tantivy.Order.Asc if order == "asc" else tantivy.Order.Desc
+        schema = self._index.schema
+        out: list[tantivy.DocAddress] = []
+        if cursor is not None:
+            c_ts, c_id = cursor
+            tie = and_all([q, ts_eq(c_ts, schema)])
+            n = self._count(searcher, tie)
+            if n:
+                for key, addr in searcher.search(
+                    tie, n, count=False, order_by_field=sc.ID, order=torder
+                ).hits:
+                    if (key > c_id) if order == "asc" else (key < c_id):
+                        out.append(addr)
+                        if len(out) == size:
+                            return out
+            rest = and_all([q, _ts_beyond(c_ts, order, schema)])
+        else:
+            rest = q
+        need = size - len(out)
+        res = searcher.search(rest, need, count=False, order_by_field=sc.TS, order=torder).hits
+        if not res:
+            return out
+        boundary = res[-1][0]
+        out.extend(addr for key, addr in res if key != boundary)
+        need = size - len(out)
+        group = and_all([rest, ts_eq(boundary, schema)])
+        out.extend(
+            addr
+            for _, addr in searcher.search(group, need, count=False, order_by_field=sc.ID, order=torder).hits
+        )
+        return out
+
+    @staticmethod
+    def _load(searcher: tantivy.Searcher, addr: tantivy.DocAddress) -> dict[str, Any]:
+        raw = searcher.doc(addr).get_first(sc.RAW)
+        hit: dict[str, Any] = json.loads(raw or b"{}")
+        return hit
+
+
+def ts_eq(ms: int, schema: tantivy.Schema) -> tantivy.Query:
+    return tantivy.Query.range_query(schema, sc.TS, tantivy.FieldType.Integer, ms, ms)
+
+
+def _ts_beyond(ms: int, order: Order, schema: tantivy.Schema) -> tantivy.Query:
+    if order == "asc":
+        return tantivy.Query.range_query(schema, sc.TS, tantivy.FieldType.Integer, ms + 1, None)
+    return tantivy.Query.range_query(schema, sc.TS, tantivy.FieldType.Integer, None, ms - 1)
+
+
+def _timestamp_ms(src: Mapping[str, Any]) -> int:
+    value = src.get(TIMESTAMP_FIELD)
+    if isinstance(value, str):
+        try:
+            return parse_iso_ms(value)
+        except ValueError:
+            return sc.MISSING_TS
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # epoch millis
+    return sc.MISSING_TS
+
+
+def _as_doc_query(query: QueryLike) -> DocQuery:
+    if query is None:
+        return DocQuery()
+    if isinstance(query, DocQuery):
+        return query
+    return DocQuery(filters=list(query))
+
+
+def _encode_cursor(ts: int, doc_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ts, doc_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        ts, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(ts, int) or not isinstance(doc_id, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise DSLError("after", "malformed cursor") from None
+    return ts, doc_id
