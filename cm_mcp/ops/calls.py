@@ -1,0 +1,238 @@
+"""One function per kind of call: send the validated request, shape the answer for a context window.
+
+No MCP here (the server wraps these), so they are tested directly and reused by the CLI.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Literal, cast
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
+from cm_mcp.api.requests import (
+    BatchStatusRequest,
+    BillingQueryRequest,
+    LogsAggsRequest,
+    LogsBatchRequest,
+    LogsScrollRequest,
+    V1BatchUrlsRequest,
+    V1LogsBatchRequest,
+    V1LogsScrollRequest,
+    WorkloadsAggsRequest,
+    WorkloadsBatchRequest,
+    WorkloadsScrollRequest,
+)
+from cm_mcp.api.responses import (
+    AggsResponse,
+    BatchResponse,
+    Partition,
+    V2Meta,
+    daily_remaining,
+    partitions_from_status,
+)
+from cm_mcp.ops.results import (
+    AggsResult,
+    BatchStatusResult,
+    BatchSubmitResult,
+    BillingResult,
+    CallInfo,
+    PartitionInfo,
+    QuotaFamily,
+    QuotaResult,
+    Rendered,
+    ScrollResult,
+)
+from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+
+
+def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
+    window = None
+    if meta is not None and meta.time_range is not None:
+        window = {"start": meta.time_range.start, "end": meta.time_range.end}
+    return CallInfo(
+        endpoint=endpoint,
+        request_id=meta.request_id if meta else None,
+        quota_remaining=remaining,
+        time_range=window,
+    )
+
+
+def _header(call: CallInfo) -> str:
+    parts = [call.endpoint]
+    if call.time_range:
+        parts.append(f"window {call.time_range.get('start')} .. {call.time_range.get('end')}")
+    if call.quota_remaining is not None:
+        parts.append(f"{call.quota_remaining} requests left today")
+    if call.request_id:
+        parts.append(f"request_id {call.request_id}")
+    return " | ".join(parts)
+
+
+async def scroll_logs(client: CMClient, request: LogsScrollRequest, *, max_tokens: int) -> Rendered:
+    response = await client.call("logs_scroll", request)
+    hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
+    scroll_id = response.meta.scroll_id or None
+    summary = summarize_logs(
+        hits,
+        total_matched=response.data.count,
+        max_tokens=max_tokens,
+        fields=request.fields,
+        continuation=scroll_id,
+        query=None if request.is_continuation else request.to_body(),
+    )
+    call = _call_info("logs_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
+    result = ScrollResult(call=call, scroll_id=scroll_id, summary=summary)
+    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}")
+
+
+async def scroll_workloads(client: CMClient, request: WorkloadsScrollRequest, *, max_tokens: int) -> Rendered:
+    response = await client.call("workloads_scroll", request)
+    hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
+    scroll_id = response.meta.scroll_id or None
+    summary = summarize_records(
+        hits,
+        total_matched=response.meta.workloads_available,
+        max_tokens=max_tokens,
+        fields=request.fields,
+        continuation=scroll_id,
+        query=None if request.is_continuation else request.to_body(),
+    )
+    call = _call_info("workloads_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
+    result = ScrollResult(call=call, scroll_id=scroll_id, summary=summary)
+    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}")
+
+
+async def aggregate(
+    client: CMClient, request: LogsAggsRequest | WorkloadsAggsRequest, *, max_tokens: int
+) -> Rendered:
+    endpoint = request.ENDPOINT
+    response = cast(AggsResponse, await client.call(endpoint, request))
+    summary = summarize_aggs(
+        response.data.aggregations,
+        total_documents=response.data.total_documents,
+        max_tokens=max_tokens,
+        request_aggs=request.aggs,
+    )
+    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
+    return Rendered(
+        structured=AggsResult(call=call, summary=summary), text=f"{_header(call)}\n{render_aggs(summary)}"
+    )
+
+
+async def submit_batch(client: CMClient, request: LogsBatchRequest | WorkloadsBatchRequest) -> Rendered:
+    endpoint = request.ENDPOINT
+    response = cast(BatchResponse, await client.call(endpoint, request))
+    status_tool = f"{endpoint}_status"
+    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
+    next_step = f'Check progress with {status_tool} {{"token": "{response.data.token}"}}; the token expires in 2 hours.'
+    result = BatchSubmitResult(call=call, token=response.data.token, next_step=next_step)
+    return Rendered(
+        structured=result, text=f"{_header(call)}\nexport submitted, token {response.data.token}\n{next_step}"
+    )
+
+
+async def batch_status(
+    client: CMClient, request: BatchStatusRequest, *, kind: Literal["logs", "workloads"]
+) -> Rendered:
+    endpoint = request.ENDPOINT
+    raw = await client.post(endpoint, request)
+    partitions = partitions_from_status(raw, kind)
+    return _status_result(endpoint, request.token, partitions, noun=kind)
+
+
+def _status_result(endpoint: str, token: str, partitions: list[Partition], *, noun: str) -> Rendered:
+    infos = [
+        PartitionInfo(
+            start=p.start_time.isoformat().replace("+00:00", "Z") if p.start_time else None,
+            end=p.end_time.isoformat().replace("+00:00", "Z") if p.end_time else None,
+            time_range=p.time_range_text if p.start_time is None else None,
+            status=p.status or ("completed" if p.completed else "pending"),
+            count=p.count,
+            ready=p.ready,
+        )
+        for p in partitions
+    ]
+    counts = dict(Counter(info.status for info in infos))
+    ready = sum(info.count or 0 for info in infos if info.ready)
+    done = bool(infos) and all(p.is_final for p in partitions)
+    call = CallInfo(endpoint=endpoint)
+    result = BatchStatusResult(
+        call=call, token=token, partitions=infos, counts=counts, records_ready=ready, done=done
+    )
+    lines = [
+        f"{endpoint} | {len(infos)} partitions: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f" | {ready:,} {noun} ready"
+        + (" | all final" if done else " | poll again later")
+    ]
+    for info in infos:
+        span = info.time_range or f"{info.start} .. {info.end}"
+        count = "?" if info.count is None else f"{info.count:,}"
+        lines.append(f"  {span}  {info.status:<10} {count:>10}  {'ready' if info.ready else ''}")
+    return Rendered(structured=result, text="\n".join(lines))
+
+
+async def billing(client: CMClient, request: BillingQueryRequest) -> Rendered:
+    response = await client.call("billing_query", request)
+    summary = response.summary.model_dump(by_alias=True, exclude_none=True)
+    call = CallInfo(endpoint="billing_query", quota_remaining=response.daily_requests_remaining)
+    lines = [_header(call)] + [f"  {key}: {value}" for key, value in summary.items()]
+    return Rendered(structured=BillingResult(call=call, summary=summary), text="\n".join(lines))
+
+
+def quota_status(tracker: QuotaTracker, *, now: datetime | None = None) -> Rendered:
+    now = now or datetime.now(UTC)
+    families = [
+        QuotaFamily(
+            family=family,
+            remaining=state.remaining,
+            seen_at=state.seen_at.isoformat() if state.seen_at else None,
+            exhausted_until=state.exhausted_until.isoformat() if state.exhausted_until else None,
+        )
+        for family, state in sorted(tracker.snapshot().items())
+    ]
+    reset = next_utc_midnight(now)
+    note = (
+        "Only families used since the server started are known; others are unknown (not zero). "
+        "Batch status polls are not counted by the API."
+    )
+    result = QuotaResult(families=families, resets_at=reset.isoformat(), note=note)
+    lines = [f"quota (as last reported by the API; resets {reset:%Y-%m-%d %H:%M} UTC, assumed)"]
+    lines += [
+        f"  {f.family:<18} {'unknown' if f.remaining is None else f.remaining:>8}"
+        + (f"  exhausted until {f.exhausted_until}" if f.exhausted_until else "")
+        for f in families
+    ] or ["  no request made yet: every family unknown"]
+    lines.append(note)
+    return Rendered(structured=result, text="\n".join(lines))
+
+
+# --- V1 (deprecated) ------------------------------------------------------------------------------
+
+
+async def scroll_logs_v1(client: CMClient, request: V1LogsScrollRequest, *, max_tokens: int) -> Rendered:
+    response = await client.call("v1_logs_scroll", request)
+    docs = [entry if isinstance(entry, dict) else {"message": str(entry)} for entry in response.logs]
+    continuation = response.scroll_id if response.has_more is not False else None
+    summary = summarize_logs(docs, max_tokens=max_tokens, continuation=continuation, query=request.to_body())
+    call = CallInfo(endpoint="v1_logs_scroll", quota_remaining=response.daily_requests_remaining)
+    result = ScrollResult(call=call, scroll_id=continuation, summary=summary)
+    note = "V1 is deprecated: prefer logs_scroll. To continue, re-send the same arguments plus scroll_id."
+    return Rendered(structured=result, text=f"{_header(call)}\n{note}\n{render_logs(summary)}")
+
+
+async def submit_batch_v1(client: CMClient, request: V1LogsBatchRequest) -> Rendered:
+    response = await client.call("v1_logs_batch", request)
+    call = CallInfo(endpoint="v1_logs_batch", quota_remaining=response.daily_requests_remaining)
+    next_step = f'Get the URLs with logs_batch_urls_v1 {{"token": "{response.token}"}}.'
+    result = BatchSubmitResult(call=call, token=response.token, next_step=next_step)
+    return Rendered(
+        structured=result, text=f"{_header(call)}\nV1 export submitted (deprecated).\n{next_step}"
+    )
+
+
+async def batch_urls_v1(client: CMClient, request: V1BatchUrlsRequest) -> Rendered:
+    raw = await client.post("v1_logs_batch_urls", request)
+    return _status_result("v1_logs_batch_urls", request.token, partitions_from_status(raw, "v1"), noun="logs")

@@ -1,0 +1,84 @@
+"""What each operation returns: a structured result (the tool's output schema) and its text.
+
+The structured part is for programs (and clients that show structured content); the text is what
+the model reads. Both come from the same model, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from cm_mcp.summarize.models import AggsSummary, LogSummary
+
+
+class CallInfo(BaseModel):
+    """Facts about the upstream call a model may need to mention or act on."""
+
+    endpoint: str
+    request_id: str | None = None
+    quota_remaining: int | None = Field(default=None, description="daily requests left for this endpoint")
+    time_range: dict[str, str | None] | None = Field(default=None, description="window the API reports")
+
+
+class ScrollResult(BaseModel):
+    call: CallInfo
+    scroll_id: str | None = Field(default=None, description="pass alone to get the next page")
+    summary: LogSummary
+
+
+class AggsResult(BaseModel):
+    call: CallInfo
+    summary: AggsSummary
+
+
+class BatchSubmitResult(BaseModel):
+    call: CallInfo
+    token: str
+    next_step: str
+
+
+class PartitionInfo(BaseModel):
+    start: str | None = None
+    end: str | None = None
+    time_range: str | None = None
+    status: str
+    count: int | None = None
+    ready: bool
+
+
+class BatchStatusResult(BaseModel):
+    call: CallInfo
+    token: str
+    partitions: list[PartitionInfo]
+    counts: dict[str, int] = Field(description="partitions per status")
+    records_ready: int
+    done: bool
+
+
+class BillingResult(BaseModel):
+    call: CallInfo
+    summary: dict[str, Any]
+
+
+class QuotaFamily(BaseModel):
+    family: str
+    remaining: int | None = None
+    seen_at: str | None = None
+    exhausted_until: str | None = None
+
+
+class QuotaResult(BaseModel):
+    families: list[QuotaFamily]
+    resets_at: str
+    note: str
+
+
+class Rendered(BaseModel):
+    """An operation's outcome: the structured result and the text the model reads."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    structured: BaseModel
+    text: str

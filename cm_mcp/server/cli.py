@@ -1,0 +1,75 @@
+"""`cm-mcp serve | tools | call | schemas | demo`: the MCP server's commands.
+
+Only argparse is imported at module level (the CLI imports this module to build its parser); each
+handler imports what it needs. Everything but protocol and requested output goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--sandbox", action="store_true", help="start the embedded sandbox API and use it")
+    serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="streamable-http only")
+    serve.add_argument("--port", type=int, default=8765, help="streamable-http only")
+    _sandbox_options(serve)
+    serve.set_defaults(handler=_serve)
+
+    tools = subparsers.add_parser("tools", help="list the tools (one line each)")
+    tools.set_defaults(handler=_tools)
+
+    call = subparsers.add_parser("call", help="call one tool through a real MCP client session")
+    call.add_argument("tool")
+    call.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
+    call.add_argument("--sandbox", action="store_true", help="run against the embedded sandbox")
+    call.add_argument("--json", action="store_true", help="print the structured result as JSON")
+    _sandbox_options(call)
+    call.set_defaults(handler=_call)
+
+    schemas = subparsers.add_parser("schemas", help="write tool_schemas/*.json (or --check they are current)")
+    schemas.add_argument("--check", action="store_true", help="fail if tool_schemas/ is stale")
+    schemas.add_argument("--dir", default="tool_schemas")
+    schemas.set_defaults(handler=_schemas)
+
+    demo = subparsers.add_parser("demo", help="a scripted investigation on the sandbox, step by step")
+    _sandbox_options(demo)
+    demo.set_defaults(handler=_demo)
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=42, help="sandbox data seed")
+    parser.add_argument("--volume", type=int, default=None, help="sandbox logs per day")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cm_mcp.server.runtime import serve
+
+    return serve(args)
+
+
+def _tools(args: argparse.Namespace) -> int:
+    from cm_mcp.server.runtime import list_tools
+
+    return list_tools()
+
+
+def _call(args: argparse.Namespace) -> int:
+    from cm_mcp.server.runtime import call_tool
+
+    return call_tool(args)
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from cm_mcp.server.runtime import write_schemas
+
+    return write_schemas(args.dir, check=args.check)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cm_mcp.server.demo import run_demo
+
+    return run_demo(args)

@@ -1,0 +1,153 @@
+"""Running the server: stdio/HTTP serving, one-off calls through a real MCP client, schema files.
+
+`--sandbox` starts the embedded sandbox API in-process and points the client at it with its own
+token, so Claude Desktop (or `cm-mcp call`) works with zero credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+from pydantic import SecretStr
+
+from cm_mcp.api.settings import Settings
+from cm_mcp.server.app import build_server
+
+logger = logging.getLogger("cm_mcp.server")
+
+
+def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
+    from cm_mcp.sandbox.config import SandboxConfig
+
+    options: dict[str, Any] = {"port": 0, "seed": args.seed, "data_dir": Path(settings.data_dir)}
+    if args.volume is not None:
+        options["volume"] = args.volume
+    return SandboxConfig(**options)
+
+
+def pointed_at(settings: Settings, url: str, token: str) -> Settings:
+    """`settings` aimed at a sandbox: its URL, its token, and downloads allowed from it."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return settings.model_copy(
+        update={
+            "api_url": url,
+            "api_token": SecretStr(token),
+            "api_token_file": None,
+            "download_allowed_hosts": [*settings.download_allowed_hosts, host],
+        }
+    )
+
+
+@asynccontextmanager
+async def backend(args: argparse.Namespace) -> AsyncIterator[Settings]:
+    """Settings for the API to use: the environment's, or a sandbox started for this command."""
+    settings = Settings()
+    if not getattr(args, "sandbox", False):
+        yield settings
+        return
+    from cm_mcp.sandbox.runner import serve_sandbox
+
+    print("starting the sandbox API (first start builds its index)...", file=sys.stderr)
+    async with serve_sandbox(sandbox_config(args, settings)) as running:
+        yield pointed_at(settings, running.url, running.token)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    handle = None
+    if args.sandbox:
+        from cm_mcp.sandbox.runner import start_sandbox_thread
+
+        handle = start_sandbox_thread(sandbox_config(args, settings))
+        settings = pointed_at(settings, handle.url, handle.token)
+        logger.warning("sandbox API at %s", handle.url)
+    server = build_server(settings)
+    try:
+        if args.transport == "stdio":
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=args.host, port=args.port)
+    finally:
+        if handle is not None:
+            handle.stop()
+    return 0
+
+
+def list_tools() -> int:
+    for definition in _all_definitions():
+        print(f"{definition.name:24} {definition.title}")
+    return 0
+
+
+def _all_definitions() -> list[Any]:
+    from cm_mcp.server.app import tool_definitions
+
+    return tool_definitions(Settings(enable_v1=True))
+
+
+def call_tool(args: argparse.Namespace) -> int:
+    try:
+        arguments = json.loads(args.arguments)
+    except ValueError as exc:
+        print(f"arguments must be a JSON object: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(arguments, dict):
+        print("arguments must be a JSON object", file=sys.stderr)
+        return 2
+    return anyio.run(_call, args, arguments)
+
+
+async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
+    from cm_mcp.server.progress import ProgressBar
+
+    async with backend(args) as settings, Client(build_server(settings)) as client:
+        with ProgressBar() as bar:
+            result = await client.call_tool(args.tool, arguments, progress_callback=bar.update)
+    if args.json and result.structured_content is not None:
+        print(json.dumps(result.structured_content, indent=2))
+    else:
+        for block in result.content:
+            print(getattr(block, "text", None) or block.model_dump_json())
+    return 1 if result.is_error else 0
+
+
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """One JSON document per tool (V1 included): what `tools/list` publishes."""
+    server = build_server(Settings(enable_v1=True))
+    tools = anyio.run(server.list_tools)
+    return {tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools}
+
+
+def write_schemas(directory: str, *, check: bool) -> int:
+    folder = Path(directory)
+    documents = {
+        f"{name}.json": json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        for name, doc in schema_documents().items()
+    }
+    if check:
+        existing = {path.name: path.read_text() for path in folder.glob("*.json")} if folder.exists() else {}
+        stale = sorted(
+            name for name in documents.keys() | existing.keys() if documents.get(name) != existing.get(name)
+        )
+        if stale:
+            print(f"tool_schemas/ is stale ({', '.join(stale)}): run `cm-mcp schemas`", file=sys.stderr)
+            return 1
+        print(f"{len(documents)} tool schemas are current")
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("*.json"):
+        if path.name not in documents:
+            path.unlink()
+    for name, text in documents.items():
+        (folder / name).write_text(text)
+    print(f"wrote {len(documents)} tool schemas to {folder}/")
+    return 0

@@ -1,0 +1,101 @@
+"""Build MCP tools whose input schema IS an `api/` request model, validated by cm-mcp itself.
+
+`MCPServer` normally derives a schema from a function's parameters and validates arguments with
+pydantic's generic messages. We publish the request model's own schema instead and hand the raw
+arguments to our handler, which validates them with `parse_request`: its errors name the JSON path,
+the rule and a valid example, so the model corrects itself in one step and no quota is spent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+from cm_mcp.api.errors import ValidationIssue
+from cm_mcp.server.schemas import output_schema
+
+Handler = Callable[[Context[Any, Any], dict[str, Any]], Awaitable[CallToolResult]]
+
+
+class _RawArguments(ArgModelBase):
+    """Accept any arguments and pass them on untouched as `arguments` (we validate them ourselves)."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.__pydantic_extra__ or {})}
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    name: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_model: type[BaseModel]
+    handler: Handler
+    idempotent: bool
+    open_world: bool = True
+
+    def build(self) -> Tool:
+        async def run(ctx: Context[Any, Any], arguments: dict[str, Any]) -> CallToolResult:
+            return await self.handler(ctx, arguments)
+
+        return Tool(
+            fn=run,
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            parameters=self.input_schema,
+            fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=output_schema(self.output_model)),
+            is_async=True,
+            context_kwarg="ctx",
+            annotations=ToolAnnotations(
+                title=self.title,
+                read_only_hint=True,
+                open_world_hint=self.open_world,
+                idempotent_hint=self.idempotent,
+            ),
+        )
+
+
+def preparse_json_strings(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Some clients send list/object arguments as JSON text (`"[\\"*\\"]"`); decode those."""
+    properties = schema.get("properties", {})
+    fixed = dict(arguments)
+    for key, value in arguments.items():
+        kind = properties.get(key, {}).get("type")
+        if isinstance(value, str) and kind in ("array", "object"):
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(decoded, list | dict):
+                fixed[key] = decoded
+    return fixed
+
+
+def text_result(text: str, structured: BaseModel | None = None) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(text=text)],
+        structured_content=structured.model_dump(mode="json") if structured is not None else None,
+    )
+
+
+def error_result(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(text=text)], is_error=True)
+
+
+def budget_issue(value: Any) -> ValidationIssue | None:
+    """`max_tokens` is a server option (not sent upstream): an integer 500-20000."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 20_000:
+        return ValidationIssue(path="max_tokens", message=f"must be an integer 500-20000, got {value!r}")
+    return None
