@@ -193,7 +193,10 @@ def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinit
             return error_result(explain_validation(exc, tool=spec.name))
         if problem:
             return error_result(
-                explain_validation(RequestValidationError([problem], spec.model.__name__), tool=spec.name)
+                explain_validation(
+                    RequestValidationError([problem], spec.model.__name__, example=spec.model.EXAMPLE),
+                    tool=spec.name,
+                )
             )
         try:
             rendered = await spec.operation(state, request, int(budget))

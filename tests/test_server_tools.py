@@ -1,0 +1,347 @@
+"""The MCP surface through real client sessions: tools/list, validation before upstream, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx2
+import jwt
+import pytest
+from mcp import Client, StdioServerParameters
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.requests import REQUEST_MODELS
+from cm_mcp.api.settings import Settings
+from cm_mcp.server import names
+from cm_mcp.server.app import build_server
+from cm_mcp.server.runtime import schema_documents
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = jwt.encode(
+    {"sub": "tester", "exp": 4_102_444_800}, "a-secret-for-tests-only-32-bytes!!", algorithm="HS256"
+)
+V2_TOOLS = {
+    "logs_scroll",
+    "logs_aggs",
+    "logs_batch",
+    "logs_batch_status",
+    "workloads_scroll",
+    "workloads_aggs",
+    "workloads_batch",
+    "workloads_batch_status",
+    "billing_query",
+    "quota_status",
+}
+V1_TOOLS = {"logs_scroll_v1", "logs_batch_v1", "logs_batch_urls_v1"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Upstream:
+    """An httpx2 transport standing in for the API: records every request, answers with `reply`."""
+
+    def __init__(self, reply: Callable[[httpx2.Request], httpx2.Response]) -> None:
+        self.requests: list[httpx2.Request] = []
+        self._reply = reply
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        return self._reply(request)
+
+
+def _settings(**changes: Any) -> Settings:
+    return Settings(
+        api_url="http://api.test", api_token=TOKEN, max_retries=1, retry_base_delay=0.01, **changes
+    )
+
+
+async def _session(upstream: Upstream, **changes: Any) -> AsyncIterator[Client]:
+    settings = _settings(**changes)
+    async with (
+        CMClient(settings, transport=httpx2.MockTransport(upstream)) as api,
+        Client(build_server(settings, client=api), raise_exceptions=True) as client,
+    ):
+        yield client
+
+
+def _ok(_: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(200, json={"data": {"aggregations": {}, "total_documents": 0}, "meta": {}})
+
+
+async def test_tools_list_names_schemas_annotations_and_size() -> None:
+    upstream = Upstream(_ok)
+    async for client in _session(upstream):
+        tools = (await client.list_tools()).tools
+        assert {tool.name for tool in tools} == V2_TOOLS
+        for tool in tools:
+            assert tool.description and tool.title
+            assert tool.input_schema["type"] == "object"
+            assert tool.output_schema is not None and tool.output_schema["type"] == "object"
+            annotations = tool.annotations
+            assert annotations is not None and annotations.read_only_hint is True
+            assert annotations.title == tool.title
+            assert annotations.open_world_hint is (tool.name != names.QUOTA_STATUS)
+        by_name = {tool.name: tool for tool in tools}
+        # the input schema is the request model's (one source of truth), plus the server's max_tokens
+        scroll = by_name["logs_scroll"].input_schema["properties"]
+        assert set(scroll) == set(REQUEST_MODELS["logs_scroll"].model_fields) | {"max_tokens"}
+        assert scroll["app_type"]["enum"] == ["ec2", "kubernetes", "serverless"]
+        assert by_name["logs_aggs"].annotations.idempotent_hint is True  # type: ignore[union-attr]
+        assert by_name["logs_batch"].annotations.idempotent_hint is False  # type: ignore[union-attr]
+        size = sum(
+            len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True))) for t in tools
+        )
+        assert size / 4 < 6000, f"tools/list is {size / 4:.0f} tokens"
+    assert upstream.requests == []
+
+
+async def test_v1_tools_only_when_enabled() -> None:
+    async for client in _session(Upstream(_ok), enable_v1=True):
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert set(tools) >= V1_TOOLS
+        assert all("DEPRECATED" in tools[name].description for name in V1_TOOLS)  # type: ignore[operator]
+
+
+INVALID_CALLS = [
+    ("logs_scroll", {"application": "atr", "app_type": "serverless", "size": 10}, "app_type"),
+    (
+        "logs_scroll",
+        {
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": ["*", "a"],
+            "size": 1,
+            "start_time": "now-1h",
+            "end_time": "now",
+        },
+        "domain",
+    ),
+    (
+        "logs_aggs",
+        {
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": ["*"],
+            "start_time": "now-1h",
+            "end_time": "now",
+            "aggs": {"x": {"significant_terms": {"field": "a"}}},
+        },
+        "aggs.x.significant_terms",
+    ),
+    (
+        "logs_scroll",
+        {
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": ["*"],
+            "size": 5,
+            "start_time": "now",
+            "end_time": "now-1h",
+        },
+        "end_time",
+    ),
+    (
+        "logs_scroll",
+        {
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": ["*"],
+            "size": 5,
+            "start_time": "now-1h",
+            "end_time": "now",
+            "filters": [{"bool": {"must": [{"range": {"x": {"gtt": 1}}}]}}],
+        },
+        "filters[0].bool.must[0].range.x.gtt",
+    ),
+    (
+        "workloads_scroll",
+        {
+            "application": "klewer",
+            "app_type": "ec2",
+            "domain": ["*"],
+            "start_time": "now-1h",
+            "end_time": "now",
+        },
+        "application",
+    ),
+    ("logs_batch_status", {"token": "   "}, "token"),
+    ("billing_query", {"domain": "a.com", "time_range": "yesterday"}, "time_range"),
+    (
+        "logs_aggs",
+        {
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": ["*"],
+            "start_time": "now-1h",
+            "end_time": "now",
+            "aggs": {"l": {"terms": {"field": "x"}}},
+            "max_tokens": 50,
+        },
+        "max_tokens",
+    ),
+    ("logs_scroll", {"aplication": "atr"}, "aplication"),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments", "path"), INVALID_CALLS)
+async def test_invalid_arguments_name_the_field_and_send_nothing(
+    tool: str, arguments: dict[str, Any], path: str
+) -> None:
+    upstream = Upstream(_ok)
+    async for client in _session(upstream):
+        result = await client.call_tool(tool, arguments)
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error
+        assert f"- {path}:" in text
+        assert "nothing was sent" in text
+        assert "A valid call:" in text or tool == "quota_status"
+    assert upstream.requests == [], "an invalid call must not reach the API"
+
+
+async def test_json_encoded_list_arguments_are_accepted() -> None:
+    """Some clients send arrays as JSON text; that is decoded, not rejected."""
+    upstream = Upstream(_ok)
+    async for client in _session(upstream):
+        result = await client.call_tool(
+            "logs_aggs",
+            {
+                "application": "atr",
+                "app_type": "kubernetes",
+                "domain": '["*"]',
+                "start_time": "now-1h",
+                "end_time": "now",
+                "aggs": '{"l": {"terms": {"field": "x"}}}',
+            },
+        )
+        assert not result.is_error, result.content
+    assert len(upstream.requests) == 1
+    assert json.loads(upstream.requests[0].content)["domain"] == ["*"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "words"),
+    [
+        (401, {"message": "Unauthorized"}, {}, ["JWT", "CM_API_TOKEN"]),
+        (429, {"message": "Too Many Requests"}, {}, ["quota", "resets", "quota_status"]),
+        (503, {"message": "unavailable"}, {}, ["503", "retries"]),
+    ],
+)
+async def test_upstream_failures_say_what_to_do(
+    status: int, body: dict[str, Any], headers: dict[str, str], words: list[str]
+) -> None:
+    upstream = Upstream(lambda _: httpx2.Response(status, json=body, headers=headers))
+    async for client in _session(upstream):
+        result = await client.call_tool(
+            "logs_aggs",
+            {
+                "application": "atr",
+                "app_type": "kubernetes",
+                "domain": ["*"],
+                "start_time": "now-1h",
+                "end_time": "now",
+                "aggs": {"l": {"terms": {"field": "x"}}},
+            },
+        )
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error
+        for word in words:
+            assert word in text, text
+        assert TOKEN not in text
+    assert upstream.requests, "the call was sent"
+
+
+async def test_expired_batch_token_says_resubmit() -> None:
+    upstream = Upstream(
+        lambda _: httpx2.Response(
+            404, json={"message": "No record of this token. Note: Tokens expire after 2 hours"}
+        )
+    )
+    async for client in _session(upstream):
+        result = await client.call_tool("logs_batch_status", {"token": "abc"})
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert result.is_error and "logs_batch" in text and "2 hours" in text
+
+
+async def test_expired_jwt_fails_without_a_request() -> None:
+    expired = jwt.encode(
+        {"sub": "x", "exp": 1_000_000_000}, "a-secret-for-tests-only-32-bytes!!", algorithm="HS256"
+    )
+    upstream = Upstream(_ok)
+    settings = Settings(api_url="http://api.test", api_token=expired)
+    async with (
+        CMClient(settings, transport=httpx2.MockTransport(upstream)) as api,
+        Client(build_server(settings, client=api)) as client,
+    ):
+        result = await client.call_tool(
+            "billing_query", {"domain": "pay.example.com", "time_range": "now-1d"}
+        )
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error and "expired" in text.lower() and "Nothing was sent" in text
+    assert expired not in text
+    assert upstream.requests == []
+
+
+async def test_quota_status_costs_nothing_and_reports_what_was_seen() -> None:
+    def reply(_: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            200,
+            json={
+                "data": {"aggregations": {}, "total_documents": 0},
+                "meta": {"rate_limit": {"daily_remaining": 41}},
+            },
+        )
+
+    upstream = Upstream(reply)
+    async for client in _session(upstream):
+        await client.call_tool(
+            "logs_aggs",
+            {
+                "application": "atr",
+                "app_type": "kubernetes",
+                "domain": ["*"],
+                "start_time": "now-1h",
+                "end_time": "now",
+                "aggs": {"l": {"terms": {"field": "x"}}},
+            },
+        )
+        result = await client.call_tool("quota_status", {})
+        families = {f["family"]: f for f in result.structured_content["families"]}  # type: ignore[index]
+        assert families["logs_aggs"]["remaining"] == 41
+        assert families.get("logs_scroll", {}).get("remaining") is None
+    assert len(upstream.requests) == 1
+
+
+def test_schema_files_match_the_server() -> None:
+    """tool_schemas/ is what tools/list publishes (CI runs `cm-mcp schemas --check` too)."""
+    from pathlib import Path
+
+    folder = Path(__file__).parents[1] / "tool_schemas"
+    documents = schema_documents()
+    assert {path.stem for path in folder.glob("*.json")} == set(documents)
+    for name, document in documents.items():
+        assert json.loads((folder / f"{name}.json").read_text()) == document
+
+
+async def test_stdio_server_lists_tools_and_keeps_stdout_clean(tmp_path: Any) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "cm_mcp.cli", "serve"],
+        env={
+            "CM_API_URL": "http://127.0.0.1:9",
+            "CM_API_TOKEN": TOKEN,
+            "CM_DATA_DIR": str(tmp_path),
+            "PATH": "",
+        },
+    )
+    async with Client(params) as client:
+        tools = (await client.list_tools()).tools
+        assert {tool.name for tool in tools} == V2_TOOLS
+        result = await client.call_tool("logs_scroll", {"size": 0})
+        assert result.is_error and "size" in result.content[0].text  # type: ignore[union-attr]
