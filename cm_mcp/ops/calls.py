@@ -44,7 +44,10 @@ from cm_mcp.ops.results import (
     Rendered,
     ScrollResult,
 )
-from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+from cm_mcp.summarize import estimate_tokens, render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+
+
+MIN_SUMMARY_TOKENS = 400  # below this no useful summary fits; the budget floor is 500 anyway
 
 
 def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
@@ -57,6 +60,11 @@ def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> Cal
         quota_remaining=remaining,
         time_range=window,
     )
+
+
+def _summary_budget(call: CallInfo, max_tokens: int) -> int:
+    """What is left for the summary once the header line is paid for (the whole text fits max_tokens)."""
+    return max(MIN_SUMMARY_TOKENS, max_tokens - estimate_tokens(_header(call)) - 1)
 
 
 def _header(call: CallInfo) -> str:
@@ -74,15 +82,15 @@ async def scroll_logs(client: CMClient, request: LogsScrollRequest, *, max_token
     response = await client.call("logs_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
     scroll_id = response.meta.scroll_id or None
+    call = _call_info("logs_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
     summary = summarize_logs(
         hits,
         total_matched=response.data.count,
-        max_tokens=max_tokens,
+        max_tokens=_summary_budget(call, max_tokens),
         fields=request.fields,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
     )
-    call = _call_info("logs_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
     result = ScrollResult(call=call, scroll_id=scroll_id, summary=summary)
     return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}")
 
@@ -91,15 +99,15 @@ async def scroll_workloads(client: CMClient, request: WorkloadsScrollRequest, *,
     response = await client.call("workloads_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
     scroll_id = response.meta.scroll_id or None
+    call = _call_info("workloads_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
     summary = summarize_records(
         hits,
         total_matched=response.meta.workloads_available,
-        max_tokens=max_tokens,
+        max_tokens=_summary_budget(call, max_tokens),
         fields=request.fields,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
     )
-    call = _call_info("workloads_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
     result = ScrollResult(call=call, scroll_id=scroll_id, summary=summary)
     return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}")
 
@@ -109,13 +117,13 @@ async def aggregate(
 ) -> Rendered:
     endpoint = request.ENDPOINT
     response = cast(AggsResponse, await client.call(endpoint, request))
+    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
     summary = summarize_aggs(
         response.data.aggregations,
         total_documents=response.data.total_documents,
-        max_tokens=max_tokens,
+        max_tokens=_summary_budget(call, max_tokens),
         request_aggs=request.aggs,
     )
-    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
     return Rendered(
         structured=AggsResult(call=call, summary=summary), text=f"{_header(call)}\n{render_aggs(summary)}"
     )
@@ -216,8 +224,9 @@ async def scroll_logs_v1(client: CMClient, request: V1LogsScrollRequest, *, max_
     response = await client.call("v1_logs_scroll", request)
     docs = [entry if isinstance(entry, dict) else {"message": str(entry)} for entry in response.logs]
     continuation = response.scroll_id if response.has_more is not False else None
-    summary = summarize_logs(docs, max_tokens=max_tokens, continuation=continuation, query=request.to_body())
     call = CallInfo(endpoint="v1_logs_scroll", quota_remaining=response.daily_requests_remaining)
+    budget = _summary_budget(call, max_tokens) - 25  # the deprecation note
+    summary = summarize_logs(docs, max_tokens=budget, continuation=continuation, query=request.to_body())
     result = ScrollResult(call=call, scroll_id=continuation, summary=summary)
     note = "V1 is deprecated: prefer logs_scroll. To continue, re-send the same arguments plus scroll_id."
     return Rendered(structured=result, text=f"{_header(call)}\n{note}\n{render_logs(summary)}")
