@@ -15,7 +15,6 @@ from mcp import Client, StdioServerParameters
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.requests import REQUEST_MODELS
 from cm_mcp.api.settings import Settings
-from cm_mcp.server import names
 from cm_mcp.server.app import build_server
 from cm_mcp.server.runtime import schema_documents
 
@@ -35,7 +34,11 @@ V2_TOOLS = {
     "workloads_batch_status",
     "billing_query",
     "quota_status",
+    "results_list",
+    "results_search",
+    "results_aggs",
 }
+LOCAL_TOOLS = {"quota_status", "results_list", "results_search", "results_aggs"}
 V1_TOOLS = {"logs_scroll_v1", "logs_batch_v1", "logs_batch_urls_v1"}
 
 
@@ -87,7 +90,7 @@ async def test_tools_list_names_schemas_annotations_and_size() -> None:
             annotations = tool.annotations
             assert annotations is not None and annotations.read_only_hint is True
             assert annotations.title == tool.title
-            assert annotations.open_world_hint is (tool.name != names.QUOTA_STATUS)
+            assert annotations.open_world_hint is (tool.name not in LOCAL_TOOLS)
         by_name = {tool.name: tool for tool in tools}
         # the input schema is the request model's (one source of truth), plus the server's max_tokens
         scroll = by_name["logs_scroll"].input_schema["properties"]

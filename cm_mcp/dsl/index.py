@@ -52,29 +52,9 @@ class DocIndex:
         if self._writer is None:
             self._writer = self._index.writer(heap_size=self._heap, num_threads=self._threads)
         add_json = self._writer.add_json
-        b64 = base64.b64encode
         n = 0
         for hit in hits:
-            src = hit.get("_source") or {}
-            ts = _timestamp_ms(src)
-            src_json = _DUMPS(src)
-            # One JSON string per document: tantivy parses it in Rust, much faster than building a
-            # Document from Python dicts. Bytes fields take base64 in this form.
-            add_json(
-                '{"kw":'
-                + src_json
-                + ',"tx":'
-                + src_json
-                + ',"ts":'
-                + str(ts)
-                + ',"id":'
-                + _DUMPS(str(hit.get("_id", "")))
-                + ',"ix":'
-                + _DUMPS(str(hit.get("_index", "")))
-                + ',"raw":"'
-                + b64(_DUMPS(hit).encode()).decode()
-                + '"}'
-            )
+            add_json(doc_json(hit))
             n += 1
         if commit:
             self.commit()
@@ -237,9 +217,114 @@ def _ts_beyond(ms: int, order: Order, schema: tantivy.Schema) -> tantivy.Query:
     return tantivy.Query.range_query(schema, sc.TS, tantivy.FieldType.Integer, None, ms - 1)
 
 
+def doc_json(hit: Mapping[str, Any]) -> str:
+    """The tantivy document for one hit, as the JSON string `IndexWriter.add_json` parses in Rust.
+
+    The hit is serialised once: that text is both the stored copy (`@raw`, base64 as bytes fields
+    take in JSON) and, with `@ts`/`@tx`/`@raw` appended, the document itself, since the schema's
+    `_source`/`_id`/`_index` fields are named after the hit's keys. Hits whose `_id`/`_index` are not
+    strings or whose `_source` is not an object are normalised (`str()`, `{}`) for the index only.
+    """
+    src = hit.get("_source")
+    if (
+        type(hit) is dict
+        and type(src) is dict
+        and type(hit.get("_id")) is str
+        and type(hit.get("_index")) is str
+    ):
+        raw = _DUMPS(hit)
+        head = raw[:-1]
+    else:
+        raw = _DUMPS(dict(hit))
+        src = dict(src) if isinstance(src, Mapping) else {}
+        head = _DUMPS({sc.IX: str(hit.get("_index", "")), sc.ID: str(hit.get("_id", "")), sc.KW: src})[:-1]
+    # Appended last: with a duplicate key the last one wins, so the hit cannot override these.
+    return (
+        head
+        + _TS_KEY
+        + str(_timestamp_ms(src))
+        + _TX_KEY
+        + _text_json(src)
+        + _RAW_KEY
+        + _B64(raw.encode()).decode()
+        + '"}'
+    )
+
+
+_B64 = base64.b64encode
+_TS_KEY = f',"{sc.TS}":'
+_TX_KEY = f',"{sc.TX}":'
+_RAW_KEY = f',"{sc.RAW}":"'
+# (name, path parts) of the text fields; single-key ones take the `dict.get` fast path.
+_TEXT_PATHS = tuple((f, f.split(".")) for f in sc.TEXT_FIELDS)
+
+
+def _text_json(src: dict[str, Any]) -> str:
+    """`{"message": ..., "error.message": ...}` for the `@tx` field (`{}` when there is no text)."""
+    parts: list[str] = []
+    for name, path in _TEXT_PATHS:
+        if len(path) == 1:
+            value = src.get(name)
+            if value is None:
+                continue
+        else:
+            found = list(_leaves(src, path))
+            if not found:
+                continue
+            value = found[0] if len(found) == 1 else found
+        parts.append(_DUMPS(name) + ":" + _DUMPS(value))
+    return "{" + ",".join(parts) + "}"
+
+
+def _leaves(node: Any, path: list[str]) -> Iterable[Any]:
+    """Values at a dotted path, through nested objects, literal dotted keys and arrays (OpenSearch)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _leaves(item, path)
+        return
+    if not path:
+        if node is not None:
+            yield node
+        return
+    if isinstance(node, Mapping):
+        for i in range(1, len(path) + 1):
+            key = ".".join(path[:i])
+            if key in node:
+                yield from _leaves(node[key], path[i:])
+
+
+# Epoch ms of 'YYYY-MM-DD' days seen by the fast timestamp path (bounded; generated logs span few days).
+_DAY_MS: dict[str, int] = {}
+
+
+def _iso_ms_fast(s: str) -> int | None:
+    """'YYYY-MM-DDTHH:MM:SS.mmmZ' (what OpenSearch and the generators emit) without datetime."""
+    if len(s) != 24 or s[23] != "Z" or s[19] != "." or s[16] != ":" or s[13] != ":" or s[10] != "T":
+        return None
+    digits = s[11:13] + s[14:16] + s[17:19] + s[20:23]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    day = _DAY_MS.get(s[:10])
+    if day is None:
+        if s[4] != "-" or s[7] != "-" or len(_DAY_MS) > 100_000:
+            return None
+        try:
+            day = parse_iso_ms(s[:10])
+        except ValueError:
+            return None
+        _DAY_MS[s[:10]] = day
+    h, m, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
+    if h > 23 or m > 59 or sec > 59:
+        return None
+    return day + h * 3_600_000 + m * 60_000 + sec * 1000 + int(s[20:23])
+
+
 def _timestamp_ms(src: Mapping[str, Any]) -> int:
     value = src.get(TIMESTAMP_FIELD)
     if isinstance(value, str):
+        fast = _iso_ms_fast(value)
+        if fast is not None:
+            return fast
         try:
             return parse_iso_ms(value)
         except ValueError:

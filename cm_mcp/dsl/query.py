@@ -22,6 +22,10 @@ TermValue = str | int | float | bool
 _TOKEN = re.compile(r"[^\W_]+")
 # tantivy's default tokenizer drops tokens of 40 bytes or more (RemoveLongFilter).
 _MAX_TOKEN_BYTES = 40
+# Distinct spellings a keyword match collects ("GET", "get", "Get", ...); far above any real count.
+_MAX_CASE_VARIANTS = 10_000
+# Characters the Rust regex syntax (tantivy's `include`) treats as meta, escaped with a backslash.
+_REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
 
 @dataclass(frozen=True)
@@ -308,9 +312,8 @@ class QueryCompiler:
 
     def _q_match(self, body: object, path: str) -> tantivy.Query:
         fname, text, opts = self._text_spec(body, path, {"operator", "zero_terms_query"})
-        if not isinstance(text, str) or fname.endswith(".keyword") or sc.special_field(fname):
-            # Non-text values and keyword sub-fields match exactly, as in OpenSearch.
-            return self._terms(fname, [text], f"{path}.{fname}")
+        if not isinstance(text, str) or not sc.is_text(fname):
+            return self._keyword_match(fname, text, f"{path}.{fname}")
         op = str(opts.get("operator", "or")).lower()
         if op not in ("or", "and"):
             raise DSLError(f"{path}.{fname}.operator", "expected 'or' or 'and'")
@@ -323,8 +326,8 @@ class QueryCompiler:
 
     def _q_match_phrase(self, body: object, path: str) -> tantivy.Query:
         fname, text, opts = self._text_spec(body, path, {"slop"})
-        if not isinstance(text, str) or fname.endswith(".keyword") or sc.special_field(fname):
-            return self._terms(fname, [text], f"{path}.{fname}")
+        if not isinstance(text, str) or not sc.is_text(fname):
+            return self._keyword_match(fname, text, f"{path}.{fname}")
         tokens = tokenize(text)
         if not tokens:
             return tantivy.Query.empty_query()
@@ -333,6 +336,44 @@ class QueryCompiler:
         slop = int(opts.get("slop", 0))
         words: list[str | tuple[int, str]] = list(tokens)
         return tantivy.Query.phrase_query(self.schema, sc.tx_path(fname), words, slop)
+
+    def _keyword_match(self, fname: str, value: object, path: str) -> tantivy.Query:
+        """match/match_phrase on a field outside `sc.TEXT_FIELDS` (or with a non-string query): the
+        whole value, compared exactly like `term` but ignoring case for strings. In OpenSearch such a
+        field would be text (tokenized) plus `.keyword`; for keyword-like values (ids, names, levels,
+        methods) a token match and a case-insensitive exact match select the same documents.
+        `x.keyword`, `_id`, `_index` and `@timestamp` stay exact and case-sensitive."""
+        exact = self._terms(fname, [value], path)
+        if (
+            not isinstance(value, str)
+            or value.lower() == value.upper()  # nothing to fold
+            or fname.endswith(".keyword")
+            or sc.special_field(fname) is not None
+        ):
+            return exact
+        variants = [v for v in self._case_variants(fname, value) if v != value]
+        if not variants:
+            return exact
+        return _or([exact, tantivy.Query.term_set_query(self.schema, sc.kw_path(fname), variants)])
+
+    def _case_variants(self, fname: str, value: str) -> list[str]:
+        """The indexed string values of `fname` equal to `value` ignoring case, read from the term
+        dictionary by a terms aggregation whose `include` is an anchored case-insensitive regex."""
+        spec = {
+            "v": {
+                "terms": {
+                    "field": sc.kw_path(fname),
+                    "include": "(?i)" + _regex_escape(value),
+                    "size": _MAX_CASE_VARIANTS,
+                }
+            }
+        }
+        try:
+            res = self.index.searcher().aggregate(tantivy.Query.all_query(), spec)
+        except ValueError:
+            return []  # e.g. a regex over the automaton size limit: exact match only
+        buckets = (res.get("v") or {}).get("buckets") or []
+        return [b["key"] for b in buckets if isinstance(b.get("key"), str)]
 
 
 def _or(queries: Sequence[tantivy.Query]) -> tantivy.Query:
@@ -343,6 +384,10 @@ def _or(queries: Sequence[tantivy.Query]) -> tantivy.Query:
         if len(queries) == 1
         else tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in queries])
     )
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + c if c in _REGEX_META else c for c in text)
 
 
 def _number(value: object, path: str) -> float:

@@ -1,9 +1,15 @@
 """The tantivy schema behind `DocIndex` and the mapping from OpenSearch field names to it.
 
-One `_source` is indexed twice: `kw` (raw tokenizer, fast) answers exact terms, ranges, exists and
-aggregations; `tx` (default tokenizer with positions) answers match/match_phrase. `@timestamp` is a
-separate i64 of epoch milliseconds because tantivy date fields default to second precision and its
-date_histogram ignores i64 fields; `_id` is a fast raw text field so ties sort by it.
+`_source` (JSON, raw tokenizer, fast) answers exact terms, ranges, exists and aggregations for every
+field. Only the free-text fields in `TEXT_FIELDS` are indexed a second time, tokenized with positions,
+under `@tx` for match/match_phrase; `match`/`match_phrase` on any other field is a case-insensitive
+exact match on its `_source` value (see `QueryCompiler`). `@timestamp` is a separate i64 `@ts` of
+epoch milliseconds because tantivy date fields default to second precision and its date_histogram
+ignores i64 fields; `_id` is a fast raw text field so ties sort by it.
+
+`_source`, `_id` and `_index` carry the names of the hit's own keys so the serialised hit is the
+document tantivy parses (it ignores keys that are not in the schema, like `_score` or `sort`); the
+extra fields start with `@`, which no OpenSearch hit metadata key does.
 """
 
 from __future__ import annotations
@@ -15,12 +21,18 @@ import tantivy
 
 from cm_mcp.api.fields import TIMESTAMP_FIELD
 
-KW: Final = "kw"
-TX: Final = "tx"
-TS: Final = "ts"
-ID: Final = "id"
-IX: Final = "ix"
-RAW: Final = "raw"
+KW: Final = "_source"
+TX: Final = "@tx"
+TS: Final = "@ts"
+ID: Final = "_id"
+IX: Final = "_index"
+RAW: Final = "@raw"
+
+#: Free-text fields: tokenized (tantivy's default analyzer) with positions for match/match_phrase, on
+#: top of the exact `_source` value. A field below one of these (`message.x`) is text as well. Every
+#: other field is a keyword: match/match_phrase on it is a case-insensitive exact match. Changing this
+#: needs a reindex: documents are tokenized when added.
+TEXT_FIELDS: Final = ("message", "error.message")
 
 #: Documents without a parsable @timestamp sort first; range filters on @timestamp never match them.
 MISSING_TS: Final = -(2**62)
@@ -67,6 +79,13 @@ def special_field(field: str) -> str | None:
 
 def kw_path(field: str) -> str:
     return special_field(field) or f"{KW}.{strip_keyword(field)}"
+
+
+def is_text(field: str) -> bool:
+    """Whether match/match_phrase on `field` is a tokenized text match (else a keyword match)."""
+    if field.endswith(".keyword"):
+        return False
+    return any(field == t or field.startswith(t + ".") for t in TEXT_FIELDS)
 
 
 def tx_path(field: str) -> str:

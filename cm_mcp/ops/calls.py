@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
+
+import anyio
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
@@ -44,10 +46,18 @@ from cm_mcp.ops.results import (
     Rendered,
     ScrollResult,
 )
-from cm_mcp.summarize import estimate_tokens, render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+from cm_mcp.store import ResultStore
+from cm_mcp.summarize import (
+    estimate_tokens,
+    render_aggs,
+    render_logs,
+    summarize_aggs,
+    summarize_logs,
+    summarize_records,
+)
 
-
-MIN_SUMMARY_TOKENS = 400  # below this no useful summary fits; the budget floor is 500 anyway
+KEPT_NOTE_TOKENS = 30  # the "page kept locally as result ..." line
+MIN_SUMMARY_TOKENS = 300  # the summariser's floor; tools accept max_tokens >= 500
 
 
 def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
@@ -64,7 +74,7 @@ def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> Cal
 
 def _summary_budget(call: CallInfo, max_tokens: int) -> int:
     """What is left for the summary once the header line is paid for (the whole text fits max_tokens)."""
-    return max(MIN_SUMMARY_TOKENS, max_tokens - estimate_tokens(_header(call)) - 1)
+    return max(MIN_SUMMARY_TOKENS, max_tokens - estimate_tokens(_header(call)) - KEPT_NOTE_TOKENS)
 
 
 def _header(call: CallInfo) -> str:
@@ -78,10 +88,32 @@ def _header(call: CallInfo) -> str:
     return " | ".join(parts)
 
 
-async def scroll_logs(client: CMClient, request: LogsScrollRequest, *, max_tokens: int) -> Rendered:
+async def _keep_page(
+    store: ResultStore | None,
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    hits: list[dict[str, Any]],
+    scroll_id: str | None,
+    total: int | None,
+) -> str | None:
+    """Keep the page in the local store (follow-ups on it cost no request); its result id."""
+    if store is None:
+        return None
+    kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
+    info = await anyio.to_thread.run_sync(
+        lambda: store.add_scroll_page(
+            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total
+        )
+    )
+    return info.id
+
+
+async def scroll_logs(
+    client: CMClient, request: LogsScrollRequest, *, max_tokens: int, store: ResultStore | None = None
+) -> Rendered:
     response = await client.call("logs_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
     scroll_id = response.meta.scroll_id or None
+    result_id = await _keep_page(store, request, hits, scroll_id, response.data.count)
     call = _call_info("logs_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
     summary = summarize_logs(
         hits,
@@ -91,14 +123,22 @@ async def scroll_logs(client: CMClient, request: LogsScrollRequest, *, max_token
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
     )
-    result = ScrollResult(call=call, scroll_id=scroll_id, summary=summary)
-    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}")
+    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary)
+    kept = (
+        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
+        if result_id
+        else ""
+    )
+    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{kept}")
 
 
-async def scroll_workloads(client: CMClient, request: WorkloadsScrollRequest, *, max_tokens: int) -> Rendered:
+async def scroll_workloads(
+    client: CMClient, request: WorkloadsScrollRequest, *, max_tokens: int, store: ResultStore | None = None
+) -> Rendered:
     response = await client.call("workloads_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
     scroll_id = response.meta.scroll_id or None
+    result_id = await _keep_page(store, request, hits, scroll_id, response.meta.workloads_available)
     call = _call_info("workloads_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
     summary = summarize_records(
         hits,
@@ -108,8 +148,13 @@ async def scroll_workloads(client: CMClient, request: WorkloadsScrollRequest, *,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
     )
-    result = ScrollResult(call=call, scroll_id=scroll_id, summary=summary)
-    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}")
+    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary)
+    kept = (
+        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
+        if result_id
+        else ""
+    )
+    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{kept}")
 
 
 async def aggregate(

@@ -25,6 +25,7 @@ class CallInfo(BaseModel):
 class ScrollResult(BaseModel):
     call: CallInfo
     scroll_id: str | None = Field(default=None, description="pass alone to get the next page")
+    result_id: str | None = Field(default=None, description="the page kept locally (results_search)")
     summary: LogSummary
 
 
@@ -55,6 +56,7 @@ class BatchStatusResult(BaseModel):
     counts: dict[str, int] = Field(description="partitions per status")
     records_ready: int
     done: bool
+    local: dict[str, Any] | None = Field(default=None, description="this server's download of the token")
 
 
 class BillingResult(BaseModel):

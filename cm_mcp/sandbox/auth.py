@@ -60,12 +60,12 @@ def verify(
     else:
         raise AuthError("invalid", "Malformed Authorization header (expected 'Bearer <jwt>')")
     try:
-        # Expiry is checked here rather than by PyJWT so that `now` can be injected in tests.
+        # Expiry (and not iat) is checked here rather than by PyJWT so that `now` can be injected.
         claims: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"verify_exp": False, "require": ["sub", "exp", "iat"]},
+            options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "iat"]},
         )
     except jwt.InvalidTokenError as err:
         raise AuthError("invalid", f"Invalid token: {err}") from None

@@ -11,19 +11,23 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.types import CallToolResult, ResourceLink
 from pydantic import BaseModel
 
 from cm_mcp import __version__
 from cm_mcp.api import requests as rq
 from cm_mcp.api.client import CMClient
-from cm_mcp.api.errors import CMError, RequestValidationError
+from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
-from cm_mcp.ops import calls
+from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
+from cm_mcp.ops import calls, local
 from cm_mcp.ops.explain import explain, explain_validation
+from cm_mcp.ops.local import ExportOutcome, Progress
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -35,7 +39,7 @@ from cm_mcp.ops.results import (
 )
 from cm_mcp.server import names
 from cm_mcp.server.descriptions import DESCRIPTIONS, SERVER_INSTRUCTIONS, TITLES
-from cm_mcp.server.schemas import MAX_TOKENS_PROPERTY, input_schema
+from cm_mcp.server.schemas import DOWNLOAD_OPTION, MAX_TOKENS_PROPERTY, input_schema
 from cm_mcp.server.tooling import (
     ToolDefinition,
     budget_issue,
@@ -43,6 +47,7 @@ from cm_mcp.server.tooling import (
     preparse_json_strings,
     text_result,
 )
+from cm_mcp.store import ResultStore, StoreError
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -55,9 +60,10 @@ class AppState:
 
     settings: Settings
     client: CMClient
+    store: ResultStore
 
 
-Operation = Callable[[AppState, Any, int], Awaitable[Rendered]]
+Operation = Callable[[AppState, Any, int, Progress | None, dict[str, Any]], Awaitable[Rendered]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class EndpointTool:
     operation: Operation
     idempotent: bool
     budgeted: bool = True
+    #: server-side options (not sent upstream) and their schemas
+    options: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: False for tools answered from the local store (no API request)
+    open_world: bool = True
 
 
 ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
@@ -77,67 +87,69 @@ ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
         names.LOGS_AGGS,
         rq.LogsAggsRequest,
         AggsResult,
-        lambda s, r, b: calls.aggregate(s.client, r, max_tokens=b),
+        lambda s, r, b, p, o: calls.aggregate(s.client, r, max_tokens=b),
         True,
     ),
     EndpointTool(
         names.LOGS_SCROLL,
         rq.LogsScrollRequest,
         ScrollResult,
-        lambda s, r, b: calls.scroll_logs(s.client, r, max_tokens=b),
+        lambda s, r, b, p, o: calls.scroll_logs(s.client, r, max_tokens=b, store=s.store),
         False,
     ),
     EndpointTool(
         names.LOGS_BATCH,
         rq.LogsBatchRequest,
-        BatchSubmitResult,
-        lambda s, r, b: calls.submit_batch(s.client, r),
-        False,
+        ExportOutcome,
+        lambda s, r, b, p, o: local.export(
+            s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b
+        ),
         False,
     ),
     EndpointTool(
         names.LOGS_BATCH_STATUS,
         rq.LogsBatchStatusRequest,
         BatchStatusResult,
-        lambda s, r, b: calls.batch_status(s.client, r, kind="logs"),
-        True,
+        lambda s, r, b, p, o: _status_or_resume(s, r, "logs", b, p, o),
         False,
+        options=(("download", DOWNLOAD_OPTION),),
     ),
     EndpointTool(
         names.WORKLOADS_AGGS,
         rq.WorkloadsAggsRequest,
         AggsResult,
-        lambda s, r, b: calls.aggregate(s.client, r, max_tokens=b),
+        lambda s, r, b, p, o: calls.aggregate(s.client, r, max_tokens=b),
         True,
     ),
     EndpointTool(
         names.WORKLOADS_SCROLL,
         rq.WorkloadsScrollRequest,
         ScrollResult,
-        lambda s, r, b: calls.scroll_workloads(s.client, r, max_tokens=b),
+        lambda s, r, b, p, o: calls.scroll_workloads(s.client, r, max_tokens=b, store=s.store),
         False,
     ),
     EndpointTool(
         names.WORKLOADS_BATCH,
         rq.WorkloadsBatchRequest,
-        BatchSubmitResult,
-        lambda s, r, b: calls.submit_batch(s.client, r),
-        False,
+        ExportOutcome,
+        lambda s, r, b, p, o: local.export(
+            s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b
+        ),
         False,
     ),
     EndpointTool(
         names.WORKLOADS_BATCH_STATUS,
         rq.WorkloadsBatchStatusRequest,
         BatchStatusResult,
-        lambda s, r, b: calls.batch_status(s.client, r, kind="workloads"),
-        True,
+        lambda s, r, b, p, o: _status_or_resume(s, r, "workloads", b, p, o),
         False,
+        options=(("download", DOWNLOAD_OPTION),),
     ),
     EndpointTool(
         names.BILLING_QUERY,
         rq.BillingQueryRequest,
         BillingResult,
-        lambda s, r, b: calls.billing(s.client, r),
+        lambda s, r, b, p, o: calls.billing(s.client, r),
         True,
         False,
     ),
@@ -148,14 +160,14 @@ V1_ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
         names.LOGS_SCROLL_V1,
         rq.V1LogsScrollRequest,
         ScrollResult,
-        lambda s, r, b: calls.scroll_logs_v1(s.client, r, max_tokens=b),
+        lambda s, r, b, p, o: calls.scroll_logs_v1(s.client, r, max_tokens=b),
         False,
     ),
     EndpointTool(
         names.LOGS_BATCH_V1,
         rq.V1LogsBatchRequest,
         BatchSubmitResult,
-        lambda s, r, b: calls.submit_batch_v1(s.client, r),
+        lambda s, r, b, p, o: calls.submit_batch_v1(s.client, r),
         False,
         False,
     ),
@@ -163,7 +175,7 @@ V1_ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
         names.LOGS_BATCH_URLS_V1,
         rq.V1BatchUrlsRequest,
         BatchStatusResult,
-        lambda s, r, b: calls.batch_urls_v1(s.client, r),
+        lambda s, r, b, p, o: calls.batch_urls_v1(s.client, r),
         True,
         False,
     ),
@@ -177,33 +189,32 @@ def _state(ctx: Context[Any, Any]) -> AppState:
 
 
 def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinition:
-    extra = {"max_tokens": MAX_TOKENS_PROPERTY} if spec.budgeted else {}
+    extra = dict(spec.options)
+    if spec.budgeted:
+        extra["max_tokens"] = MAX_TOKENS_PROPERTY
     schema = input_schema(spec.model, extra=extra)
 
     async def handler(ctx: Context[Any, Any], arguments: dict[str, Any]) -> CallToolResult:
         state = _state(ctx)
         args = preparse_json_strings(arguments, schema)
         budget = args.pop("max_tokens", default_budget) if spec.budgeted else default_budget
+        options = {name: args.pop(name) for name, _ in spec.options if name in args}
+        problems = [issue for issue in (budget_issue(budget), *_option_issues(options)) if issue]
         try:
-            problem = budget_issue(budget)
             request = rq.parse_request(spec.model, args)
         except RequestValidationError as exc:
-            if problem:
-                exc.issues.append(problem)
+            exc.issues.extend(problems)
             return error_result(explain_validation(exc, tool=spec.name))
-        if problem:
-            return error_result(
-                explain_validation(
-                    RequestValidationError([problem], spec.model.__name__, example=spec.model.EXAMPLE),
-                    tool=spec.name,
-                )
-            )
+        if problems:
+            invalid = RequestValidationError(problems, spec.model.__name__, example=spec.model.EXAMPLE)
+            return error_result(explain_validation(invalid, tool=spec.name))
         try:
-            rendered = await spec.operation(state, request, int(budget))
-        except CMError as exc:
+            rendered = await spec.operation(state, request, int(budget), _progress(ctx), options)
+        except (CMError, StoreError, BatchError) as exc:
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
-            return error_result(explain(exc, tool=spec.name))
-        return text_result(rendered.text, rendered.structured)
+            text = explain(exc, tool=spec.name) if isinstance(exc, CMError) else f"{spec.name} failed: {exc}"
+            return error_result(text)
+        return _result(rendered)
 
     return ToolDefinition(
         name=spec.name,
@@ -213,7 +224,74 @@ def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinit
         output_model=spec.output,
         handler=handler,
         idempotent=spec.idempotent,
+        open_world=spec.open_world,
     )
+
+
+def _option_issues(options: dict[str, Any]) -> list[ValidationIssue]:
+    if "download" in options and not isinstance(options["download"], bool):
+        return [ValidationIssue(path="download", message="must be true or false")]
+    return []
+
+
+def _progress(ctx: Context[Any, Any]) -> Progress:
+    """Batch progress events as MCP progress notifications (a no-op without a progress token)."""
+
+    last: list[float] = []
+
+    async def report(event: ProgressEvent) -> None:
+        # MCP progress must increase: a poll that changed nothing repeats the value, so skip it
+        if last and event.progress <= last[-1]:
+            return
+        last.append(event.progress)
+        await ctx.report_progress(event.progress, total=event.total, message=event.message)
+
+    return report
+
+
+def _result(rendered: Rendered) -> CallToolResult:
+    result = text_result(rendered.text, rendered.structured)
+    if isinstance(rendered.structured, ExportOutcome):
+        result.content.append(
+            ResourceLink(
+                name=f"result-{rendered.structured.result_id}",
+                uri=rendered.structured.resource_uri,
+                mime_type="application/json",
+                description="The stored export: metadata and files (query it with results_search/results_aggs)",
+            )
+        )
+    return result
+
+
+async def _status_or_resume(
+    state: AppState,
+    request: rq.BatchStatusRequest,
+    kind: Literal["logs", "workloads"],
+    budget: int,
+    progress: Progress | None,
+    options: dict[str, Any],
+) -> Rendered:
+    """Status of a token; with download=true, continue (or finish) its export locally."""
+    if options.get("download"):
+        return await local.resume(
+            state.client,
+            request.token,
+            store=state.store,
+            settings=state.settings,
+            progress=progress,
+            max_tokens=budget,
+        )
+    rendered = await calls.batch_status(state.client, request, kind=kind)
+    job = await anyio.to_thread.run_sync(job_status, state.settings.data_dir, request.token)
+    if job is None:
+        return rendered
+    local_state = job_summary(job)
+    structured = rendered.structured.model_copy(update={"local": local_state})
+    note = (
+        f"\nlocal export: {job.done_count} partition(s) done, {job.downloaded_records:,} records downloaded "
+        f"(phase {job.phase}); call again with download=true to continue it."
+    )
+    return Rendered(structured=structured, text=rendered.text + note)
 
 
 def _quota_definition() -> ToolDefinition:
@@ -235,9 +313,38 @@ def _quota_definition() -> ToolDefinition:
     )
 
 
+RESULT_TOOLS: tuple[EndpointTool, ...] = (
+    EndpointTool(
+        names.RESULTS_LIST,
+        local.ResultsListRequest,
+        local.ResultsList,
+        lambda s, r, b, p, o: local.results_list(s.store),
+        True,
+        False,
+        open_world=False,
+    ),
+    EndpointTool(
+        names.RESULTS_SEARCH,
+        local.ResultsSearchRequest,
+        local.LocalSearch,
+        lambda s, r, b, p, o: local.results_search(s.store, r, max_tokens=b),
+        True,
+        open_world=False,
+    ),
+    EndpointTool(
+        names.RESULTS_AGGS,
+        local.ResultsAggsRequest,
+        local.LocalAggs,
+        lambda s, r, b, p, o: local.results_aggs(s.store, r, max_tokens=b),
+        True,
+        open_world=False,
+    ),
+)
+
+
 def tool_definitions(settings: Settings) -> list[ToolDefinition]:
     """Every tool this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
-    specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ())
+    specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ()) + RESULT_TOOLS
     budget = settings.default_max_tokens
     return [_endpoint_definition(spec, budget) for spec in specs] + [_quota_definition()]
 
@@ -248,13 +355,14 @@ def build_server(settings: Settings | None = None, *, client: CMClient | None = 
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        store = ResultStore(settings.data_dir)
         if client is not None:
-            yield AppState(settings=settings, client=client)
+            yield AppState(settings=settings, client=client, store=store)
             return
         async with CMClient(settings) as owned:
-            yield AppState(settings=settings, client=owned)
+            yield AppState(settings=settings, client=owned, store=store)
 
-    return MCPServer(
+    server: MCPServer[AppState] = MCPServer(
         "cm-mcp",
         version=__version__,
         instructions=SERVER_INSTRUCTIONS,
@@ -262,3 +370,18 @@ def build_server(settings: Settings | None = None, *, client: CMClient | None = 
         tools=[definition.build() for definition in tool_definitions(settings)],
         log_level="WARNING",
     )
+
+    @server.resource(
+        "cm://results/{result_id}",
+        mime_type="application/json",
+        description="A stored result (export or scroll pages): metadata, counts, files, missing partitions",
+    )
+    async def stored_result(result_id: str, ctx: Context[Any, Any]) -> str:
+        store = _state(ctx).store
+        try:
+            info = await anyio.to_thread.run_sync(store.get, result_id)
+        except StoreError as exc:
+            raise ResourceError(str(exc)) from exc
+        return info.model_dump_json(indent=2)
+
+    return server

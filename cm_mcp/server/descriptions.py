@@ -43,12 +43,14 @@ Example: {{"application": "atr", "app_type": "kubernetes", "domain": ["pay.examp
 "start_time": "now-2h", "end_time": "now", "size": 500, "filters": [{{"term": \
 {{"regex.extractions.logLevel": "ERROR"}}}}]}}. Next page: {{"scroll_id": "<from omitted>"}}.""",
     names.LOGS_BATCH: f"""\
-Export logs (over ~100k matches; costs one batch request). Submits the export and returns its token; \
-check it with logs_batch_status. {_SCOPE} Prefer logs_aggs to answer counting questions.""",
+Export logs (over ~100k matches; one batch request) in ONE call: submits, waits for the partitions \
+(progress notifications), downloads and verifies every record, stores them locally and returns a \
+summary plus a result_id. Follow-ups with results_search/results_aggs cost no quota. {_SCOPE} Prefer \
+logs_aggs for counting questions.""",
     names.LOGS_BATCH_STATUS: """\
-Status of a logs export token from logs_batch: each partition's time range, state \
-(pending/processing/completed/failed) and record count. Tokens expire 2 h after submission: on \
-'expired', submit logs_batch again. Free (no quota).""",
+Status of a logs export token: each partition's time range, state and count, and what this server \
+already downloaded. download=true continues an interrupted export (also after a restart). Tokens \
+expire 2 h after submission: then run logs_batch again. Free (no quota).""",
     names.WORKLOADS_AGGS: """\
 Aggregate atr workloads (workflow runs): counts by workflow.name, workload.state, ticket.type, \
 workload.trigger, atr.domain_name, over @timestamp. Use first to find failing workflows. Example aggs: \
@@ -59,16 +61,27 @@ Read atr workloads (under ~100k; above, use workloads_batch), summarised by work
 sample. application 'atr', app_type ec2 or kubernetes, domain list or ["*"]. Example filters: \
 [{"term": {"workload.state": "FAILED"}}, {"terms": {"workflow.name": ["Incident_Response_Workflow"]}}]""",
     names.WORKLOADS_BATCH: """\
-Export atr workloads (over ~100k). Submits the export and returns its token; check it with \
-workloads_batch_status.""",
+Export atr workloads (over ~100k) in one call: submit, wait, download, verify, store locally; returns \
+a summary and a result_id for results_search/results_aggs.""",
     names.WORKLOADS_BATCH_STATUS: """\
-Status of a workloads export token: partitions, states and counts. Tokens expire after 2 h. Free.""",
+Status of a workloads export token: partitions, states, counts, local download; download=true \
+continues an interrupted export. Tokens expire after 2 h. Free.""",
     names.BILLING_QUERY: """\
 Billing summary of one domain (ticket_count, client, live_status, WBS, infra_type, billing_type, \
 point_of_contact). time_range is date math, e.g. 'now-30d/d'.""",
     names.QUOTA_STATUS: """\
 Remaining daily requests per endpoint family as last reported by the API, and when they reset. Costs \
 no request: check it before a large investigation.""",
+    names.RESULTS_LIST: """\
+Stored results (exports and scroll pages kept locally): id, kind, records, window, complete or not. \
+No API request.""",
+    names.RESULTS_SEARCH: """\
+Search a stored result locally (no API request, no quota): same filters as logs_scroll, summarised \
+the same way. Example: {"result_id": "<from results_list>", "filters": [{"term": \
+{"regex.extractions.logLevel": "ERROR"}}], "size": 1000}""",
+    names.RESULTS_AGGS: """\
+Aggregate a stored result locally (no API request): same aggregation DSL and summaries as logs_aggs, \
+plus filters. Exact counts over everything downloaded.""",
     names.LOGS_SCROLL_V1: """\
 DEPRECATED V1 logs scroll (retired 2026-03-01): use logs_scroll. time_range is date math, domain a \
 single string, filters a key-value object.""",
@@ -87,6 +100,9 @@ TITLES: Final[dict[str, str]] = {
     names.WORKLOADS_BATCH_STATUS: "Workloads export status",
     names.BILLING_QUERY: "Billing summary",
     names.QUOTA_STATUS: "Remaining quota",
+    names.RESULTS_LIST: "Stored results",
+    names.RESULTS_SEARCH: "Search a stored result",
+    names.RESULTS_AGGS: "Aggregate a stored result",
     names.LOGS_SCROLL_V1: "Read logs (V1, deprecated)",
     names.LOGS_BATCH_V1: "Export logs (V1, deprecated)",
     names.LOGS_BATCH_URLS_V1: "V1 export URLs (deprecated)",

@@ -21,6 +21,12 @@ MAX_TOKENS_PROPERTY: dict[str, Any] = {
 }
 
 
+DOWNLOAD_OPTION: dict[str, Any] = {
+    "type": "boolean",
+    "description": "true: download the export into the local store (continues an interrupted one)",
+}
+
+
 def input_schema(model: type[BaseModel], *, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The compact JSON schema of `model`, plus `extra` server-side properties (e.g. max_tokens)."""
     schema = model.model_json_schema()
@@ -65,7 +71,7 @@ def _compact(node: Any, defs: dict[str, Any]) -> Any:
     return result
 
 
-def output_schema(model: type[BaseModel], *, depth: int = 2) -> dict[str, Any]:
+def output_schema(model: type[BaseModel], *, depth: int = 1) -> dict[str, Any]:
     """The model's schema, inlined and cut below `depth` levels to a bare type.
 
     Deep (and recursive) summary structures would cost thousands of tokens in every tools/list; the

@@ -1,1 +1,21 @@
-"""store."""
+"""Local results: export files and scroll pages on disk plus a DocIndex, so follow-up searches and
+aggregations cost no API quota. No MCP imports."""
+
+from cm_mcp.store.errors import ResultEvicted, ResultEvictedError, ResultNotFoundError, StoreError
+from cm_mcp.store.models import FailedPartition, ResultInfo, SearchPage, StoredFile
+from cm_mcp.store.store import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, ResultBuilder, ResultStore
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_BYTES",
+    "FailedPartition",
+    "ResultBuilder",
+    "ResultEvicted",
+    "ResultEvictedError",
+    "ResultInfo",
+    "ResultNotFoundError",
+    "ResultStore",
+    "SearchPage",
+    "StoreError",
+    "StoredFile",
+]

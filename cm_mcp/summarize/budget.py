@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-MIN_TOKENS = 500
+#: Tool callers may ask for 500..20,000 tokens; the tools pay a header line out of that, so the
+#: summaries themselves accept a little less than the callers' floor.
+MIN_TOKENS = 300
 MAX_TOKENS = 20_000
 
 T = TypeVar("T")
@@ -21,7 +23,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def clamp_budget(max_tokens: int) -> int:
-    """Budgets outside 500..20,000 are brought into that range."""
+    """Budgets outside MIN_TOKENS..MAX_TOKENS are brought into that range."""
     return max(MIN_TOKENS, min(MAX_TOKENS, int(max_tokens)))
 
 

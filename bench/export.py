@@ -1,0 +1,296 @@
+"""Benchmark: a 1,000,000-log export against plain download + decompress of the same files.
+
+    .venv/bin/python bench/export.py [--logs 1000000] [--partitions 10] [--format ndjson.gz]
+
+Partition files are generated with the sandbox's own data generator and writer
+(cm_mcp.sandbox.batchjobs.write_partition_file) and served, with a minimal batch/status API, by a
+uvicorn subprocess on 127.0.0.1, so the measured process is only the client. Each phase runs in its
+own child process so that its peak RSS (ru_maxrss) is its own:
+
+- raw:      plain httpx2, files fetched one after another and decompressed (zlib), bytes counted
+- download: cm_mcp.batch Downloader, 4 at a time: allow-list, streamed to disk, format detection,
+            record count verified against the status count
+- export:   run_export end to end: submit, poll, download + verify, index (DocIndex), store
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+FILES_PER_GB = 1024**3
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# --- data and server -----------------------------------------------------------------------------
+
+
+def generate(folder: Path, logs: int, partitions: int, fmt: str) -> list[dict[str, Any]]:
+    from cm_mcp.sandbox.batchjobs import write_partition_file
+    from cm_mcp.sandbox.data import DataSpec, generate_logs
+
+    spec = DataSpec.create(volume=max(logs // 7 + 1, 1000) * 2, builtin_incidents=False)
+    stream = generate_logs(spec)
+    per = logs // partitions
+    parts = []
+    for i in range(partitions):
+        name = f"part-{i:04d}.{fmt}"
+        n = per if i < partitions - 1 else logs - per * (partitions - 1)
+        count = write_partition_file(folder / name, itertools.islice(stream, n), fmt)  # type: ignore[arg-type]
+        start = datetime(2026, 1, 19, tzinfo=UTC) + timedelta(hours=i)
+        parts.append(
+            {
+                "start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end_time": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "log_count": count,
+                "name": name,
+                "completed": True,
+                "status": "completed",
+            }
+        )
+    (folder / "parts.json").write_text(json.dumps(parts))
+    return parts
+
+
+def serve(folder: Path, port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Route
+
+    parts = json.loads((folder / "parts.json").read_text())
+    base = f"http://127.0.0.1:{port}"
+
+    async def batch(request: Request) -> JSONResponse:
+        return JSONResponse({"data": {"token": "bench-token"}, "meta": {}})
+
+    async def status(request: Request) -> JSONResponse:
+        entries = [
+            {
+                **{k: v for k, v in p.items() if k != "name"},
+                "presigned_url": f"{base}/files/{p['name']}?X-Amz-Signature=x",
+            }
+            for p in parts
+        ]
+        return JSONResponse({"presigned_urls": entries})
+
+    async def files(request: Request) -> FileResponse:
+        return FileResponse(folder / request.path_params["name"], media_type="application/gzip")
+
+    app = Starlette(
+        routes=[
+            Route("/v2/logs/batch", batch, methods=["POST"]),
+            Route("/v2/logs/batch/status", status, methods=["POST"]),
+            Route("/files/{name}", files),
+        ]
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- phases (each in its own process) ------------------------------------------------------------
+
+
+async def phase_raw(folder: Path, base: str) -> dict[str, Any]:
+    import httpx2
+
+    parts = json.loads((folder / "parts.json").read_text())
+    started = time.perf_counter()
+    total = 0
+    async with httpx2.AsyncClient() as http:
+        for p in parts:
+            inflate = zlib.decompressobj(wbits=47)  # gzip or zlib
+            gz = p["name"].endswith(".gz")
+            async with http.stream("GET", f"{base}/files/{p['name']}") as response:
+                async for chunk in response.aiter_raw(256 * 1024):
+                    total += len(inflate.decompress(chunk)) if gz else len(chunk)
+    return {"seconds": time.perf_counter() - started, "bytes": total}
+
+
+async def phase_download(folder: Path, base: str, out: Path) -> dict[str, Any]:
+    import anyio
+
+    from cm_mcp.batch.download import Downloader, DownloadPolicy
+
+    parts = json.loads((folder / "parts.json").read_text())
+    limiter = anyio.CapacityLimiter(4)
+    records = 0
+    started = time.perf_counter()
+
+    async def one(dl: Downloader, i: int, p: dict[str, Any]) -> None:
+        nonlocal records
+        async with limiter:
+            got = await dl.fetch(
+                f"{base}/files/{p['name']}", out, f"part-{i:04d}", expected_records=p["log_count"]
+            )
+            records += got.records
+
+    async with (
+        Downloader(DownloadPolicy(allowed_hosts=("127.0.0.1",))) as dl,
+        anyio.create_task_group() as tg,
+    ):
+        for i, p in enumerate(parts):
+            tg.start_soon(one, dl, i, p)
+    return {"seconds": time.perf_counter() - started, "records": records}
+
+
+async def phase_export(base: str, data_dir: Path) -> dict[str, Any]:
+    import jwt
+
+    from cm_mcp.api.client import CMClient
+    from cm_mcp.api.requests import LogsBatchRequest, parse_request
+    from cm_mcp.batch import ExportLimits, run_export
+    from cm_mcp.batch.download import DownloadPolicy
+    from cm_mcp.store import ResultStore
+
+    token = jwt.encode(
+        {"sub": "bench", "exp": int(time.time()) + 3600},
+        "bench-secret-of-at-least-32-bytes!!",
+        algorithm="HS256",
+    )
+    request = parse_request(
+        LogsBatchRequest,
+        {
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": ["*"],
+            "start_time": "now-1d",
+            "end_time": "now",
+        },
+    )
+    store = ResultStore(data_dir)
+    started = time.perf_counter()
+    async with CMClient(api_url=base, token=token) as client:
+        result = await run_export(
+            client,
+            request,
+            store=store,
+            limits=ExportLimits(),
+            policy=DownloadPolicy(allowed_hosts=("127.0.0.1",)),
+        )
+    seconds = time.perf_counter() - started
+    # first follow-up query against the stored result
+    q0 = time.perf_counter()
+    aggs = store.aggs(result.result_id, {"lv": {"terms": {"field": "regex.extractions.logLevel"}}})
+    return {
+        "seconds": seconds,
+        "records": result.records,
+        "complete": result.complete,
+        "aggs_seconds": time.perf_counter() - q0,
+        "aggs_total": aggs["total_documents"],
+    }
+
+
+def run_phase(argv: list[str]) -> None:
+    import anyio
+
+    name, folder, base = argv[0], Path(argv[1]), argv[2]
+    if name == "raw":
+        out = anyio.run(phase_raw, folder, base)
+    elif name == "download":
+        out = anyio.run(phase_download, folder, base, Path(argv[3]))
+    else:
+        out = anyio.run(phase_export, base, Path(argv[3]))
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
+
+
+# --- driver --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "_phase", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--logs", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=10)
+    parser.add_argument("--format", default="ndjson.gz", choices=["ndjson.gz", "ndjson", "json"])
+    parser.add_argument("--skip-export", action="store_true", help="only raw vs verified download")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cm-bench-") as tmp:
+        root = Path(tmp)
+        files = root / "files"
+        files.mkdir()
+        t0 = time.perf_counter()
+        generate(files, args.logs, args.partitions, args.format)
+        size = sum(f.stat().st_size for f in files.iterdir() if f.name != "parts.json")
+        print(
+            f"generated {args.logs:,} logs in {args.partitions} {args.format} files, {size / 1e6:.1f} MB "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
+        port = free_port()
+        server = subprocess.Popen([sys.executable, __file__, "_serve", str(files), str(port)])
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            raw = child("raw", str(files), base)
+            dl = child("download", str(files), base, str(root / "dl"))
+            rate_raw = args.logs / raw["seconds"]
+            rate_dl = args.logs / dl["seconds"]
+            print(
+                f"raw httpx2 download+decompress: {raw['seconds']:.2f} s, {rate_raw:,.0f} logs/s, "
+                f"peak RSS {raw['peak_rss_mb']:.0f} MB"
+            )
+            print(
+                f"verified download (cm_mcp.batch): {dl['seconds']:.2f} s, {rate_dl:,.0f} logs/s, "
+                f"peak RSS {dl['peak_rss_mb']:.0f} MB, ratio {rate_dl / rate_raw:.2f}x raw"
+            )
+            if not args.skip_export:
+                ex = child("export", str(files), base, str(root / "data"))
+                rate_ex = ex["records"] / ex["seconds"]
+                print(
+                    f"full export incl. index: {ex['seconds']:.2f} s, {rate_ex:,.0f} logs/s, "
+                    f"peak RSS {ex['peak_rss_mb']:.0f} MB, ratio {rate_ex / rate_raw:.2f}x raw; "
+                    f"{ex['records']:,} records, complete={ex['complete']}; "
+                    f"first aggs on the result {ex['aggs_seconds']:.2f} s ({ex['aggs_total']:,} docs)"
+                )
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_phase":
+        run_phase(sys.argv[2:])
+    else:
+        os.environ.setdefault("PYTHONUNBUFFERED", "1")
+        main()

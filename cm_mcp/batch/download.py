@@ -1,0 +1,200 @@
+"""Fetching one partition file from its presigned URL: checked, streamed, verified, renamed into place.
+
+Rules, in the order they apply:
+- The URL's host must match CM_DOWNLOAD_ALLOWED_HOSTS (`*.example.com` matches any subdomain).
+- https only; plain http only for a host listed *exactly* (not through a wildcard), such as the
+  sandbox's `127.0.0.1`, so `*.amazonaws.com` never allows a downgrade to http.
+- A separate HTTP client with no Authorization header and no redirects: the JWT must never reach
+  a file host, and a redirect could lead off the allow-list.
+- Streamed to `<name>.part-<random>` in chunks, parsed while it arrives (formats.RecordParser),
+  stopped as soon as it exceeds the size limit, renamed into place only when fully verified; any
+  failure or cancellation removes the temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+
+from cm_mcp import __version__
+from cm_mcp.batch.errors import (
+    CountMismatchError,
+    DownloadError,
+    FileTooLargeError,
+    HostNotAllowedError,
+    InsecureURLError,
+    URLExpiredError,
+)
+from cm_mcp.batch.formats import Compression, Layout, RecordParser, count_file_records
+from cm_mcp.batch.limits import CHUNK_BYTES, MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES
+
+if TYPE_CHECKING:
+    from cm_mcp.api.settings import Settings
+
+#: Connect quickly or fail; reads may be slow on a big object, but not silent for a minute.
+CONNECT_TIMEOUT_SECONDS = 10.0
+READ_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DownloadPolicy:
+    allowed_hosts: tuple[str, ...] = ("*.amazonaws.com",)
+    max_bytes: int = MAX_FILE_BYTES
+    max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES
+    chunk_size: int = CHUNK_BYTES
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, max_bytes: int = MAX_FILE_BYTES) -> DownloadPolicy:
+        return cls(allowed_hosts=tuple(settings.download_allowed_hosts), max_bytes=max_bytes)
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    path: Path
+    bytes: int
+    records: int
+    compression: Compression
+    layout: Layout
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def format(self) -> str:
+        """`ndjson`, `ndjson.gz`, `json` or `json.gz`: also the file's extension."""
+        return self.layout + (".gz" if self.compression == "gzip" else "")
+
+
+def host_matches(host: str, pattern: str) -> bool:
+    """`pattern` is a host name, or `*.` + a domain matching any of its subdomains (not the domain)."""
+    host, pattern = host.lower().rstrip("."), pattern.lower().strip().rstrip(".")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return host == pattern
+
+
+def check_url(url: str, policy: DownloadPolicy) -> str:
+    """The URL's host if the policy allows fetching it; HostNotAllowedError / InsecureURLError if not."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
+        raise DownloadError(f"not an http(s) URL: {_redact_url(url)}")
+    if not any(host_matches(host, pattern) for pattern in policy.allowed_hosts):
+        raise HostNotAllowedError(host, policy.allowed_hosts)
+    explicit = any(pattern.lower().strip() == host for pattern in policy.allowed_hosts)
+    if scheme == "http" and not explicit:
+        raise InsecureURLError(
+            f"Refusing plain-http download from {host!r}: only https is allowed unless the host is "
+            "listed exactly (not by a wildcard) in CM_DOWNLOAD_ALLOWED_HOSTS."
+        )
+    return host
+
+
+def _redact_url(url: str) -> str:
+    # The query string of a presigned URL is a credential: never log or report it.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class Downloader:
+    """One HTTP client for file hosts (no Authorization header ever), shared by concurrent fetches."""
+
+    def __init__(self, policy: DownloadPolicy, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.policy = policy
+        self._http = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS),
+            follow_redirects=False,
+            # identity: we store the object's bytes as they are and detect gzip from its magic bytes.
+            headers={"User-Agent": f"cm-mcp/{__version__}", "Accept-Encoding": "identity"},
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch(
+        self, url: str, directory: Path, stem: str, *, expected_records: int | None = None
+    ) -> DownloadedFile:
+        """Download, verify and store `url` as `directory/stem.<format>`.
+
+        Raises URLExpiredError (403), DownloadError, FileTooLargeError, VerificationError (corrupt,
+        truncated, unknown format) or CountMismatchError; the target never exists after a failure.
+        """
+        host = check_url(url, self.policy)
+        await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+        temp = directory / f"{stem}.part-{secrets.token_hex(4)}"
+        parser = RecordParser(max_decompressed=self.policy.max_decompressed_bytes)
+        received = 0
+        try:
+            async with self._http.stream("GET", url) as response:
+                self._check_status(response, host)
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > self.policy.max_bytes:
+                    raise FileTooLargeError(
+                        f"the file at {host} is {int(declared):,} bytes, above the limit of "
+                        f"{self.policy.max_bytes:,} bytes"
+                    )
+                async with await anyio.open_file(temp, "wb") as out:
+                    async for chunk in response.aiter_raw(self.policy.chunk_size):
+                        received += len(chunk)
+                        if received > self.policy.max_bytes:
+                            raise FileTooLargeError(
+                                f"the file at {host} exceeded the limit of {self.policy.max_bytes:,} bytes "
+                                "while downloading; the download was stopped"
+                            )
+                        parser.feed(chunk)
+                        await out.write(chunk)
+                parser.finish()
+                headers = {
+                    k: v for k, v in response.headers.items() if k in ("content-type", "content-encoding")
+                }
+            records = parser.records
+            if expected_records is not None and records != expected_records and parser.approximate:
+                # The fast newline count includes blank lines: count exactly before calling it short.
+                exact = await anyio.to_thread.run_sync(lambda: count_file_records(temp, exact=True))
+                records = exact.records
+            if expected_records is not None and records != expected_records:
+                raise CountMismatchError(expected_records, records)
+            assert parser.compression is not None
+            assert parser.layout is not None
+            result = DownloadedFile(
+                path=directory / f"{stem}.{parser.layout}{'.gz' if parser.compression == 'gzip' else ''}",
+                bytes=received,
+                records=records,
+                compression=parser.compression,
+                layout=parser.layout,
+                meta=headers,
+            )
+            os.replace(temp, result.path)
+            return result
+        except httpx2.HTTPError as exc:
+            raise DownloadError(f"downloading from {host} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            # Also on cancellation: a half-written file must never be mistaken for a download.
+            temp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _check_status(response: httpx2.Response, host: str) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        if status == 403:
+            raise URLExpiredError(f"HTTP 403 from {host}: the presigned URL has expired or is invalid")
+        if 300 <= status < 400:
+            raise DownloadError(f"HTTP {status} redirect from {host}: redirects are not followed")
+        raise DownloadError(f"HTTP {status} from {host} while downloading a partition file")

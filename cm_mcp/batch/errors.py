@@ -1,0 +1,55 @@
+"""Errors of the export pipeline. Each message says what happened and what to do about it."""
+
+from __future__ import annotations
+
+
+class BatchError(Exception):
+    """Base of every error raised by cm_mcp.batch."""
+
+
+class DownloadError(BatchError):
+    """A partition file could not be fetched (HTTP error, no answer, refused URL)."""
+
+
+class HostNotAllowedError(DownloadError):
+    """The presigned URL points to a host outside CM_DOWNLOAD_ALLOWED_HOSTS: never fetched."""
+
+    def __init__(self, host: str, allowed: tuple[str, ...]) -> None:
+        self.host = host
+        self.allowed = allowed
+        listed = ", ".join(allowed) if allowed else "(empty)"
+        super().__init__(
+            f"Refusing to download from host {host!r}: it is not in CM_DOWNLOAD_ALLOWED_HOSTS ({listed}). "
+            f"If this host is trusted, add it to CM_DOWNLOAD_ALLOWED_HOSTS."
+        )
+
+
+class InsecureURLError(DownloadError):
+    """A plain-http URL for a host that is not explicitly allow-listed."""
+
+
+class URLExpiredError(DownloadError):
+    """HTTP 403 from the file host: the presigned URL expired (item 28); poll for a fresh one."""
+
+
+class FileTooLargeError(DownloadError):
+    """The file is larger than the configured size limit; the download was stopped."""
+
+
+class VerificationError(BatchError):
+    """The downloaded file is corrupt, truncated, of an unknown format, or has the wrong record count."""
+
+
+class CountMismatchError(VerificationError):
+    def __init__(self, expected: int, found: int) -> None:
+        self.expected = expected
+        self.found = found
+        super().__init__(f"the file holds {found:,} records but the status reported {expected:,}")
+
+
+class JobNotFoundError(BatchError):
+    """No local state for a batch token (never started here, or already cleaned up)."""
+
+
+class TokenLifetimeError(BatchError):
+    """The batch token is past (or too close to) its 2-hour lifetime; polling it would only get a 404."""

@@ -1,0 +1,496 @@
+"""One export, end to end: submit -> poll -> download each completed partition -> verify -> store.
+
+    result = await run_export(client, LogsBatchRequest(...), store=store, progress=callback)
+
+Polling (item 30) starts after `poll_initial` seconds and grows by `poll_growth` up to `poll_max`,
+never past the token's assumed 2 h life counted from submission (item 29). Every poll re-reads the
+whole partition list and matches partitions by (start_time, end_time) (item 27); a completed
+partition is downloaded at once, up to `concurrency` at a time, while polling goes on. A 403 on a
+file asks for an early poll to get a fresh URL (item 28). The export finishes when every partition
+is downloaded or final as failed; failed ones are reported with a request body that re-submits just
+their time range (item 24).
+
+Cancellation: the caller's cancel scope stops polling, downloads and indexing at once; temporary
+files and the half-built result are removed, the job file keeps what was verified, so
+`resume_export(client, token, ...)` continues while the token lives, also after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+import anyio
+import anyio.abc
+import httpx2
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pydantic import ValidationError
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.errors import ServerError, TokenExpiredError, TransportError
+from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
+from cm_mcp.api.responses import Partition, partitions_from_status
+from cm_mcp.api.settings import Settings
+from cm_mcp.api.times import format_utc
+from cm_mcp.batch.download import Downloader, DownloadPolicy
+from cm_mcp.batch.errors import (
+    BatchError,
+    DownloadError,
+    FileTooLargeError,
+    HostNotAllowedError,
+    InsecureURLError,
+    TokenLifetimeError,
+    URLExpiredError,
+    VerificationError,
+)
+from cm_mcp.batch.formats import iter_file_records
+from cm_mcp.batch.jobs import ExportKind, JobFiles, JobState, PartitionRecord
+from cm_mcp.batch.limits import ExportLimits
+from cm_mcp.batch.models import ExportResult, ProgressEvent, Stage
+from cm_mcp.store import FailedPartition, ResultBuilder, ResultStore, StoredFile
+
+logger = logging.getLogger("cm_mcp.batch")
+
+Progress = Callable[[ProgressEvent], Awaitable[None]]
+Clock = Callable[[], datetime]
+BatchRequest = LogsBatchRequest | WorkloadsBatchRequest
+
+#: Consecutive failed status polls (5xx, no answer) tolerated before the export gives up; a long
+#: export should survive a short outage, the API client already retried each of them.
+MAX_POLL_FAILURES = 5
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_export(
+    client: CMClient,
+    request: BatchRequest,
+    *,
+    store: ResultStore,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+    limits: ExportLimits | None = None,
+    policy: DownloadPolicy | None = None,
+    download_transport: httpx2.AsyncBaseTransport | None = None,
+    now: Clock = _utc_now,
+) -> ExportResult:
+    """Submit `request` as a batch and drive it to a stored result (see the module docstring).
+
+    `policy` defaults to the allow-list of `settings` (CM_DOWNLOAD_ALLOWED_HOSTS); `download_transport`
+    is an httpx2 transport for the file downloads (tests). Raises TokenExpiredError (404 on status),
+    HostNotAllowedError / InsecureURLError, APIError from the submission, TokenLifetimeError.
+    """
+    kind: ExportKind = "workloads" if isinstance(request, WorkloadsBatchRequest) else "logs"
+    body = request.to_body()
+    response = await client.post(f"{kind}_batch", body)
+    data = response.get("data")
+    token = data.get("token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        raise BatchError(f"the /v2/{kind}/batch response has no data.token")
+    job = JobState(kind=kind, token=token.strip(), request=body, submitted_at=now())
+    files = JobFiles(store.data_dir, job.token)
+    files.save(job)
+    logger.info("export %s: submitted %s batch", files.name, kind)
+    export = _Export(client, job, files, store, progress, settings, limits, policy, download_transport, now)
+    await export.emit("submitted", f"submitted the {kind} batch; waiting for partitions")
+    return await export.run()
+
+
+async def resume_export(
+    client: CMClient,
+    token: str,
+    *,
+    store: ResultStore,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+    limits: ExportLimits | None = None,
+    policy: DownloadPolicy | None = None,
+    download_transport: httpx2.AsyncBaseTransport | None = None,
+    now: Clock = _utc_now,
+) -> ExportResult:
+    """Continue the export of `token` from its job file (also after a restart); verified partitions
+    are not downloaded again. A finished export returns its stored result (ResultEvictedError if it
+    is gone); JobNotFoundError when no job is known; TokenLifetimeError past the token's life."""
+    files = JobFiles(store.data_dir, token)
+    job = files.load()
+    limits = limits or ExportLimits()
+    if job.phase == "done" and job.result_id:
+        return _result_from_store(store, job, files.name)
+    if now() >= job.submitted_at + limits.token_lifetime:
+        job.phase = "expired"
+        files.save(job)
+        raise TokenLifetimeError(
+            f"the batch token was issued at {job.submitted_at:%Y-%m-%d %H:%M} UTC and has expired "
+            f"(tokens live {limits.token_lifetime}); re-submit the batch request to export again"
+        )
+    for record in job.partitions:
+        if record.state == "downloaded" and record.file and not (files.staging / record.file).exists():
+            record.state, record.file, record.records = "pending", None, None
+    job.phase = "running"
+    files.save(job)
+    export = _Export(client, job, files, store, progress, settings, limits, policy, download_transport, now)
+    return await export.run()
+
+
+class _Export:
+    def __init__(
+        self,
+        client: CMClient,
+        job: JobState,
+        files: JobFiles,
+        store: ResultStore,
+        progress: Progress | None,
+        settings: Settings | None,
+        limits: ExportLimits | None,
+        policy: DownloadPolicy | None,
+        transport: httpx2.AsyncBaseTransport | None,
+        now: Clock,
+    ) -> None:
+        self.client = client
+        self.job = job
+        self.files = files
+        self.store = store
+        self.progress_cb = progress
+        self.limits = limits or ExportLimits()
+        self.policy = policy or DownloadPolicy.from_settings(settings or Settings())
+        self.transport = transport
+        self.now = now
+        self.started = time.monotonic()
+        self.deadline = job.submitted_at + self.limits.token_lifetime - self.limits.token_margin
+        self.in_flight: set[str] = set()
+        self.indexed: set[str] = set()
+        self.indexed_records = 0
+        self.refreshes: dict[str, int] = {}
+        self.wake = anyio.Event()
+        self.poll_now = False
+        self.last_progress = 0.0
+        self.limiter = anyio.CapacityLimiter(self.limits.concurrency)
+        self.noun = "logs" if job.kind == "logs" else "workloads"
+
+    # --- the whole run -------------------------------------------------------------------------------
+
+    async def run(self) -> ExportResult:
+        builder = await anyio.to_thread.run_sync(
+            lambda: self.store.builder(
+                kind=self.job.kind,
+                source="export",
+                request=self.job.request,
+                start_time=self.job.request.get("start_time"),
+                end_time=self.job.request.get("end_time"),
+            )
+        )
+        try:
+            send, receive = anyio.create_memory_object_stream[PartitionRecord](math.inf)
+            try:
+                async with (
+                    Downloader(self.policy, transport=self.transport) as downloader,
+                    anyio.create_task_group() as tg,
+                ):
+                    tg.start_soon(self._indexer, receive, builder)
+                    for record in self.job.partitions:  # resumed: verified files are indexed first
+                        if record.state == "downloaded" and record.file:
+                            send.send_nowait(record)
+                    async with send:
+                        await self._poll_loop(tg, send, downloader)
+            except ExceptionGroup as group:
+                # Callers get the typed error (TokenExpiredError, HostNotAllowedError...), not a group.
+                raise _first_error(group) from None
+            result = await anyio.to_thread.run_sync(self._finish, builder)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(builder.abort)
+                if self.job.phase == "running":
+                    self.files.save(self.job)  # what is verified stays, for resume_export
+            raise
+        await self.emit("done", self._message(final=True))
+        return result
+
+    def _finish(self, builder: ResultBuilder) -> ExportResult:
+        failed = [self._failed(r) for r in self.job.partitions if r.state == "failed"]
+        for record in self.job.partitions:
+            if record.state == "downloaded" and record.file:
+                builder.add_file(
+                    self.files.staging / record.file,
+                    StoredFile(
+                        name=record.file,
+                        bytes=record.bytes or 0,
+                        records=record.records or 0,
+                        format=record.format or "",
+                        start_time=record.start_time,
+                        end_time=record.end_time,
+                    ),
+                )
+        info = builder.finish(complete=not failed, failed=failed)
+        self.job.phase, self.job.result_id = "done", info.id
+        self.files.save(self.job)
+        shutil.rmtree(self.files.staging, ignore_errors=True)
+        logger.info("export %s: stored as %s (%d records)", self.files.name, info.id, info.records)
+        return ExportResult(
+            result_id=info.id,
+            kind=self.job.kind,
+            complete=info.complete,
+            partitions=len(self.job.partitions),
+            records=info.records,
+            records_received=info.records_received,
+            failed_partitions=failed,
+            files=info.files,
+            polls=self.job.polls,
+            elapsed_seconds=round(time.monotonic() - self.started, 3),
+            job=self.files.name,
+        )
+
+    # --- polling -------------------------------------------------------------------------------------
+
+    async def _poll_loop(
+        self, tg: anyio.abc.TaskGroup, send: MemoryObjectSendStream[PartitionRecord], downloader: Downloader
+    ) -> None:
+        interval = self.limits.poll_initial
+        next_poll = time.monotonic()  # the first poll goes out at once; partitions may be ready
+        failures = 0
+        seen_list = bool(self.job.partitions)
+        while True:
+            if seen_list and self._all_final():
+                return
+            if self.poll_now:
+                self.poll_now, interval = False, self.limits.poll_initial
+                next_poll = min(next_poll, time.monotonic())
+            waiting = self._waiting_on_server() or not seen_list
+            if waiting and time.monotonic() >= next_poll:
+                if self.now() >= self.deadline:
+                    self._give_up_at_deadline()
+                    continue
+                try:
+                    await self._poll(tg, send, downloader)
+                    failures = 0
+                    seen_list = seen_list or bool(self.job.partitions)
+                except (ServerError, TransportError) as exc:
+                    failures += 1
+                    logger.warning("export %s: status poll failed (%s)", self.files.name, exc)
+                    if failures >= MAX_POLL_FAILURES:
+                        raise
+                next_poll = time.monotonic() + interval
+                interval = min(interval * self.limits.poll_growth, self.limits.poll_max)
+                continue
+            timeout = None
+            if waiting:
+                left = (self.deadline - self.now()).total_seconds()
+                timeout = max(0.0, min(next_poll - time.monotonic(), left))
+            self.wake = anyio.Event()
+            with anyio.move_on_after(timeout):
+                await self.wake.wait()
+
+    async def _poll(
+        self, tg: anyio.abc.TaskGroup, send: MemoryObjectSendStream[PartitionRecord], downloader: Downloader
+    ) -> None:
+        try:
+            body = await self.client.post(f"{self.job.kind}_batch_status", {"token": self.job.token})
+        except TokenExpiredError:
+            self.job.phase = "expired"
+            self.files.save(self.job)
+            raise
+        try:
+            partitions = partitions_from_status(body, self.job.kind)
+        except ValidationError as exc:
+            raise BatchError(
+                f"the {self.job.kind} batch status response has an unexpected shape: {exc}"
+            ) from None
+        self.job.polls += 1
+        for part in partitions:
+            record = self._record_for(part)
+            record.server_status = part.status
+            if part.count is not None:
+                record.count = part.count
+            if record.state != "pending" or record.key in self.in_flight:
+                continue
+            if part.is_failed:
+                self._fail(record, f"the server reported the partition as {part.status!r}")
+            elif part.is_empty:
+                record.state, record.records, record.bytes = "downloaded", 0, 0
+                self.indexed.add(record.key)
+            elif part.ready and part.url is not None:
+                self.in_flight.add(record.key)
+                expected = part.count if part.completed else None
+                tg.start_soon(self._download, record, part.url, expected, send, downloader)
+        self.files.save(self.job)
+        await self.emit("polling", self._message())
+
+    def _record_for(self, part: Partition) -> PartitionRecord:
+        key = part.key if isinstance(part.key, str) else f"{part.key[0]}/{part.key[1]}"
+        record = self.job.partition(key)
+        if record is None:
+            record = PartitionRecord(
+                key=key,
+                start_time=format_utc(part.start_time) if part.start_time else None,
+                end_time=format_utc(part.end_time) if part.end_time else None,
+            )
+            self.job.partitions.append(record)
+        return record
+
+    def _waiting_on_server(self) -> bool:
+        """Something only a poll can move on: a pending partition not being downloaded."""
+        return any(r.state == "pending" and r.key not in self.in_flight for r in self.job.partitions)
+
+    def _all_final(self) -> bool:
+        return all(
+            r.state == "failed" or (r.state == "downloaded" and r.key in self.indexed)
+            for r in self.job.partitions
+        )
+
+    def _give_up_at_deadline(self) -> None:
+        for record in self.job.partitions:
+            if record.state == "pending" and record.key not in self.in_flight:
+                self._fail(
+                    record,
+                    f"not ready before the batch token's lifetime ran out ({self.limits.token_lifetime} "
+                    "from submission)",
+                )
+        self.files.save(self.job)
+        self.wake.set()
+
+    # --- downloading ---------------------------------------------------------------------------------
+
+    async def _download(
+        self,
+        record: PartitionRecord,
+        url: str,
+        expected: int | None,
+        send: MemoryObjectSendStream[PartitionRecord],
+        downloader: Downloader,
+    ) -> None:
+        stem = f"part-{self.job.partitions.index(record):04d}"
+        try:
+            async with self.limiter:
+                for attempt in range(1, self.limits.attempts + 1):
+                    try:
+                        got = await downloader.fetch(url, self.files.staging, stem, expected_records=expected)
+                    except (HostNotAllowedError, InsecureURLError):
+                        raise  # a configuration problem: stop the export, it stays resumable
+                    except URLExpiredError as exc:
+                        self._url_expired(record, exc)
+                        return
+                    except FileTooLargeError as exc:
+                        self._fail(record, str(exc))  # the same file would be just as large again
+                        return
+                    except (VerificationError, DownloadError) as exc:
+                        logger.warning("export %s: %s attempt %d: %s", self.files.name, stem, attempt, exc)
+                        if attempt < self.limits.attempts:
+                            continue
+                        self._fail(record, f"{exc} (after {attempt} downloads)")
+                        return
+                    record.state, record.file, record.error = "downloaded", got.path.name, None
+                    record.records, record.bytes, record.format = got.records, got.bytes, got.format
+                    self.files.save(self.job)
+                    send.send_nowait(record)
+                    return
+        finally:
+            self.in_flight.discard(record.key)
+            self.wake.set()
+
+    def _url_expired(self, record: PartitionRecord, exc: URLExpiredError) -> None:
+        tries = self.refreshes.get(record.key, 0) + 1
+        self.refreshes[record.key] = tries
+        if tries > self.limits.url_refreshes:
+            self._fail(record, f"{exc}; still refused after {tries - 1} fresh URLs")
+            return
+        self.poll_now = True  # item 28: a fresh status poll hands out a fresh URL
+
+    def _fail(self, record: PartitionRecord, error: str) -> None:
+        record.state, record.error, record.file = "failed", error, None
+        self.files.save(self.job)
+        logger.warning("export %s: partition %s failed: %s", self.files.name, record.key, error)
+
+    def _failed(self, record: PartitionRecord) -> FailedPartition:
+        resubmit = dict(self.job.request)
+        if record.start_time and record.end_time:
+            resubmit["start_time"], resubmit["end_time"] = record.start_time, record.end_time
+        return FailedPartition(
+            start_time=record.start_time,
+            end_time=record.end_time,
+            status=record.server_status,
+            error=record.error or "failed",
+            resubmit=resubmit,
+        )
+
+    # --- indexing ------------------------------------------------------------------------------------
+
+    async def _indexer(
+        self, receive: MemoryObjectReceiveStream[PartitionRecord], builder: ResultBuilder
+    ) -> None:
+        """Index verified partitions one at a time, in worker-thread chunks so a cancel is prompt."""
+        async with receive:
+            async for record in receive:
+                assert record.file is not None
+                records: Iterator[dict[str, Any]] = iter_file_records(self.files.staging / record.file)
+                batch = self.limits.index_batch
+                while True:
+                    added = await anyio.to_thread.run_sync(_index_some, records, builder, batch)
+                    if added < batch:
+                        break
+                self.indexed.add(record.key)
+                self.indexed_records = builder.added
+                self.wake.set()
+                await self.emit("downloading", self._message())
+
+    # --- progress ------------------------------------------------------------------------------------
+
+    def _message(self, *, final: bool = False) -> str:
+        total = len(self.job.partitions)
+        done = self._done()
+        failed = sum(1 for r in self.job.partitions if r.state == "failed")
+        text = f"{done}/{total} partitions, {self.indexed_records:,} {self.noun}"
+        if failed:
+            text += f", {failed} failed"
+        if final:
+            text = "export finished: " + text
+        return text
+
+    def _done(self) -> int:
+        return sum(
+            1
+            for r in self.job.partitions
+            if r.state == "failed" or (r.state == "downloaded" and r.key in self.indexed)
+        )
+
+    async def emit(self, stage: Stage, message: str) -> None:
+        if self.progress_cb is None:
+            return
+        self.last_progress = max(self.last_progress, float(self._done()))
+        total = float(len(self.job.partitions)) if self.job.partitions else None
+        await self.progress_cb(ProgressEvent(self.last_progress, total, message, stage))
+
+
+def _first_error(group: BaseExceptionGroup[Exception]) -> Exception:
+    first = group.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _index_some(records: Iterator[dict[str, Any]], builder: ResultBuilder, size: int) -> int:
+    chunk = list(islice(records, size))
+    if chunk:
+        builder.add_hits(chunk)
+    return len(chunk)
+
+
+def _result_from_store(store: ResultStore, job: JobState, name: str) -> ExportResult:
+    assert job.result_id is not None
+    info = store.get(job.result_id)
+    return ExportResult(
+        result_id=info.id,
+        kind=job.kind,
+        complete=info.complete,
+        partitions=len(job.partitions),
+        records=info.records,
+        records_received=info.records_received,
+        failed_partitions=info.failed_partitions,
+        files=info.files,
+        polls=job.polls,
+        job=name,
+    )

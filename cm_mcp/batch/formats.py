@@ -1,0 +1,309 @@
+"""Partition file formats (item 28: undocumented), detected from the bytes, parsed incrementally.
+
+Accepted: gzip or not (magic bytes `1f 8b`, whatever the headers say; a `Content-Encoding: gzip`
+body is the same bytes since we read the raw stream); inside, NDJSON or one JSON array (first
+non-space byte `[`); each record an `{_index, _id, _source}` envelope or a bare document, which is
+wrapped in an envelope whose `_id` is a hash of its canonical JSON (stable across downloads, so
+de-duplication still works).
+
+`RecordParser` takes bytes in chunks of any size and never holds more than one chunk plus one record
+in memory. Two modes:
+- `collect=True`: every record is parsed and returned (normalised), used to read stored files.
+- `collect=False`: counting for verification. Plain text is still fully parsed (it has no checksum,
+  so parsing is the only corruption check); gzip NDJSON is counted by newlines because gzip's CRC-32
+  and length trailer already prove the bytes are the ones the server compressed; the first and last
+  records are parsed to check the layout. This keeps verification near raw download speed. A blank
+  line would be miscounted, so on a count mismatch the file is re-counted exactly (`exact=True`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from cm_mcp.batch.errors import VerificationError
+from cm_mcp.batch.limits import CHUNK_BYTES, MAX_DECOMPRESSED_BYTES
+
+Compression = Literal["gzip", "none"]
+Layout = Literal["ndjson", "json"]
+
+GZIP_MAGIC: Final = b"\x1f\x8b"
+#: A JSON-array record larger than this cannot be real; stop buffering (a corrupt file would
+#: otherwise be buffered to its end).
+MAX_RECORD_CHARS: Final = 16 * 1024 * 1024
+_WS: Final = " \t\r\n"
+_DECODER: Final = json.JSONDecoder()
+
+
+def synthetic_id(document: Any) -> str:
+    """A stable `_id` for a bare document: a hash of its canonical JSON."""
+    blob = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return "h-" + hashlib.blake2b(blob, digest_size=12).hexdigest()
+
+
+def normalise(record: Any) -> dict[str, Any]:
+    """The `{_index, _id, _source}` envelope of one record (bare documents get a synthetic `_id`)."""
+    if not isinstance(record, dict):
+        raise VerificationError(f"a record is a JSON {type(record).__name__}, not an object")
+    source = record.get("_source")
+    if isinstance(source, dict):
+        envelope: dict[str, Any] = record
+        if not envelope.get("_id"):
+            envelope = {**envelope, "_id": synthetic_id(source)}
+        return envelope
+    return {"_index": "", "_id": synthetic_id(record), "_source": record}
+
+
+class RecordParser:
+    """Incremental parser of one partition file; see the module docstring."""
+
+    def __init__(
+        self, *, collect: bool = False, exact: bool = False, max_decompressed: int = MAX_DECOMPRESSED_BYTES
+    ) -> None:
+        self.collect = collect
+        #: exact=False allows the fast newline count, which counts a blank line as a record; a
+        #: caller whose count disagrees re-counts with exact=True before calling the file short.
+        self.exact = exact
+        self.max_decompressed = max_decompressed
+        self.compression: Compression | None = None
+        self.layout: Layout | None = None
+        self.records = 0
+        self.decompressed_bytes = 0
+        self._head = b""
+        self._zlib: Any = None
+        self._text = b""  # NDJSON: the unfinished last line
+        self._last_line = b""  # gzip counting mode: last complete non-blank line
+        self._first_checked = False
+        self._array: _ArrayReader | None = None
+
+    # --- feeding -------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        """Consume raw file bytes; returns the records completed by them (always [] unless collect)."""
+        if self.compression is None:
+            self._head += data
+            if len(self._head) < 2:
+                return []
+            data, self._head = self._head, b""
+            self.compression = "gzip" if data[:2] == GZIP_MAGIC else "none"
+            if self.compression == "gzip":
+                self._zlib = zlib.decompressobj(wbits=31)
+        if self.compression == "gzip":
+            return self._text_in(self._inflate(data))
+        return self._text_in(data)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """End of file: raises VerificationError if it is truncated or malformed."""
+        out: list[dict[str, Any]] = []
+        if self.compression is None:  # fewer than 2 bytes in all
+            self.compression = "none"
+            out += self._text_in(self._head)
+        elif self.compression == "gzip":
+            out += self._text_in(self._zlib.flush())
+            if not self._zlib.eof:
+                raise VerificationError("the gzip stream is truncated (no end-of-stream trailer)")
+        if self.layout is None:
+            raise VerificationError("the file is empty (no JSON array and no NDJSON record)")
+        if self.layout == "ndjson":
+            tail, self._text = self._text, b""
+            out += self._lines([tail], final=True)
+            if not self.collect and self.compression == "gzip" and self._last_line.strip():
+                self._parse_line(self._last_line)  # the layout holds to the last record
+        else:
+            assert self._array is not None
+            out += self._array.finish()
+            self.records = self._array.count
+        return out
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _inflate(self, data: bytes) -> bytes:
+        try:
+            out: bytes = self._zlib.decompress(data)
+            while self._zlib.eof and self._zlib.unused_data:
+                # Concatenated gzip members are one valid gzip file (RFC 1952 2.2).
+                rest = self._zlib.unused_data
+                self._zlib = zlib.decompressobj(wbits=31)
+                out += self._zlib.decompress(rest)
+        except zlib.error as exc:
+            raise VerificationError(f"the gzip data is corrupt ({exc})") from None
+        self.decompressed_bytes += len(out)
+        if self.decompressed_bytes > self.max_decompressed:
+            raise VerificationError(f"the file inflates beyond {self.max_decompressed:,} bytes")
+        return out
+
+    def _text_in(self, data: bytes) -> list[dict[str, Any]]:
+        if not data:
+            return []
+        if self.layout is None:
+            stripped = data.lstrip(b" \t\r\n")
+            if stripped.startswith(codecs.BOM_UTF8):
+                stripped = stripped[len(codecs.BOM_UTF8) :].lstrip(b" \t\r\n")
+            if not stripped:
+                return []
+            first = stripped[:1]
+            if first == b"[":
+                self.layout = "json"
+                self._array = _ArrayReader(self.collect)
+            elif first == b"{":
+                self.layout = "ndjson"
+            else:
+                raise VerificationError(f"unknown file format: it starts with {stripped[:16]!r}")
+            data = stripped
+        if self.layout == "json":
+            assert self._array is not None
+            out = self._array.feed(data)
+            self.records = self._array.count
+            return out
+        buf = self._text + data
+        if self._fast and self._first_checked:
+            return self._count_fast(buf)
+        lines = buf.split(b"\n")
+        self._text = lines.pop()
+        return self._lines(lines, final=False)
+
+    @property
+    def _fast(self) -> bool:
+        return not self.collect and not self.exact and self.compression == "gzip"
+
+    @property
+    def approximate(self) -> bool:
+        """True when `records` came from the fast newline count (blank lines would be included)."""
+        return self._fast and self.layout == "ndjson"
+
+    def _count_fast(self, buf: bytes) -> list[dict[str, Any]]:
+        """Counting mode on CRC-checked gzip data: newlines counted, no per-record parse."""
+        end = buf.rfind(b"\n")
+        if end < 0:
+            self._text = buf
+            return []
+        self.records += buf.count(b"\n", 0, end + 1)
+        self._last_line = buf[buf.rfind(b"\n", 0, end) + 1 : end]
+        self._text = buf[end + 1 :]
+        return []
+
+    def _lines(self, lines: list[bytes], *, final: bool) -> list[dict[str, Any]]:
+        if self._fast and self._first_checked and not final:
+            # Counting mode on CRC-checked data: no per-record parse (see the module docstring).
+            nonblank = [line for line in lines if line.strip()]
+            self.records += len(nonblank)
+            if nonblank:
+                self._last_line = nonblank[-1]
+            return []
+        out: list[dict[str, Any]] = []
+        for position, line in enumerate(lines):
+            if not line.strip():
+                continue
+            if self._fast and self._first_checked and not final:
+                return self._lines(lines[position:], final=False)  # the rest only counted
+            record = self._parse_line(line)
+            self._first_checked = True
+            self.records += 1
+            if self.collect:
+                out.append(normalise(record))
+        return out
+
+    def _parse_line(self, line: bytes) -> Any:
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            raise VerificationError(
+                f"record {self.records + 1:,} is not valid JSON (corrupt or truncated file)"
+            ) from None
+        if not isinstance(record, dict):
+            raise VerificationError(f"record {self.records + 1:,} is not a JSON object")
+        return record
+
+
+class _ArrayReader:
+    """Streaming reader of one JSON array of objects, decoding one element at a time."""
+
+    def __init__(self, collect: bool) -> None:
+        self.collect = collect
+        self.count = 0
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self._buf = ""
+        self._state: Literal["open", "value_or_end", "value", "sep", "done"] = "open"
+
+    def feed(self, data: bytes, *, final: bool = False) -> list[dict[str, Any]]:
+        try:
+            self._buf += self._utf8.decode(data, final=final)
+        except UnicodeDecodeError:
+            raise VerificationError("the JSON array is not valid UTF-8 (corrupt file)") from None
+        return self._drain(final)
+
+    def finish(self) -> list[dict[str, Any]]:
+        out = self.feed(b"", final=True)
+        if self._state != "done":
+            raise VerificationError("the JSON array is truncated (no closing bracket)")
+        return out
+
+    def _drain(self, final: bool) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        buf, pos, size = self._buf, 0, len(self._buf)
+        while True:
+            while pos < size and buf[pos] in _WS:
+                pos += 1
+            if pos >= size:
+                break
+            char = buf[pos]
+            if self._state == "done":
+                raise VerificationError("unexpected data after the closing bracket of the JSON array")
+            if self._state == "open":
+                if char != "[":
+                    raise VerificationError("the JSON array does not start with '['")
+                self._state, pos = "value_or_end", pos + 1
+            elif self._state == "sep":
+                if char == ",":
+                    self._state, pos = "value", pos + 1
+                elif char == "]":
+                    self._state, pos = "done", pos + 1
+                else:
+                    raise VerificationError(f"record {self.count + 1:,}: expected ',' or ']' (corrupt file)")
+            elif char == "]" and self._state == "value_or_end":
+                self._state, pos = "done", pos + 1
+            else:
+                try:
+                    record, end = _DECODER.raw_decode(buf, pos)
+                except (ValueError, RecursionError):
+                    if final or size - pos > MAX_RECORD_CHARS:
+                        raise VerificationError(
+                            f"record {self.count + 1:,} is not valid JSON (corrupt or truncated file)"
+                        ) from None
+                    break  # incomplete: wait for more bytes
+                if end >= size and not final:
+                    break  # a number or literal could continue in the next chunk
+                if not isinstance(record, dict):
+                    raise VerificationError(f"record {self.count + 1:,} is not a JSON object")
+                self.count += 1
+                if self.collect:
+                    out.append(normalise(record))
+                self._state, pos = "sep", end
+        self._buf = buf[pos:]
+        return out
+
+
+def iter_file_records(path: str | Path, *, chunk_size: int = CHUNK_BYTES) -> Iterator[dict[str, Any]]:
+    """Every record of a stored partition file, normalised; VerificationError if it is damaged."""
+    parser = RecordParser(collect=True)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield from parser.feed(chunk)
+    yield from parser.finish()
+
+
+def count_file_records(
+    path: str | Path, *, exact: bool = False, chunk_size: int = CHUNK_BYTES
+) -> RecordParser:
+    """Verify a local file in counting mode; the finished parser (records, compression, layout)."""
+    parser = RecordParser(collect=False, exact=exact)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            parser.feed(chunk)
+    parser.finish()
+    return parser

@@ -1,0 +1,119 @@
+"""Local state of an export, persisted for resume: `<data_dir>/jobs/<sha256(token)[:16]>.json`.
+
+Written atomically (temp file + rename) after every change. Holds the batch token (needed to resume;
+it is not the JWT and grants only this batch's files for 2 h) but the file *name* is a hash, so the
+token never shows in directory listings or logs. Downloaded, verified partition files wait in
+`jobs/<hash>/` until the export completes and the result store takes them over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from cm_mcp.batch.errors import JobNotFoundError
+from cm_mcp.store.fsutil import atomic_write
+
+ExportKind = Literal["logs", "workloads"]
+#: pending: not downloaded yet (whatever the server says); downloaded: verified file on disk;
+#: failed: final without data (server said failed, or the file stayed bad after a re-fetch).
+LocalState = Literal["pending", "downloaded", "failed"]
+JobPhase = Literal["running", "done", "expired"]
+
+
+class PartitionRecord(BaseModel):
+    key: str  # "start/end" as normalised by cm_mcp.api.responses (item 27: identity across polls)
+    start_time: str | None = None
+    end_time: str | None = None
+    state: LocalState = "pending"
+    server_status: str = "unknown"
+    count: int | None = None  # provisional until completed (item 26)
+    file: str | None = None  # name inside the job's staging directory, then the result's files/
+    records: int | None = None  # records found in the verified file
+    bytes: int | None = None
+    format: str | None = None
+    error: str | None = None
+
+
+class JobState(BaseModel):
+    kind: ExportKind
+    token: str
+    request: dict[str, Any]
+    submitted_at: datetime
+    phase: JobPhase = "running"
+    partitions: list[PartitionRecord] = Field(default_factory=list)
+    polls: int = 0
+    result_id: str | None = None
+    updated_at: datetime | None = None
+
+    def partition(self, key: str) -> PartitionRecord | None:
+        return next((p for p in self.partitions if p.key == key), None)
+
+    @property
+    def downloaded_records(self) -> int:
+        return sum(p.records or 0 for p in self.partitions if p.state == "downloaded")
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for p in self.partitions if p.state != "pending")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.strip().encode()).hexdigest()[:16]
+
+
+class JobFiles:
+    """Where one job's state and staged files live."""
+
+    def __init__(self, data_dir: Path, token: str) -> None:
+        self.root = Path(data_dir) / "jobs"
+        self.name = token_hash(token)
+        self.state_path = self.root / f"{self.name}.json"
+        self.staging = self.root / self.name
+
+    def load(self) -> JobState:
+        try:
+            text = self.state_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise JobNotFoundError(
+                "No local export state for this batch token (it was not started from this data "
+                "directory, or its result was already stored and the job cleaned up)."
+            ) from None
+        return JobState.model_validate_json(text)
+
+    def save(self, state: JobState) -> None:
+        state.updated_at = datetime.now(UTC)
+        atomic_write(self.state_path, state.model_dump_json(indent=1).encode())
+
+    def remove(self) -> None:
+        self.state_path.unlink(missing_ok=True)
+
+
+def job_status(data_dir: str | Path, token: str) -> JobState | None:
+    """The local state of the export of `token` (what is downloaded already); None when unknown."""
+    try:
+        return JobFiles(Path(data_dir), token).load()
+    except JobNotFoundError:
+        return None
+
+
+def job_summary(state: JobState) -> dict[str, Any]:
+    """A compact JSON-able view for a status tool (no token)."""
+    by_state: dict[str, int] = {}
+    for p in state.partitions:
+        by_state[p.state] = by_state.get(p.state, 0) + 1
+    return {
+        "kind": state.kind,
+        "phase": state.phase,
+        "submitted_at": state.submitted_at.isoformat(),
+        "partitions": len(state.partitions),
+        "partitions_by_state": by_state,
+        "downloaded_records": state.downloaded_records,
+        "result_id": state.result_id,
+        "request": json.loads(json.dumps(state.request)),
+    }

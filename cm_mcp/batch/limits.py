@@ -1,0 +1,47 @@
+"""Every limit of the export pipeline, with the reason beside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
+
+#: First status poll delay; a small batch is often ready within seconds.
+POLL_INITIAL_SECONDS: Final = 1.0
+#: Each poll waits this much longer than the previous one (item 30: polling may cost quota).
+POLL_GROWTH: Final = 1.5
+#: Polls never wait longer than this, so a finished partition is noticed within half a minute.
+POLL_MAX_SECONDS: Final = 30.0
+#: Item 29: tokens are assumed to expire 2 h after the batch call (the only documented lifetime).
+TOKEN_LIFETIME: Final = timedelta(hours=2)
+#: Stop polling this long before the token expires: a poll racing the expiry only earns a 404.
+TOKEN_SAFETY_MARGIN: Final = timedelta(minutes=2)
+#: Partitions downloaded at once: enough to hide latency, few enough not to look like abuse to S3.
+DOWNLOAD_CONCURRENCY: Final = 4
+#: Downloads of one partition after a corrupt/truncated/short file: the first plus one re-fetch.
+DOWNLOAD_ATTEMPTS: Final = 2
+#: Fresh URLs requested for one partition after HTTP 403s before it is reported failed.
+URL_REFRESHES: Final = 3
+#: Largest partition file accepted (bytes on the wire); a bigger one is stopped mid-stream.
+MAX_FILE_BYTES: Final = 2 * 1024**3
+#: Largest decompressed size, a guard against gzip bombs (well above any real compression ratio).
+MAX_DECOMPRESSED_BYTES: Final = 32 * 1024**3
+#: Read size of the download stream and of file reads: large enough for throughput, small in RSS.
+CHUNK_BYTES: Final = 256 * 1024
+#: Records indexed per worker-thread call: bounds how long a cancellation waits (about 0.5 s).
+INDEX_BATCH_RECORDS: Final = 10_000
+
+
+@dataclass(frozen=True)
+class ExportLimits:
+    """The knobs of one export; tests shrink the times, the bench raises the concurrency."""
+
+    poll_initial: float = POLL_INITIAL_SECONDS
+    poll_growth: float = POLL_GROWTH
+    poll_max: float = POLL_MAX_SECONDS
+    token_lifetime: timedelta = TOKEN_LIFETIME
+    token_margin: timedelta = TOKEN_SAFETY_MARGIN
+    concurrency: int = DOWNLOAD_CONCURRENCY
+    attempts: int = DOWNLOAD_ATTEMPTS
+    url_refreshes: int = URL_REFRESHES
+    index_batch: int = INDEX_BATCH_RECORDS

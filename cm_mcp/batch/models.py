@@ -1,0 +1,47 @@
+"""What an export reports: progress events while it runs, an ExportResult at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from cm_mcp.batch.jobs import ExportKind
+from cm_mcp.store.models import FailedPartition, StoredFile
+
+Stage = Literal["submitted", "polling", "downloading", "done"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """`progress` never decreases; `total` is the number of partitions known so far (it can grow,
+    item 27). A partition counts once it is downloaded, verified and indexed, or final as failed.
+    The last event of a finished export has `progress == total` and stage "done"."""
+
+    progress: float
+    total: float | None
+    message: str
+    stage: Stage
+
+
+class ExportResult(BaseModel):
+    result_id: str
+    kind: ExportKind
+    #: True when every partition is in the result; otherwise `failed_partitions` says what is missing
+    complete: bool
+    partitions: int
+    #: distinct documents stored (de-duplicated on `_id`): what search/aggs on the result count
+    records: int
+    #: records in the downloaded files, before de-duplication
+    records_received: int
+    failed_partitions: list[FailedPartition] = Field(default_factory=list)
+    files: list[StoredFile] = Field(default_factory=list)
+    polls: int = 0
+    elapsed_seconds: float = 0.0
+    #: the job's local name (sha256(token)[:16]); the token itself is not repeated here
+    job: str
+
+    @property
+    def duplicates(self) -> int:
+        return self.records_received - self.records

@@ -1,0 +1,220 @@
+"""Exports in one call, and follow-up questions on stored results at zero API cost (no MCP here).
+
+`export` drives `batch.run_export` (submit -> poll -> download -> verify -> store) and summarises the
+stored result; `results_*` answer from the local store with the same DSL and the same summaries as
+the upstream tools, so a model can move between them without learning anything new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ClassVar, Literal
+
+import anyio
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.querydsl import check_aggs, check_filters
+from cm_mcp.api.requests import APIRequest, LogsBatchRequest, StringList, WorkloadsBatchRequest
+from cm_mcp.api.settings import Settings
+from cm_mcp.batch import ExportResult, ProgressEvent, resume_export, run_export
+from cm_mcp.ops.results import Rendered
+from cm_mcp.store import ResultInfo, ResultStore
+from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+from cm_mcp.summarize.models import AggsSummary, LogSummary
+
+#: Records an export's summary is built from: enough for templates and levels, bounded in time.
+SUMMARY_SAMPLE = 10_000
+
+Progress = Callable[[ProgressEvent], Awaitable[None]]
+
+
+class ExportOutcome(BaseModel):
+    result_id: str
+    resource_uri: str
+    complete: bool
+    partitions: int
+    records: int
+    duplicates: int
+    failed_partitions: list[dict[str, Any]]
+    elapsed_seconds: float
+    summary: LogSummary
+
+
+def resource_uri(result_id: str) -> str:
+    return f"cm://results/{result_id}"
+
+
+async def export(
+    client: CMClient,
+    request: LogsBatchRequest | WorkloadsBatchRequest,
+    *,
+    store: ResultStore,
+    settings: Settings,
+    progress: Progress | None,
+    max_tokens: int,
+) -> Rendered:
+    result = await run_export(client, request, store=store, progress=progress, settings=settings)
+    return await _outcome(result, store, max_tokens)
+
+
+async def resume(
+    client: CMClient,
+    token: str,
+    *,
+    store: ResultStore,
+    settings: Settings,
+    progress: Progress | None,
+    max_tokens: int,
+) -> Rendered:
+    result = await resume_export(client, token, store=store, progress=progress, settings=settings)
+    return await _outcome(result, store, max_tokens)
+
+
+async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
+    page = await anyio.to_thread.run_sync(lambda: store.search(result.result_id, size=SUMMARY_SAMPLE))
+    summarize = summarize_logs if result.kind == "logs" else summarize_records
+    header = (
+        f"export {'complete' if result.complete else 'INCOMPLETE'}: {result.records:,} {result.kind} in "
+        f"{result.partitions} partitions ({result.duplicates:,} duplicates dropped), verified against the "
+        f"API's counts, stored as result {result.result_id} ({resource_uri(result.result_id)}). Follow-up "
+        "questions: results_search / results_aggs with this result_id cost no API request."
+    )
+    failed = [partition.model_dump() for partition in result.failed_partitions]
+    if failed:
+        header += f"\nMISSING {len(failed)} partition(s); resubmit each with logs_batch:" + "".join(
+            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
+        )
+    budget = max(300, max_tokens - len(header) // 4 - 10)
+    summary = summarize(page.hits, total_matched=page.total, max_tokens=budget)
+    outcome = ExportOutcome(
+        result_id=result.result_id,
+        resource_uri=resource_uri(result.result_id),
+        complete=result.complete,
+        partitions=result.partitions,
+        records=result.records,
+        duplicates=result.duplicates,
+        failed_partitions=failed,
+        elapsed_seconds=result.elapsed_seconds,
+        summary=summary,
+    )
+    return Rendered(structured=outcome, text=f"{header}\n{render_logs(summary)}")
+
+
+# --- follow-ups on stored results ----------------------------------------------------------------
+
+
+class ResultsListRequest(APIRequest):
+    """results_list: no arguments."""
+
+    ENDPOINT: ClassVar[str] = "results_list"
+    EXAMPLE: ClassVar[dict[str, Any]] = {}
+
+
+class _OnResult(APIRequest):
+    result_id: Annotated[str, Field(min_length=1, description="A result id from results_list or an export")]
+    filters: Annotated[
+        list[dict[str, Any]] | None, Field(description="Same filter DSL as logs_scroll (ANDed)")
+    ] = None
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if value is not None and (issues := check_filters(value)):
+            path, message = issues[0]
+            raise PydanticCustomError("dsl", "{message}", {"message": f"{path}: {message}"})
+        return value
+
+
+class ResultsSearchRequest(_OnResult):
+    ENDPOINT: ClassVar[str] = "results_search"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "result_id": "r20261126-101500-a1b2c3",
+        "filters": [{"term": {"regex.extractions.logLevel": "ERROR"}}],
+        "size": 500,
+    }
+
+    fields: Annotated[StringList | None, Field(description="Only these _source fields")] = None
+    size: Annotated[int, Field(gt=0, le=100_000, description="Records to summarise (default 1000)")] = 1000
+    order: Annotated[Literal["asc", "desc"], Field(description="Time order (desc: newest first)")] = "asc"
+
+
+class ResultsAggsRequest(_OnResult):
+    ENDPOINT: ClassVar[str] = "results_aggs"
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "result_id": "r20261126-101500-a1b2c3",
+        "aggs": {"levels": {"terms": {"field": "regex.extractions.logLevel"}}},
+    }
+
+    aggs: Annotated[dict[str, Any], Field(description="Same aggregation DSL as logs_aggs")]
+
+    @field_validator("aggs")
+    @classmethod
+    def _aggs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if issues := check_aggs(value):
+            path, message = issues[0]
+            raise PydanticCustomError("dsl", "{message}", {"message": f"{path}: {message}"})
+        return value
+
+
+class ResultsList(BaseModel):
+    results: list[ResultInfo]
+    retention: str
+
+
+class LocalSearch(BaseModel):
+    result_id: str
+    summary: LogSummary
+
+
+class LocalAggs(BaseModel):
+    result_id: str
+    summary: AggsSummary
+
+
+async def results_list(store: ResultStore) -> Rendered:
+    infos = await anyio.to_thread.run_sync(store.list)
+    lines = [f"{len(infos)} stored result(s); retention: {store.retention_text}"]
+    for info in infos:
+        state = "complete" if info.complete else "partial"
+        lines.append(
+            f"- {info.id}  {info.source:<6} {info.kind:<9} {info.records:>9,} records  {state:<8} "
+            f"{info.start_time} .. {info.end_time}"
+        )
+    return Rendered(
+        structured=ResultsList(results=infos, retention=store.retention_text), text="\n".join(lines)
+    )
+
+
+async def results_search(store: ResultStore, request: ResultsSearchRequest, *, max_tokens: int) -> Rendered:
+    info = await anyio.to_thread.run_sync(store.get, request.result_id)
+    page = await anyio.to_thread.run_sync(
+        lambda: store.search(request.result_id, request.filters, request.fields, request.size, request.order)
+    )
+    summarize = summarize_logs if info.kind == "logs" else summarize_records
+    summary = summarize(
+        page.hits, total_matched=page.total, max_tokens=max_tokens - 30, fields=request.fields
+    )
+    header = f"results_search on {request.result_id} (local, no API request): {page.total:,} match"
+    return Rendered(
+        structured=LocalSearch(result_id=request.result_id, summary=summary),
+        text=f"{header}\n{render_logs(summary)}",
+    )
+
+
+async def results_aggs(store: ResultStore, request: ResultsAggsRequest, *, max_tokens: int) -> Rendered:
+    data = await anyio.to_thread.run_sync(
+        lambda: store.aggs(request.result_id, request.aggs, request.filters)
+    )
+    summary = summarize_aggs(
+        data["aggregations"],
+        total_documents=data["total_documents"],
+        max_tokens=max_tokens - 30,
+        request_aggs=request.aggs,
+    )
+    header = f"results_aggs on {request.result_id} (local, no API request)"
+    return Rendered(
+        structured=LocalAggs(result_id=request.result_id, summary=summary),
+        text=f"{header}\n{render_aggs(summary)}",
+    )

@@ -1,0 +1,174 @@
+"""Run the sandbox over real HTTP: in the current event loop, or in a background thread.
+
+    async with serve_sandbox(SandboxConfig(port=0)) as running:     # ephemeral port
+        client = CMClient(api_url=running.url, token=running.token)
+        running.state.stats.snapshot()
+
+    handle = start_sandbox_thread(config)    # for the (synchronous) stdio MCP server
+    ... handle.url, handle.token ...
+    handle.stop()
+
+The index is built (or reopened) before the socket accepts connections, in a worker thread so the
+event loop stays responsive; "ready" means uvicorn is accepting connections. The socket is bound by us
+(port 0 = ephemeral) so the URL is known before uvicorn starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator, Generator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+
+from cm_mcp.sandbox.app import SandboxState, create_app, expose_server_send
+from cm_mcp.sandbox.config import SandboxConfig
+
+logger = logging.getLogger("cm_mcp.sandbox")
+
+#: How long `start_sandbox_thread` waits for the index and the server before giving up.
+START_TIMEOUT_SECONDS = 300.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host (pytest, the MCP server)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class RunningSandbox:
+    url: str
+    #: a fresh JWT for the sandbox (a secret: print it only where the user asked for it)
+    token: str
+    app: Starlette
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+
+    @property
+    def state(self) -> SandboxState:
+        state: SandboxState = self.app.state.sandbox
+        return state
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve_sandbox(
+    config: SandboxConfig | None = None,
+    *,
+    app: Starlette | None = None,
+    now: datetime | None = None,
+    handle_signals: bool = False,
+    **app_kwargs: Any,
+) -> AsyncIterator[RunningSandbox]:
+    """Serve the sandbox on `config.host:config.port` (0 = ephemeral) until the block exits.
+
+    `app` serves an already created app (e.g. sharing an index); `app_kwargs` go to `create_app`.
+    `handle_signals` lets uvicorn handle SIGINT/SIGTERM (the CLI); embedded servers leave them alone.
+    """
+    config = config or SandboxConfig()
+    if app is None:
+        app = await anyio.to_thread.run_sync(lambda: create_app(config, now=now, **app_kwargs))
+    sock = _bind(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    uv_config = uvicorn.Config(
+        expose_server_send(app),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+    server = (uvicorn.Server if handle_signals else _EmbeddedServer)(uv_config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():  # failed to start: surface its exception
+                task.result()
+                raise RuntimeError("sandbox server exited before it started")
+            await asyncio.sleep(0.01)
+        url_host = f"[{host}]" if ":" in host else host
+        state: SandboxState = app.state.sandbox
+        running = RunningSandbox(f"http://{url_host}:{port}", state.issue_token(), app, server, task)
+        yield running
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await task
+        sock.close()
+        app.state.sandbox.close()
+
+
+async def serve_until_stopped(running: RunningSandbox) -> None:
+    """Wait until the server exits (a signal, or `running.stop()`)."""
+    await asyncio.shield(running.task)
+
+
+@dataclass
+class SandboxThread:
+    """A sandbox served from a daemon thread with its own event loop."""
+
+    url: str
+    token: str
+    running: RunningSandbox
+    thread: threading.Thread
+    _stopped: threading.Event
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.running.stop()
+        self._stopped.wait(timeout)
+        self.thread.join(timeout)
+
+
+def start_sandbox_thread(config: SandboxConfig | None = None, **kwargs: Any) -> SandboxThread:
+    """Start the sandbox in a background thread; returns once it accepts connections."""
+    ready = threading.Event()
+    stopped = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        try:
+            async with serve_sandbox(config, **kwargs) as running:
+                box["running"] = running
+                ready.set()
+                await serve_until_stopped(running)
+        except BaseException as exc:
+            box["error"] = exc
+            raise
+        finally:
+            ready.set()
+            stopped.set()
+
+    def run() -> None:
+        with contextlib.suppress(BaseException):
+            asyncio.run(main())
+
+    thread = threading.Thread(target=run, name="cm-mcp-sandbox", daemon=True)
+    thread.start()
+    if not ready.wait(START_TIMEOUT_SECONDS):
+        raise TimeoutError("the sandbox did not start in time")
+    if "error" in box:
+        raise RuntimeError(f"the sandbox failed to start: {box['error']}") from box["error"]
+    running: RunningSandbox = box["running"]
+    return SandboxThread(running.url, running.token, running, thread, stopped)

@@ -1,0 +1,485 @@
+"""The local result store: every export and scroll kept on disk, searchable without spending quota.
+
+Layout under `<data_dir>/results/`:
+- `<id>/meta.json`   a ResultInfo; written last, so a directory without it is not a result
+- `<id>/files/`      export partition files exactly as downloaded (gzip or not, NDJSON or array:
+                     re-reading them uses batch.formats), scroll pages as NDJSON envelopes
+- `<id>/index/`      a cm_mcp.dsl DocIndex of the distinct documents (de-duplicated on `_id`)
+- `.building-<id>/`  a result being built; renamed to `<id>` only when complete, removed on failure
+- `.tombstones.json` id -> when and why a result was evicted, so a later lookup can say so
+
+Files are kept as downloaded (not normalised) because that costs nothing extra and stays verifiable
+against the source; the index is what every follow-up query reads.
+
+Retention (`enforce_retention`, run after every new result): results older than `max_age` go first,
+then the oldest until the total size is under `max_bytes`; the newest result is never evicted by
+size, so one oversized export stays usable until the next one arrives.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from cm_mcp.dsl import DocIndex, DocQuery
+from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
+from cm_mcp.store.fsutil import atomic_write
+from cm_mcp.store.models import (
+    FailedPartition,
+    ResultInfo,
+    ResultKind,
+    ResultSource,
+    SearchPage,
+    StoredFile,
+)
+
+#: Default retention: a week of investigations, within a few GiB of disk.
+DEFAULT_MAX_BYTES: Final = 5 * 1024**3
+DEFAULT_MAX_AGE: Final = timedelta(days=7)
+#: tantivy writer memory; the 256 MB engine default would dominate the process's RSS.
+INDEX_HEAP_BYTES: Final = 64_000_000
+#: Tombstones kept (oldest dropped): enough to explain any recently quoted id.
+MAX_TOMBSTONES: Final = 1000
+#: A `.building-*` directory older than this is debris of a crashed process.
+STALE_BUILD_SECONDS: Final = 6 * 3600
+#: `_id` lookups per query when de-duplicating a scroll page against what is stored.
+_ID_LOOKUP_CHUNK: Final = 1000
+
+META: Final = "meta.json"
+TOMBSTONES: Final = ".tombstones.json"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _dumps_line(hit: Mapping[str, Any]) -> bytes:
+    return json.dumps(hit, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class ResultBuilder:
+    """A result under construction in `.building-<id>/`: add documents, register files, then `finish`.
+
+    Not thread-safe; one builder per export. Everything it made disappears with `abort()`.
+    """
+
+    def __init__(
+        self,
+        store: ResultStore,
+        *,
+        kind: ResultKind,
+        source: ResultSource,
+        request: Mapping[str, Any],
+        start_time: str | None = None,
+        end_time: str | None = None,
+    ) -> None:
+        self.store = store
+        self.id = store.new_id()
+        self.dir = store.root / f".building-{self.id}"
+        self.dir.mkdir(parents=True)
+        self.index = DocIndex(self.dir / "index", heap_size=store.index_heap)
+        self.kind: ResultKind = kind
+        self.source: ResultSource = source
+        self.request = dict(request)
+        self.start_time, self.end_time = start_time, end_time
+        self.received = 0
+        self.added = 0
+        self._seen: set[int] = set()  # hash(_id): 64-bit, collision odds negligible at 10^7 docs
+        self._files: list[tuple[Path, StoredFile]] = []
+
+    def add_hits(self, hits: Iterable[Mapping[str, Any]]) -> int:
+        """Index the hits whose `_id` is new to this result; returns how many were new."""
+        seen = self._seen
+        fresh = []
+        for hit in hits:
+            self.received += 1
+            key = hash(str(hit.get("_id", "")))
+            if key in seen:
+                continue
+            seen.add(key)
+            fresh.append(hit)
+        if fresh:
+            self.index.add(fresh, commit=False)
+        self.added += len(fresh)
+        return len(fresh)
+
+    def add_file(self, path: Path, info: StoredFile) -> None:
+        """Register a file to move into `files/` on `finish` (it stays where it is until then)."""
+        self._files.append((path, info))
+
+    def finish(
+        self,
+        *,
+        complete: bool,
+        failed: Sequence[FailedPartition] = (),
+        next_scroll_id: str | None = None,
+        upstream_total: int | None = None,
+        pages: int = 0,
+    ) -> ResultInfo:
+        self.index.close()
+        files_dir = self.dir / "files"
+        files_dir.mkdir(exist_ok=True)
+        for path, stored in self._files:
+            os.replace(path, files_dir / stored.name)
+        now = _now()
+        info = ResultInfo(
+            id=self.id,
+            source=self.source,
+            kind=self.kind,
+            request=self.request,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            created=now,
+            updated=now,
+            records=self.added,
+            records_received=self.received,
+            complete=complete,
+            files=[stored for _, stored in self._files],
+            failed_partitions=list(failed),
+            pages=pages,
+            next_scroll_id=next_scroll_id,
+            upstream_total=upstream_total,
+        )
+        info.bytes = _dir_bytes(self.dir)
+        atomic_write(self.dir / META, info.model_dump_json(indent=1).encode())
+        final = self.store.root / self.id
+        os.replace(self.dir, final)
+        self.store.enforce_retention(keep=self.id)
+        return info
+
+    def abort(self) -> None:
+        """Drop everything built so far (cancellation, failure): nothing partial is ever a result."""
+        try:
+            self.index.close()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ResultStore:
+    """Stored results under `<data_dir>/results/`; see the module docstring. Blocking I/O: call it
+    from a worker thread in async code."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        index_heap: int = INDEX_HEAP_BYTES,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / "results"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.index_heap = index_heap
+        self._lock = threading.RLock()
+        self._remove_stale_builds()
+
+    # --- creating ------------------------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        return f"r{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+    def builder(
+        self,
+        *,
+        kind: ResultKind,
+        source: ResultSource,
+        request: Mapping[str, Any],
+        start_time: str | None = None,
+        end_time: str | None = None,
+    ) -> ResultBuilder:
+        return ResultBuilder(
+            self, kind=kind, source=source, request=request, start_time=start_time, end_time=end_time
+        )
+
+    def create(
+        self,
+        *,
+        kind: ResultKind,
+        source: ResultSource,
+        request: Mapping[str, Any],
+        hits: Iterable[Mapping[str, Any]] = (),
+        start_time: str | None = None,
+        end_time: str | None = None,
+        complete: bool = True,
+    ) -> ResultInfo:
+        """A result from hits in memory (small results; exports use `builder` to stream files)."""
+        builder = self.builder(
+            kind=kind, source=source, request=request, start_time=start_time, end_time=end_time
+        )
+        try:
+            hit_list = list(hits)
+            builder.add_hits(hit_list)
+            page = builder.dir / "page-0001.ndjson"
+            page.write_bytes(b"".join(_dumps_line(h) for h in hit_list))
+            builder.add_file(
+                page,
+                StoredFile(name=page.name, bytes=page.stat().st_size, records=len(hit_list), format="ndjson"),
+            )
+            return builder.finish(complete=complete, pages=1)
+        except BaseException:
+            builder.abort()
+            raise
+
+    def add_scroll_page(
+        self,
+        request: Mapping[str, Any],
+        hits: Sequence[Mapping[str, Any]],
+        *,
+        kind: ResultKind,
+        next_scroll_id: str | None = None,
+        upstream_total: int | None = None,
+    ) -> ResultInfo:
+        """Keep one scroll page. A continuation (`request` is `{"scroll_id": s}`) joins the result whose
+        previous page returned `s`; any other request starts a new result. `complete` becomes True when
+        a page comes back without a next scroll id."""
+        scroll_id = request.get("scroll_id")
+        with self._lock:
+            existing = self._find_scroll(scroll_id) if scroll_id else None
+            if existing is None:
+                time_range = (request.get("start_time"), request.get("end_time"))
+                builder = self.builder(
+                    kind=kind,
+                    source="scroll",
+                    request=request,
+                    start_time=time_range[0],
+                    end_time=time_range[1],
+                )
+                try:
+                    builder.add_hits(hits)
+                    page = builder.dir / "page-0001.ndjson"
+                    page.write_bytes(b"".join(_dumps_line(h) for h in hits))
+                    builder.add_file(
+                        page,
+                        StoredFile(
+                            name=page.name, bytes=page.stat().st_size, records=len(hits), format="ndjson"
+                        ),
+                    )
+                    return builder.finish(
+                        complete=next_scroll_id is None,
+                        next_scroll_id=next_scroll_id,
+                        upstream_total=upstream_total,
+                        pages=1,
+                    )
+                except BaseException:
+                    builder.abort()
+                    raise
+            return self._append_page(existing, hits, next_scroll_id, upstream_total)
+
+    def _find_scroll(self, scroll_id: str) -> ResultInfo | None:
+        return next((r for r in self.list() if r.source == "scroll" and r.next_scroll_id == scroll_id), None)
+
+    def _append_page(
+        self,
+        info: ResultInfo,
+        hits: Sequence[Mapping[str, Any]],
+        next_scroll_id: str | None,
+        upstream_total: int | None,
+    ) -> ResultInfo:
+        folder = self.root / info.id
+        index = DocIndex(folder / "index", heap_size=self.index_heap)
+        try:
+            present = self._present_ids(index, [str(h.get("_id", "")) for h in hits])
+            fresh, batch_ids = [], set()
+            for hit in hits:
+                hid = str(hit.get("_id", ""))
+                if hid in present or hid in batch_ids:
+                    continue
+                batch_ids.add(hid)
+                fresh.append(hit)
+            if fresh:
+                index.add(fresh)
+        finally:
+            index.close()
+        page = folder / "files" / f"page-{info.pages + 1:04d}.ndjson"
+        page.write_bytes(b"".join(_dumps_line(h) for h in hits))
+        info.files.append(
+            StoredFile(name=page.name, bytes=page.stat().st_size, records=len(hits), format="ndjson")
+        )
+        info.pages += 1
+        info.records += len(fresh)
+        info.records_received += len(hits)
+        info.next_scroll_id = next_scroll_id
+        info.complete = next_scroll_id is None
+        info.upstream_total = upstream_total if upstream_total is not None else info.upstream_total
+        info.updated = _now()
+        info.bytes = _dir_bytes(folder)
+        self._write_meta(info)
+        self.enforce_retention(keep=info.id)
+        return info
+
+    @staticmethod
+    def _present_ids(index: DocIndex, ids: builtins.list[str]) -> set[str]:
+        present: set[str] = set()
+        for i in range(0, len(ids), _ID_LOOKUP_CHUNK):
+            chunk = ids[i : i + _ID_LOOKUP_CHUNK]
+            hits, _ = index.search(DocQuery(filters=[{"terms": {"_id": chunk}}]), size=len(chunk))
+            present.update(str(h.get("_id", "")) for h in hits)
+        return present
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    def list(self) -> builtins.list[ResultInfo]:
+        """Every stored result, newest first."""
+        out = []
+        for meta in self.root.glob(f"*/{META}"):
+            try:
+                out.append(ResultInfo.model_validate_json(meta.read_bytes()))
+            except (OSError, ValueError):
+                continue  # being evicted right now, or damaged: not a usable result
+        return sorted(out, key=lambda r: r.created, reverse=True)
+
+    def get(self, result_id: str) -> ResultInfo:
+        """The result's metadata; ResultEvictedError or ResultNotFoundError when it is not stored."""
+        folder = self._folder(result_id)
+        try:
+            return ResultInfo.model_validate_json((folder / META).read_bytes())
+        except FileNotFoundError:
+            raise self._missing(result_id) from None
+
+    def files(self, result_id: str) -> builtins.list[Path]:
+        info = self.get(result_id)
+        return [self._folder(result_id) / "files" / f.name for f in info.files]
+
+    def search(
+        self,
+        result_id: str,
+        filters: Sequence[Mapping[str, Any]] | None = None,
+        fields: Sequence[str] | None = None,
+        size: int = 100,
+        order: str = "asc",
+        after: str | None = None,
+    ) -> SearchPage:
+        """One page of stored documents matching `filters`, ordered by (@timestamp, _id)."""
+        if order not in ("asc", "desc"):
+            raise StoreError("order must be 'asc' or 'desc'")
+        index = self._open_index(result_id)
+        query = DocQuery(filters=list(filters or ()))
+        hits, cursor = index.search(
+            query, size, after=after, fields=fields, order="asc" if order == "asc" else "desc"
+        )
+        return SearchPage(hits, index.count(query), cursor)
+
+    def aggs(
+        self, result_id: str, aggs: Mapping[str, Any], filters: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """`{"aggregations": {...}, "total_documents": n}`, the `data` shape of /v2/*/aggs."""
+        index = self._open_index(result_id)
+        query = DocQuery(filters=list(filters or ()))
+        return {"aggregations": index.aggregate(query, aggs), "total_documents": index.count(query)}
+
+    def count(self, result_id: str, filters: Sequence[Mapping[str, Any]] | None = None) -> int:
+        return self._open_index(result_id).count(DocQuery(filters=list(filters or ())))
+
+    # --- removing ------------------------------------------------------------------------------------
+
+    def delete(self, result_id: str, *, reason: str = "deleted on request") -> None:
+        self.get(result_id)
+        self._evict(result_id, reason)
+
+    def enforce_retention(self, *, keep: str | None = None) -> builtins.list[str]:
+        """Evict by age, then by total size (oldest first); returns the evicted ids."""
+        evicted: builtins.list[str] = []
+        with self._lock:
+            results = sorted(self.list(), key=lambda r: r.created)
+            now = _now()
+            for info in list(results):
+                if info.id != keep and now - info.created > self.max_age:
+                    self._evict(info.id, f"older than {_age_text(self.max_age)}")
+                    evicted.append(info.id)
+                    results.remove(info)
+            total = sum(r.bytes for r in results)
+            for info in results:
+                if total <= self.max_bytes:
+                    break
+                if info.id == keep:
+                    continue
+                self._evict(info.id, f"the store exceeded {_size_text(self.max_bytes)}")
+                evicted.append(info.id)
+                total -= info.bytes
+        return evicted
+
+    @property
+    def retention_text(self) -> str:
+        return f"at most {_size_text(self.max_bytes)} and {_age_text(self.max_age)}, oldest evicted first"
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _folder(self, result_id: str) -> Path:
+        if not result_id or "/" in result_id or "\\" in result_id or result_id.startswith("."):
+            raise ResultNotFoundError(result_id)
+        return self.root / result_id
+
+    def _open_index(self, result_id: str) -> DocIndex:
+        self.get(result_id)
+        return DocIndex(self._folder(result_id) / "index", heap_size=self.index_heap)
+
+    def _write_meta(self, info: ResultInfo) -> None:
+        atomic_write(self.root / info.id / META, info.model_dump_json(indent=1).encode())
+
+    def _evict(self, result_id: str, reason: str) -> None:
+        folder = self.root / result_id
+        tombstones = self._tombstones()
+        tombstones[result_id] = {"evicted_at": _now().isoformat(), "reason": reason}
+        if len(tombstones) > MAX_TOMBSTONES:
+            for old in sorted(tombstones, key=lambda k: tombstones[k]["evicted_at"])[:-MAX_TOMBSTONES]:
+                del tombstones[old]
+        atomic_write(self.root / TOMBSTONES, json.dumps(tombstones, indent=1).encode())
+        # meta.json first: from that instant the directory is no longer a result for readers.
+        (folder / META).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def _tombstones(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads((self.root / TOMBSTONES).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _missing(self, result_id: str) -> ResultNotFoundError:
+        stone = self._tombstones().get(result_id)
+        if stone is None:
+            return ResultNotFoundError(result_id)
+        return ResultEvictedError(
+            result_id, datetime.fromisoformat(stone["evicted_at"]), stone["reason"], self.retention_text
+        )
+
+    def _remove_stale_builds(self) -> None:
+        cutoff = time.time() - STALE_BUILD_SECONDS
+        for folder in self.root.glob(".building-*"):
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
+
+
+def _size_text(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def _age_text(age: timedelta) -> str:
+    seconds = age.total_seconds()
+    if seconds >= 86400:
+        return f"{seconds / 86400:g} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} hours"
+    return f"{seconds:g} seconds"

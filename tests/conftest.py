@@ -1,0 +1,114 @@
+"""Shared pytest fixtures.
+
+The sandbox fixtures run one real sandbox for the whole session (uvicorn on an ephemeral 127.0.0.1
+port, 3,000 logs/day, fixed seed, its own temporary data dir, an extra scenarios file) and hand out
+`CMClient`s bound to it. Async fixtures and tests run on asyncio through anyio (`anyio_backend`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.retry import RetryPolicy
+from cm_mcp.sandbox.config import SandboxConfig
+from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
+
+#: A scenarios file in the documented format (cm_mcp/sandbox/incidents.py), loaded by the session sandbox.
+EXTRA_SCENARIOS: dict[str, Any] = {
+    "incidents": [
+        {
+            "id": "test-quasar-disk-full",
+            "kind": "logs",
+            "application": "quasar",
+            "app_type": "ec2",
+            "domain": "quasar-test.example.com",
+            "start": "now-30h",
+            "minutes": 7,
+            "per_minute": 13,
+            "level": "ERROR",
+            "messages": ["No space left on device while writing /var/lib/quasar/{hex}.seg"],
+        },
+        {
+            "id": "test-eventops-timeouts",
+            "kind": "logs",
+            "application": "eventops",
+            "app_type": "serverless",
+            "log_group": "/aws/lambda/test-timeouts",
+            "tenant": "acme",
+            "stage": "prod",
+            "start": "now-2h",
+            "minutes": 3,
+            "per_minute": 11,
+            "level": "ERROR",
+            "messages": ["Task timed out after {int}.00 seconds"],
+        },
+    ]
+}
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox_config(tmp_path_factory: pytest.TempPathFactory) -> SandboxConfig:
+    root = tmp_path_factory.mktemp("sandbox")
+    scenarios = root / "scenarios.json"
+    scenarios.write_text(json.dumps(EXTRA_SCENARIOS), encoding="utf-8")
+    return SandboxConfig(
+        port=0,
+        seed=7,
+        volume=3000,
+        workloads_per_day=300,
+        scenarios_file=scenarios,
+        data_dir=root / "data",
+        batch_seconds=0.4,
+        target_per_partition=1500,
+        # Generous: the session shares one token; quota behaviour is tested on a separate app.
+        quota_limits=dict.fromkeys(
+            (
+                "logs_scroll",
+                "logs_batch",
+                "logs_aggs",
+                "workloads_scroll",
+                "workloads_batch",
+                "workloads_aggs",
+                "v1_logs_scroll",
+                "v1_logs_batch",
+                "billing_query",
+            ),
+            100000,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[RunningSandbox]:
+    """The session's sandbox, over real HTTP."""
+    async with serve_sandbox(sandbox_config) as running:
+        yield running
+
+
+def fast_retries(max_retries: int = 6) -> RetryPolicy:
+    """The client's real policy with millisecond backoff, so fault tests stay fast."""
+    return RetryPolicy(max_retries=max_retries, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+async def client(sandbox: RunningSandbox) -> AsyncIterator[CMClient]:
+    """A `CMClient` bound to the session sandbox (fast retries)."""
+    async with CMClient(api_url=sandbox.url, token=sandbox.token, retry_policy=fast_retries()) as c:
+        yield c
+
+
+@pytest.fixture
+def sandbox_data_dir(sandbox_config: SandboxConfig) -> Path:
+    assert sandbox_config.data_dir is not None
+    return sandbox_config.data_dir

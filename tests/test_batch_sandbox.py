@@ -1,0 +1,166 @@
+"""Exports against the real sandbox (session fixture from conftest): counts, aggs, faults, resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.errors import TokenExpiredError
+from cm_mcp.api.requests import LogsAggsRequest, LogsBatchRequest, parse_request
+from cm_mcp.batch import ExportLimits, ProgressEvent, job_status, resume_export, run_export
+from cm_mcp.batch.download import DownloadPolicy
+from cm_mcp.batch.jobs import JobFiles, JobState
+from cm_mcp.sandbox.runner import RunningSandbox
+from cm_mcp.store import ResultStore
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = ExportLimits(poll_initial=0.05, poll_growth=1.5, poll_max=0.2, index_batch=500)
+POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1",))
+SCOPE: dict[str, Any] = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
+WINDOW = {"start_time": "now-7d", "end_time": "now"}
+LEVELS = {"lv": {"terms": {"field": "regex.extractions.logLevel", "size": 20}}}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ResultStore]:
+    return ResultStore(tmp_path)
+
+
+@asynccontextmanager
+async def faults(sandbox: RunningSandbox, **config: Any) -> AsyncIterator[None]:
+    async with httpx2.AsyncClient(base_url=sandbox.url) as http:
+        before = (await http.get("/_sandbox/faults")).json()
+        response = await http.post("/_sandbox/faults", content=json.dumps(config))
+        assert response.status_code == 200, response.text
+        try:
+            yield
+        finally:
+            await http.post("/_sandbox/faults", content=json.dumps(before))
+
+
+async def upstream(client: CMClient) -> dict[str, Any]:
+    body = await client.post("logs_aggs", parse_request(LogsAggsRequest, {**SCOPE, **WINDOW, "aggs": LEVELS}))
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def export(client: CMClient, store: ResultStore, **kwargs: Any) -> Any:
+    request = parse_request(LogsBatchRequest, {**SCOPE, **WINDOW})
+    return await run_export(client, request, store=store, limits=LIMITS, policy=POLICY, **kwargs)
+
+
+def buckets(aggs: dict[str, Any]) -> dict[str, int]:
+    return {b["key"]: b["doc_count"] for b in aggs["lv"]["buckets"]}
+
+
+async def test_export_holds_exactly_the_upstream_count_and_aggs(client: CMClient, store: ResultStore) -> None:
+    events: list[ProgressEvent] = []
+
+    async def on_progress(event: ProgressEvent) -> None:
+        events.append(event)
+
+    expected = await upstream(client)
+    result = await export(client, store, progress=on_progress)
+    assert result.complete
+    assert result.partitions > 1
+    assert result.records == expected["total_documents"] > 0
+    local = store.aggs(result.result_id, LEVELS)
+    assert local["total_documents"] == expected["total_documents"]
+    assert buckets(local["aggregations"]) == buckets(expected["aggregations"])
+    progress = [e.progress for e in events]
+    assert progress == sorted(progress)
+    assert events[-1].progress == events[-1].total == result.partitions
+
+
+async def test_faults_never_count_damaged_or_failed_partitions(
+    client: CMClient, store: ResultStore, sandbox: RunningSandbox
+) -> None:
+    expected = (await upstream(client))["total_documents"]
+    async with faults(
+        sandbox,
+        error_rate=0.2,
+        partition_fail_rate=0.2,
+        truncated_file_rate=0.2,
+        corrupt_file_rate=0.2,
+        seed=3,
+    ):
+        result = await export(client, store)
+    assert result.failed_partitions  # with these rates and seed some partitions fail
+    state = job_status(store.data_dir, _token_of(store, result.job))
+    assert state is not None
+    missing = sum(p.count or 0 for p in state.partitions if p.state == "failed")
+    assert result.records + missing == expected
+    assert result.complete is False
+    for failed in result.failed_partitions:
+        assert failed.resubmit["start_time"] == failed.start_time
+
+
+async def test_expired_urls_are_refreshed_then_reported(
+    client: CMClient, store: ResultStore, sandbox: RunningSandbox
+) -> None:
+    async with faults(sandbox, expired_url=True):
+        result = await export(client, store)
+    assert result.records == 0
+    assert all("403" in f.error for f in result.failed_partitions)
+    assert result.polls > LIMITS.url_refreshes
+
+
+async def test_unknown_token_is_a_clear_error(client: CMClient, store: ResultStore) -> None:
+    files = JobFiles(store.data_dir, "not-a-real-token")
+    files.save(JobState(kind="logs", token="not-a-real-token", request={**SCOPE}, submitted_at=_now()))
+    with pytest.raises(TokenExpiredError, match="expire"):
+        await resume_export(client, "not-a-real-token", store=store, limits=LIMITS, policy=POLICY)
+
+
+async def test_cancel_then_resume_gets_the_exact_count(
+    client: CMClient, store: ResultStore, sandbox: RunningSandbox
+) -> None:
+    expected = (await upstream(client))["total_documents"]
+    token_box: list[str] = []
+
+    async def on_progress(event: ProgressEvent) -> None:
+        if event.progress >= 1:
+            raise_cancel.set()
+
+    raise_cancel = anyio.Event()
+    async with anyio.create_task_group() as tg:
+
+        async def go() -> None:
+            await export(client, store, progress=on_progress)
+
+        tg.start_soon(go)
+        await raise_cancel.wait()
+        tg.cancel_scope.cancel()
+    assert store.list() == []
+    assert not list(store.data_dir.rglob("*.part-*"))
+    jobs = list((store.data_dir / "jobs").glob("*.json"))
+    assert len(jobs) == 1
+    state = JobState.model_validate_json(jobs[0].read_text())
+    assert state.phase == "running"
+    token_box.append(state.token)
+    async with CMClient(api_url=sandbox.url, token=sandbox.token) as fresh:  # "after a restart"
+        result = await resume_export(
+            fresh, token_box[0], store=ResultStore(store.data_dir), limits=LIMITS, policy=POLICY
+        )
+    assert result.complete
+    assert result.records == expected
+
+
+def _token_of(store: ResultStore, job_name: str) -> str:
+    state = JobState.model_validate_json((store.data_dir / "jobs" / f"{job_name}.json").read_text())
+    return state.token
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,284 @@
+"""Every tool against the real sandbox over HTTP, through an in-memory MCP client session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.settings import Settings
+from cm_mcp.sandbox.runner import RunningSandbox
+from cm_mcp.server.app import build_server
+from cm_mcp.server.runtime import pointed_at
+from cm_mcp.summarize import estimate_tokens
+from tests.conftest import fast_retries
+
+pytestmark = pytest.mark.anyio
+
+LEVEL = "regex.extractions.logLevel"
+ATR_K8S = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
+
+
+@pytest.fixture
+async def mcp(sandbox: RunningSandbox, tmp_path: Path) -> AsyncIterator[Client]:
+    settings = pointed_at(Settings(data_dir=tmp_path), sandbox.url, sandbox.token)
+    async with (
+        CMClient(api_url=sandbox.url, token=sandbox.token, retry_policy=fast_retries()) as api,
+        Client(build_server(settings, client=api), raise_exceptions=True) as client,
+    ):
+        yield client
+
+
+async def _get(sandbox: RunningSandbox, path: str) -> Any:
+    async with httpx2.AsyncClient() as http:
+        return (await http.get(sandbox.url + path)).json()
+
+
+async def _api_requests(sandbox: RunningSandbox) -> int:
+    stats = await _get(sandbox, "/_sandbox/stats")
+    return sum(entry["total"] for path, entry in stats["requests"].items() if not path.startswith("/_"))
+
+
+async def _incident(sandbox: RunningSandbox, incident_id: str) -> dict[str, Any]:
+    scenarios = await _get(sandbox, "/_sandbox/scenarios")
+    return next(item for item in scenarios["incidents"] if item["id"] == incident_id)
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def test_invalid_input_makes_no_upstream_request(mcp: Client, sandbox: RunningSandbox) -> None:
+    before = await _api_requests(sandbox)
+    for arguments in (
+        {**ATR_K8S, "application": "eventops", "start_time": "now-1h", "end_time": "now", "size": 5},
+        {
+            **ATR_K8S,
+            "start_time": "now-1h",
+            "end_time": "now",
+            "size": 5,
+            "filters": [{"prefix": {"a": "b"}}],
+        },
+        {"scroll_id": ""},
+    ):
+        result = await mcp.call_tool("logs_scroll", arguments)
+        assert result.is_error
+    assert await _api_requests(sandbox) == before
+
+
+async def test_logs_aggs_preserves_totals(mcp: Client) -> None:
+    result = await mcp.call_tool(
+        "logs_aggs",
+        {
+            **ATR_K8S,
+            "start_time": "now-7d",
+            "end_time": "now",
+            "aggs": {
+                "levels": {"terms": {"field": LEVEL, "size": 2}},
+                "over_time": {"date_histogram": {"field": "@timestamp", "fixed_interval": "5m"}},
+            },
+        },
+    )
+    assert not result.is_error, _text(result)
+    summary = result.structured_content["summary"]  # type: ignore[index]
+    total = summary["total_documents"]
+    assert total > 0
+    sections = {section["name"]: section for section in summary["sections"]}
+    levels = sections["levels"]
+    assert sum(bucket["count"] for bucket in levels["buckets"]) + levels["other"] == total
+    histogram = sections["over_time"]
+    assert sum(bucket["count"] for bucket in histogram["buckets"]) == total  # merged, never lost
+    assert estimate_tokens(_text(result)) <= 4000
+
+
+@pytest.mark.parametrize(("size", "budget"), [(10, 4000), (1000, 4000), (1000, 500), (5000, 1500)])
+async def test_scroll_results_stay_within_budget(mcp: Client, size: int, budget: int) -> None:
+    result = await mcp.call_tool(
+        "logs_scroll",
+        {**ATR_K8S, "start_time": "now-7d", "end_time": "now", "size": size, "max_tokens": budget},
+    )
+    assert not result.is_error, _text(result)
+    text = _text(result)
+    assert estimate_tokens(text) <= budget
+    structured = result.structured_content
+    assert structured is not None
+    summary = structured["summary"]
+    assert summary["totals"]["returned"] == size
+    assert summary["totals"]["matched"] >= size
+    assert structured["scroll_id"], "more pages remain"
+    assert summary["omitted"]["continuation"] == structured["scroll_id"]
+    assert structured["scroll_id"] in text  # the model can see how to get the next page
+
+
+async def test_scroll_continuation_pages_to_the_end(mcp: Client) -> None:
+    arguments = {
+        **ATR_K8S,
+        "domain": ["pay.example.com"],
+        "start_time": "now-6h",
+        "end_time": "now",
+        "size": 2000,
+    }
+    result = await mcp.call_tool("logs_scroll", arguments)
+    matched = result.structured_content["summary"]["totals"]["matched"]  # type: ignore[index]
+    seen = result.structured_content["summary"]["totals"]["returned"]  # type: ignore[index]
+    scroll_id = result.structured_content["scroll_id"]  # type: ignore[index]
+    while scroll_id:
+        result = await mcp.call_tool("logs_scroll", {"scroll_id": scroll_id})
+        assert not result.is_error, _text(result)
+        seen += result.structured_content["summary"]["totals"]["returned"]  # type: ignore[index]
+        scroll_id = result.structured_content["scroll_id"]  # type: ignore[index]
+    assert seen == matched
+
+
+async def test_cluster_down_incident_is_visible_in_default_summaries(
+    mcp: Client, sandbox: RunningSandbox
+) -> None:
+    """The built-in incident shows up where an on-call engineer would look: when, where, what."""
+    incident = await _incident(sandbox, "builtin-atr-cluster-down")
+    overview = await mcp.call_tool(
+        "logs_aggs",
+        {
+            **ATR_K8S,
+            "start_time": "now-24h",
+            "end_time": "now",
+            "aggs": {
+                "errors": {
+                    "filter": {"term": {LEVEL: "ERROR"}},
+                    "aggs": {
+                        "over_time": {"date_histogram": {"field": "@timestamp", "fixed_interval": "15m"}},
+                        "by_domain": {"terms": {"field": "atr.domain_name"}},
+                    },
+                }
+            },
+        },
+    )
+    text = _text(overview)
+    assert "pay.example.com" in text
+    errors = overview.structured_content["summary"]["sections"][0]  # type: ignore[index]
+    children = {child["name"]: child for child in errors["children"]}
+    assert children["by_domain"]["buckets"][0]["key"] == "pay.example.com"
+    peak = max(children["over_time"]["peaks"], key=lambda bucket: bucket["count"])
+    assert (
+        incident["start"][:13] in peak["key"]
+        or incident["start"][:16] <= peak["key"][:16] <= incident["end"][:16]
+    )
+
+    scroll = await mcp.call_tool(
+        "logs_scroll",
+        {
+            **ATR_K8S,
+            "domain": incident["domain"],
+            "start_time": incident["start"],
+            "end_time": incident["end"],
+            "size": 1000,
+            "filters": [{"term": {LEVEL: "ERROR"}}],
+        },
+    )
+    summary = scroll.structured_content["summary"]  # type: ignore[index]
+    top = summary["templates"][0]
+    assert top["levels"].get("ERROR")
+    assert summary["totals"]["matched"] >= incident["count"]
+    assert any(word in _text(scroll).lower() for word in ("cluster", "upstream", "readiness", "notready"))
+
+
+async def test_workloads_billing_and_quota(mcp: Client) -> None:
+    aggs = await mcp.call_tool(
+        "workloads_aggs",
+        {
+            "application": "atr",
+            "app_type": "ec2",
+            "domain": ["*"],
+            "start_time": "now-7d",
+            "end_time": "now",
+            "aggs": {
+                "failed": {
+                    "filter": {"term": {"workload.state": "FAILED"}},
+                    "aggs": {"w": {"terms": {"field": "workflow.name"}}},
+                }
+            },
+        },
+    )
+    assert not aggs.is_error, _text(aggs)
+    assert "Data_Enrichment_Workflow" in _text(aggs)
+    scroll = await mcp.call_tool(
+        "workloads_scroll",
+        {
+            "application": "atr",
+            "app_type": "ec2",
+            "domain": ["*"],
+            "start_time": "now-7d",
+            "end_time": "now",
+            "filters": [{"term": {"workload.state": "FAILED"}}],
+        },
+    )
+    assert not scroll.is_error, _text(scroll)
+    assert "FAILED" in _text(scroll)
+    billing = await mcp.call_tool("billing_query", {"domain": "pay.example.com", "time_range": "now-30d/d"})
+    assert not billing.is_error, _text(billing)
+    assert billing.structured_content["summary"]["domain"] == "pay.example.com"  # type: ignore[index]
+    quota = await mcp.call_tool("quota_status", {})
+    families = {f["family"]: f["remaining"] for f in quota.structured_content["families"]}  # type: ignore[index]
+    assert families["workloads_aggs"] is not None
+    assert families["billing_query"] is not None
+
+
+@pytest.mark.parametrize("kind", ["logs", "workloads"])
+async def test_export_in_one_call_with_progress_and_free_follow_ups(
+    mcp: Client, sandbox: RunningSandbox, kind: str
+) -> None:
+    scope = ATR_K8S if kind == "logs" else {"application": "atr", "app_type": "ec2", "domain": ["*"]}
+    window = {"start_time": "now-3d", "end_time": "now-1d"}
+    group = "regex.extractions.logLevel" if kind == "logs" else "workload.state"
+    upstream = await mcp.call_tool(
+        f"{kind}_aggs", {**scope, **window, "aggs": {"g": {"terms": {"field": group, "size": 20}}}}
+    )
+    expected = upstream.structured_content["summary"]["total_documents"]  # type: ignore[index]
+    assert expected > 0
+
+    events: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        events.append((progress, total, message))
+
+    with anyio.fail_after(60):
+        exported = await mcp.call_tool(f"{kind}_batch", {**scope, **window}, progress_callback=on_progress)
+    assert not exported.is_error, _text(exported)
+    outcome = exported.structured_content
+    assert outcome is not None
+    assert outcome["complete"] is True
+    assert outcome["records"] == expected  # verified download holds exactly the API's count
+    progress = [event[0] for event in events]
+    assert progress == sorted(progress), "progress is monotonic"
+    assert events[-1][0] == events[-1][1], "progress ends at its total"
+    links = [block for block in exported.content if getattr(block, "type", "") == "resource_link"]
+    assert links
+    assert str(links[0].uri) == outcome["resource_uri"]  # type: ignore[attr-defined]
+    resource = await mcp.read_resource(outcome["resource_uri"])
+    assert f'"records": {expected}' in resource.contents[0].text  # type: ignore[union-attr]
+
+    before = await _api_requests(sandbox)
+    local = await mcp.call_tool(
+        "results_aggs",
+        {"result_id": outcome["result_id"], "aggs": {"g": {"terms": {"field": group, "size": 20}}}},
+    )
+    assert not local.is_error, _text(local)
+    local_summary = local.structured_content["summary"]  # type: ignore[index]
+    upstream_summary = upstream.structured_content["summary"]  # type: ignore[index]
+    assert local_summary["total_documents"] == expected
+    counts = {b["key"]: b["count"] for b in local_summary["sections"][0]["buckets"]}
+    assert counts == {b["key"]: b["count"] for b in upstream_summary["sections"][0]["buckets"]}
+    search = await mcp.call_tool("results_search", {"result_id": outcome["result_id"], "size": 50})
+    assert not search.is_error, _text(search)
+    listed = await mcp.call_tool("results_list", {})
+    assert outcome["result_id"] in _text(listed)
+    assert await _api_requests(sandbox) == before, "follow-ups on stored results cost no request"
+
+    unknown = await mcp.call_tool(f"{kind}_batch_status", {"token": "no-such-token"})
+    assert unknown.is_error
+    assert f"{kind}_batch" in _text(unknown)
