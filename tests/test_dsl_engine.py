@@ -13,7 +13,9 @@ import pytest
 
 from cm_mcp.dsl import DocIndex, DocQuery, DSLError
 from cm_mcp.dsl.datemath import iso_ms, parse_iso_ms
+from cm_mcp.dsl.index import _timestamp_ms
 from cm_mcp.dsl.query import term_candidates, tokenize
+from cm_mcp.dsl.schema import MISSING_TS, TEXT_FIELDS
 
 N_DOCS = 2500
 BASE_MS = parse_iso_ms("2026-11-24T00:00:00Z")
@@ -55,6 +57,11 @@ def make_doc(i: int, rnd: random.Random) -> dict[str, Any]:
         src["tags"] = rnd.sample(["a", "b", "c", "d"], k=rnd.randint(0, 3))
     if rnd.random() < 0.5:
         src["atr"] = {"domain_name": rnd.choice(["payments", "orders", "search"]), "size": rnd.randint(-5, 5)}
+    if rnd.random() < 0.2:
+        src["error"] = {
+            "message": " ".join(rnd.choices(WORDS, k=rnd.randint(1, 4))),
+            "code": "E-" + rnd.choice("ab"),
+        }
     return {"_index": f"logs-{i % 3}", "_id": f"d{i:05d}", "_source": src}
 
 
@@ -139,6 +146,15 @@ def brute(doc: Mapping[str, Any], flt: Mapping[str, Any]) -> bool:
         nums = [v for v in values(doc, field) if isinstance(v, int | float) and not isinstance(v, bool)]
         checks = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}
         return any(all(checks[op](float(v), float(b)) for op, b in spec.items()) for v in nums)
+    if kind in ("match", "match_phrase") and field.removesuffix(".keyword") not in TEXT_FIELDS:
+        # Keyword fields: the whole value, exactly, ignoring case for strings.
+        value = spec["query"] if isinstance(spec, Mapping) else spec
+        if field.endswith(".keyword") or not isinstance(value, str):
+            return any(term_match(v, value) for v in values(doc, field))
+        return any(
+            term_match(v, value) or (isinstance(v, str) and v.lower() == value.lower())
+            for v in values(doc, field)
+        )
     if kind == "match":
         q = tokenize(spec["query"])
         toks = {t for v in values(doc, field) if isinstance(v, str) for t in tokenize(v)}
@@ -187,17 +203,24 @@ def random_filter(rnd: random.Random, depth: int = 0) -> dict[str, Any]:
                 )
             }
         }
+    if kind == "match" and rnd.random() < 0.4:
+        field, value = rnd.choice([
+            ("regex.extractions.logLevel", rnd.choice(["error", "ERROR", "Info", "warn"])), ("request.method", rnd.choice(["get", "Post"])),
+            ("atr.domain_name", rnd.choice(["Payments", "pay", "orders search"])), ("error.code", rnd.choice(["e-a", "E-B"])),
+            ("response.status_code", rnd.choice([500, "404"])), ("request.method.keyword", "get"),
+        ])  # fmt: skip
+        return {rnd.choice(["match", "match_phrase"]): {field: value}}
     if kind == "match":
         return {
             "match": {
-                "message": {
+                rnd.choice(["message", "error.message"]): {
                     "query": " ".join(rnd.sample(WORDS, k=2)).upper(),
                     "operator": rnd.choice(["or", "and"]),
                 }
             }
         }
     if kind == "match_phrase":
-        return {"match_phrase": {"message": " ".join(rnd.sample(WORDS, k=2))}}
+        return {"match_phrase": {rnd.choice(["message", "error.message"]): " ".join(rnd.sample(WORDS, k=2))}}
     clauses = {
         k: [random_filter(rnd, depth + 1) for _ in range(rnd.randint(0, 2))]
         for k in ("must", "should", "must_not")
@@ -383,3 +406,86 @@ def test_dsl_errors_name_the_path(index: DocIndex) -> None:
         index.count([{"range": {"@timestamp": {"gte": "yesterday"}}}])
     with pytest.raises(DSLError, match="after"):
         index.search(None, 10, after="not-a-cursor")
+
+
+def test_match_on_keyword_fields_is_case_insensitive_exact(index: DocIndex) -> None:
+    def n_ci(field: str, value: str) -> int:
+        return sum(
+            any(isinstance(v, str) and v.lower() == value.lower() for v in values(d, field)) for d in DOCS
+        )
+
+    level = "regex.extractions.logLevel"
+    assert index.count([{"match": {level: "Info"}}]) == n_ci(level, "info") > 0
+    assert index.count([{"match": {level: "info"}}]) > index.count([{"term": {level: "info"}}])
+    assert index.count([{"match_phrase": {"request.method": "GET"}}]) == n_ci("request.method", "get") > 0
+    assert index.count([{"match": {"atr.domain_name": "pay"}}]) == 0  # whole value, not a token or prefix
+    assert index.count([{"match": {"atr.domain_name": {"query": "PAYMENTS", "operator": "and"}}}]) == n_ci(
+        "atr.domain_name", "payments"
+    )
+    # .keyword, _id and _index stay exact and case-sensitive.
+    exact_get = sum("get" in values(d, "request.method") for d in DOCS)
+    assert index.count([{"match": {"request.method.keyword": "get"}}]) == exact_get
+    assert index.count([{"match": {"_id": "D00001"}}]) == 0
+    assert index.count([{"match": {"_id": "d00001"}}]) == 1
+    # Text fields are tokenized: one word of error.message matches.
+    tokens = sum("timeout" in tokenize(" ".join(values(d, "error.message"))) for d in DOCS)
+    assert index.count([{"match": {"error.message": "TIMEOUT"}}]) == tokens > 0
+
+
+def test_odd_hits_are_normalised_for_the_index_only() -> None:
+    hits: list[dict[str, Any]] = [
+        {
+            "_index": "a",
+            "_id": 7,
+            "_score": 1.5,
+            "sort": [1],
+            "_source": {"@timestamp": "2026-11-24T00:00:00Z"},
+        },
+        {"_index": "a", "_id": "n", "_source": None},
+        {
+            "_id": "x",
+            "_source": {"message": "Hello World", "@ts": "not mine"},
+            "@ts": 5,
+            "@tx": {"message": "z"},
+        },
+        {
+            "_index": "b",
+            "_id": "m",
+            "_source": {"message": ["one two", "three"], "error.message": "Disk Full"},
+        },
+    ]
+    ix = DocIndex()
+    ix.add(hits)
+    page, _ = ix.search(None, 10)
+    assert sorted(page, key=lambda h: str(h["_id"])) == sorted(hits, key=lambda h: str(h["_id"]))
+    assert ix.count([{"term": {"_id": "7"}}]) == 1
+    assert ix.count([{"term": {"_index": ""}}]) == 1
+    assert ix.count([{"match": {"message": "world"}}]) == 1
+    assert ix.count([{"match": {"message": "z"}}]) == 0  # the hit's own "@tx" key is not the index's
+    assert ix.count([{"match_phrase": {"message": "one two"}}]) == 1
+    assert ix.count([{"match": {"error.message": "disk"}}]) == 1
+    assert ix.count([{"range": {"@timestamp": {"gte": "2026-11-24T00:00:00Z"}}}]) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-24T10:11:12.345Z",
+        "2026-11-24T23:59:59.999Z",
+        "2024-02-29T00:00:00.000Z",
+        "2026-02-30T00:00:00.000Z",
+        "2026-11-24T24:00:00.000Z",
+        "2026-11-24T10:60:00.000Z",
+        "2026-11-24T10:11:12.3a5Z",
+        "2026-11-24T10:11:12.345+01:00",
+        "2026-11-24T10:11:12Z",
+        "2026-11-24",
+        "not a date",
+    ],
+)
+def test_timestamp_fast_path_agrees_with_parser(text: str) -> None:
+    try:
+        expected = parse_iso_ms(text)
+    except ValueError:
+        expected = MISSING_TS
+    assert _timestamp_ms({"@timestamp": text}) == expected

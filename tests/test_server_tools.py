@@ -348,3 +348,21 @@ async def test_stdio_server_lists_tools_and_keeps_stdout_clean(tmp_path: Any) ->
         assert {tool.name for tool in tools} == V2_TOOLS
         result = await client.call_tool("logs_scroll", {"size": 0})
         assert result.is_error and "size" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_investigation_prompt_renders_with_real_field_names() -> None:
+    async for client in _session(Upstream(_ok)):
+        prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}
+        assert "investigate" in prompts
+        got = await client.get_prompt(
+            "investigate", {"application": "klewer", "domain": "shop.example.com", "question": "why 500s?"}
+        )
+        text = got.messages[0].content.text  # type: ignore[union-attr]
+        assert "klewer.domain_name" in text
+        assert "shop.example.com" in text
+        assert "why 500s?" in text
+        assert "logs_aggs" in text
+        serverless = await client.get_prompt(
+            "investigate", {"application": "eventops", "app_type": "serverless"}
+        )
+        assert "logLevel" in serverless.messages[0].content.text  # type: ignore[union-attr]

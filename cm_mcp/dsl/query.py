@@ -256,6 +256,12 @@ class QueryCompiler:
             raise DSLError(p, "numeric range is not supported on this field")
         if not sc.parser_safe(fname):
             raise DSLError(p, "range field names may only contain letters, digits, '_', '-', '@' and '.'")
+        if (
+            lo is not None
+            and hi is not None
+            and (lo[0] > hi[0] or (lo[0] == hi[0] and not (lo[1] and hi[1])))
+        ):
+            return tantivy.Query.empty_query()  # an empty interval (tantivy 0.27 panics on some of them)
         return self.index.parse_query(f"{sc.kw_path(fname)}:{_range_syntax(lo, hi)}")
 
     def _q_bool(self, body: object, path: str) -> tantivy.Query:

@@ -11,13 +11,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, ResourceLink
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cm_mcp import __version__
 from cm_mcp.api import requests as rq
@@ -39,6 +39,7 @@ from cm_mcp.ops.results import (
 )
 from cm_mcp.server import names
 from cm_mcp.server.descriptions import DESCRIPTIONS, SERVER_INSTRUCTIONS, TITLES
+from cm_mcp.server.prompts import render_investigation
 from cm_mcp.server.schemas import DOWNLOAD_OPTION, MAX_TOKENS_PROPERTY, input_schema
 from cm_mcp.server.tooling import (
     ToolDefinition,
@@ -383,5 +384,24 @@ def build_server(settings: Settings | None = None, *, client: CMClient | None = 
         except StoreError as exc:
             raise ResourceError(str(exc)) from exc
         return info.model_dump_json(indent=2)
+
+    @server.prompt(title="Investigate an incident")
+    def investigate(
+        application: Annotated[str, Field(description="atr, klewer, quasar or eventops")] = "atr",
+        app_type: Annotated[str, Field(description="ec2, kubernetes or serverless")] = "kubernetes",
+        domain: Annotated[str | None, Field(description="a domain, e.g. pay.example.com")] = None,
+        start_time: Annotated[str, Field(description="ISO 8601 or date math")] = "now-24h",
+        end_time: Annotated[str, Field(description="ISO 8601 or date math")] = "now",
+        question: Annotated[str | None, Field(description="what the engineer wants to know")] = None,
+    ) -> str:
+        """A step-by-step investigation plan that spends the quota well: aggs, then a narrow scroll."""
+        return render_investigation(
+            application=application,
+            app_type=app_type,
+            domain=domain,
+            start_time=start_time,
+            end_time=end_time,
+            question=question,
+        )
 
     return server
