@@ -265,6 +265,31 @@ class _Aggregating(APIRequest):
         return value
 
 
+class _Scrollable(APIRequest):
+    """A scroll request: the first page carries the query, a continuation only `scroll_id` (item 8)."""
+
+    scroll_id: Annotated[
+        str | None, Field(description="Continue a scroll: pass the previous page's scroll_id alone")
+    ] = None
+
+    @property
+    def is_continuation(self) -> bool:
+        return self.scroll_id is not None
+
+    def _check_continuation(self) -> bool:
+        """True (and valid) for a continuation, whose other fields are neither checked nor sent."""
+        if self.scroll_id is None:
+            return False
+        if not self.scroll_id.strip():
+            raise _rule("scroll_id", "must be the non-empty scroll_id of the previous page")
+        return True
+
+    def to_body(self) -> dict[str, Any]:
+        if self.scroll_id is not None:
+            return {"scroll_id": self.scroll_id.strip()}
+        return super().to_body()
+
+
 class _LogsScope(_TimeWindow):
     """Which logs: application + app_type, then domain (ec2/kubernetes) or log_group/tenant/stage."""
 
@@ -324,7 +349,7 @@ _LOGS_EXAMPLE: dict[str, Any] = {
 # --- V2 logs ------------------------------------------------------------------------------------
 
 
-class LogsScrollRequest(_Filtered, _LogsScope):
+class LogsScrollRequest(_Scrollable, _Filtered, _LogsScope):
     """POST /v2/logs/scroll: a page of logs, or the next page given `scroll_id`."""
 
     ENDPOINT: ClassVar[str] = "logs_scroll"
@@ -337,29 +362,15 @@ class LogsScrollRequest(_Filtered, _LogsScope):
     size: Annotated[PageSize | None, Field(description="Page size, 1-10000; required unless scroll_id")] = (
         None
     )
-    scroll_id: Annotated[
-        str | None, Field(description="Continue a scroll: pass the previous page's scroll_id alone")
-    ] = None
 
     @model_validator(mode="after")
     def _rules(self) -> LogsScrollRequest:
-        if self.scroll_id is not None:
-            if not self.scroll_id.strip():
-                raise _rule("scroll_id", "must be the non-empty scroll_id of the previous page")
+        if self._check_continuation():
             return self
         self._check_query()
         if self.size is None:
             raise _rule("size", "required on the first request: an integer 1-10000, e.g. 100")
         return self
-
-    @property
-    def is_continuation(self) -> bool:
-        return self.scroll_id is not None
-
-    def to_body(self) -> dict[str, Any]:
-        if self.scroll_id is not None:
-            return {"scroll_id": self.scroll_id.strip()}
-        return super().to_body()
 
 
 class LogsBatchRequest(_Filtered, _LogsScope):
@@ -454,7 +465,7 @@ _WORKLOADS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class WorkloadsScrollRequest(_Filtered, _WorkloadsScope):
+class WorkloadsScrollRequest(_Scrollable, _Filtered, _WorkloadsScope):
     """POST /v2/workloads/scroll."""
 
     ENDPOINT: ClassVar[str] = "workloads_scroll"
@@ -465,28 +476,17 @@ class WorkloadsScrollRequest(_Filtered, _WorkloadsScope):
     }
 
     size: Annotated[PageSize | None, Field(description="Page size 1-10000 (default 100)")] = None
-    scroll_id: Annotated[str | None, Field(description="Continue a scroll: the previous scroll_id alone")] = (
-        None
-    )
 
     @model_validator(mode="after")
     def _rules(self) -> WorkloadsScrollRequest:
-        if self.scroll_id is not None:
-            if not self.scroll_id.strip():
-                raise _rule("scroll_id", "must be the non-empty scroll_id of the previous page")
-            return self
-        self._check_query()
+        if not self._check_continuation():
+            self._check_query()
         return self
 
-    @property
-    def is_continuation(self) -> bool:
-        return self.scroll_id is not None
-
     def to_body(self) -> dict[str, Any]:
-        if self.scroll_id is not None:
-            return {"scroll_id": self.scroll_id.strip()}
         body = super().to_body()
-        body.setdefault("size", WORKLOADS_DEFAULT_SIZE)
+        if not self.is_continuation:
+            body.setdefault("size", WORKLOADS_DEFAULT_SIZE)
         return body
 
 

@@ -112,24 +112,8 @@ async def scroll_logs(
 ) -> Rendered:
     response = await client.call("logs_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
-    scroll_id = response.meta.scroll_id or None
-    result_id = await _keep_page(store, request, hits, scroll_id, response.data.count)
-    call = _call_info("logs_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
-    summary = summarize_logs(
-        hits,
-        total_matched=response.data.count,
-        max_tokens=_summary_budget(call, max_tokens),
-        fields=request.fields,
-        continuation=scroll_id,
-        query=None if request.is_continuation else request.to_body(),
-    )
-    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary)
-    kept = (
-        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
-        if result_id
-        else ""
-    )
-    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{kept}")
+    # logs: data.count is the total match count (item 19)
+    return await _scroll_page(request, response.meta, hits, response.data.count, max_tokens, store)
 
 
 async def scroll_workloads(
@@ -137,12 +121,28 @@ async def scroll_workloads(
 ) -> Rendered:
     response = await client.call("workloads_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
-    scroll_id = response.meta.scroll_id or None
-    result_id = await _keep_page(store, request, hits, scroll_id, response.meta.workloads_available)
-    call = _call_info("workloads_scroll", response.meta, daily_remaining(response.model_dump(by_alias=True)))
-    summary = summarize_records(
+    # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
+    return await _scroll_page(
+        request, response.meta, hits, response.meta.workloads_available, max_tokens, store
+    )
+
+
+async def _scroll_page(
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    meta: V2Meta,
+    hits: list[dict[str, Any]],
+    total: int | None,
+    max_tokens: int,
+    store: ResultStore | None,
+) -> Rendered:
+    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads)."""
+    scroll_id = meta.scroll_id or None
+    result_id = await _keep_page(store, request, hits, scroll_id, total)
+    call = _call_info(request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None)
+    summarize = summarize_logs if isinstance(request, LogsScrollRequest) else summarize_records
+    summary = summarize(
         hits,
-        total_matched=response.meta.workloads_available,
+        total_matched=total,
         max_tokens=_summary_budget(call, max_tokens),
         fields=request.fields,
         continuation=scroll_id,
