@@ -259,6 +259,9 @@ async def test_export_in_one_call_with_progress_and_free_follow_ups(
     links = [block for block in exported.content if getattr(block, "type", "") == "resource_link"]
     assert links
     assert str(links[0].uri) == outcome["resource_uri"]  # type: ignore[attr-defined]
+    file_links = [str(link.uri) for link in links[1:]]  # type: ignore[attr-defined]
+    assert file_links
+    assert all(uri.startswith("file://") for uri in file_links)
     resource = await mcp.read_resource(outcome["resource_uri"])
     assert f'"records": {expected}' in resource.contents[0].text  # type: ignore[union-attr]
 

@@ -215,7 +215,7 @@ def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinit
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
             text = explain(exc, tool=spec.name) if isinstance(exc, CMError) else f"{spec.name} failed: {exc}"
             return error_result(text)
-        return _result(rendered)
+        return await _result(rendered, state.store)
 
     return ToolDefinition(
         name=spec.name,
@@ -250,18 +250,27 @@ def _progress(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
-def _result(rendered: Rendered) -> CallToolResult:
+async def _result(rendered: Rendered, store: ResultStore) -> CallToolResult:
     result = text_result(rendered.text, rendered.structured)
     if isinstance(rendered.structured, ExportOutcome):
+        result_id = rendered.structured.result_id
         result.content.append(
             ResourceLink(
-                name=f"result-{rendered.structured.result_id}",
+                name=f"result-{result_id}",
                 uri=rendered.structured.resource_uri,
                 mime_type="application/json",
                 description="The stored export: metadata and files (query it with results_search/results_aggs)",
             )
         )
+        # the partition files as downloaded, for tools that can read local files
+        for path in await anyio.to_thread.run_sync(store.files, result_id):
+            result.content.append(
+                ResourceLink(name=path.name, uri=path.as_uri(), mime_type=_FILE_TYPES.get(path.suffix))
+            )
     return result
+
+
+_FILE_TYPES = {".gz": "application/gzip", ".ndjson": "application/x-ndjson", ".json": "application/json"}
 
 
 async def _status_or_resume(
