@@ -366,3 +366,70 @@ async def test_investigation_prompt_renders_with_real_field_names() -> None:
             "investigate", {"application": "eventops", "app_type": "serverless"}
         )
         assert "logLevel" in serverless.messages[0].content.text  # type: ignore[union-attr]
+
+
+def test_serve_sandbox_writes_nothing_but_protocol_to_stdout(tmp_path: Any) -> None:
+    """Raw JSON-RPC over stdio with the embedded sandbox: every stdout line must be a protocol message."""
+    import os
+    import subprocess
+    import threading
+
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "logs_aggs",
+                "arguments": {
+                    "application": "atr",
+                    "app_type": "kubernetes",
+                    "domain": ["*"],
+                    "start_time": "now-1d",
+                    "end_time": "now",
+                    "aggs": {"levels": {"terms": {"field": "regex.extractions.logLevel"}}},
+                },
+            },
+        },
+    ]
+    env = {**os.environ, "CM_DATA_DIR": str(tmp_path)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "cm_mcp.cli", "serve", "--sandbox", "--volume", "1000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        for message in messages:
+            server.stdin.write(json.dumps(message) + "\n")
+            server.stdin.flush()
+        lines = []
+        watchdog = threading.Timer(60, server.kill)  # a silent server must fail the test, not hang it
+        watchdog.start()
+        try:
+            for line in server.stdout:
+                lines.append(line)
+                if json.loads(line).get("id") == 2:
+                    break
+        finally:
+            watchdog.cancel()
+            server.kill()
+    parsed = [json.loads(line) for line in lines]  # any non-JSON line fails here
+    answer = parsed[-1]
+    assert answer["id"] == 2
+    assert answer["result"]["isError"] is False
+    assert "levels" in answer["result"]["content"][0]["text"]
