@@ -387,6 +387,10 @@ def test_reopen_persisted(tmp_path: Path) -> None:
     assert _paginate(reopened, [], 50) == before
     nxt, _ = reopened.search([], 50, after=cursor)
     assert nxt == before[50:100]
+    # An index built by another engine version (other schema / text fields) is refused, not misread.
+    (path / "cm-dsl-schema.json").write_text('{"version": 1}')
+    with pytest.raises(DSLError, match="another version of the engine"):
+        DocIndex(path)
 
 
 def test_dsl_errors_name_the_path(index: DocIndex) -> None:

@@ -459,3 +459,20 @@ def test_cli_prints_exactly_two_lines(sandbox_config: SandboxConfig) -> None:
         out, err = proc.communicate(timeout=20)
     assert out == "" and proc.returncode == 0
     assert token not in err
+
+
+def test_a_cache_from_another_engine_version_is_rebuilt(tmp_path: Path) -> None:
+    """The index cache is only a cache: an unusable one is rebuilt, never a crash."""
+    from cm_mcp.sandbox.data import DataSpec
+    from cm_mcp.sandbox.engine import SandboxEngine
+
+    spec = DataSpec.create(volume=300, workloads_per_day=30, builtin_incidents=False)
+    first = SandboxEngine.open_or_build(spec, tmp_path)
+    expected = first.info.counts
+    markers = list(first.info.cache_dir.glob("*/cm-dsl-schema.json"))
+    assert markers
+    for marker in markers:
+        marker.write_text('{"version": -1}')  # as if written by another engine version
+    again = SandboxEngine.open_or_build(spec, tmp_path)
+    assert again.info.counts == expected
+    assert again.info.reused is False

@@ -36,10 +36,22 @@ class DocIndex:
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
+            marker = self.path / sc.MARKER_FILE
             if tantivy.Index.exists(str(self.path)):
+                try:
+                    found = json.loads(marker.read_text())
+                except (OSError, ValueError):
+                    found = None
+                if found != sc.schema_marker():
+                    raise DSLError(
+                        "index",
+                        f"{self.path} was built by another version of the engine ({found or 'no marker'}, "
+                        f"need {sc.schema_marker()}); delete the directory and rebuild it",
+                    )
                 self._index = tantivy.Index.open(str(self.path))
             else:
                 self._index = tantivy.Index(sc.build_schema(), path=str(self.path), reuse=False)
+                marker.write_text(json.dumps(sc.schema_marker()))
         else:
             self._index = tantivy.Index(sc.build_schema())
         self._heap = heap_size

@@ -41,6 +41,17 @@ MISSING_TS: Final = -(2**62)
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_@\-]+(\.[A-Za-z0-9_@\-]+)*$")
 
 
+#: Bumped whenever the schema or what gets indexed changes; part of `schema_marker()`.
+SCHEMA_VERSION: Final = 2
+#: File next to tantivy's in an index directory, recording `schema_marker()` at creation.
+MARKER_FILE: Final = "cm-dsl-schema.json"
+
+
+def schema_marker() -> dict[str, object]:
+    """What an on-disk index must have been built with to be opened (compared on reopen)."""
+    return {"version": SCHEMA_VERSION, "text_fields": list(TEXT_FIELDS)}
+
+
 def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_json_field(

@@ -47,7 +47,7 @@ from cm_mcp.api.requests import (
     WorkloadsScrollRequest,
 )
 from cm_mcp.api.times import resolve_date_math
-from cm_mcp.dsl import DocIndex, DocQuery
+from cm_mcp.dsl import DocIndex, DocQuery, DSLError
 from cm_mcp.dsl.datemath import from_ms, to_ms
 from cm_mcp.sandbox.data import DataSpec, Hit, generate_logs, generate_workloads
 
@@ -191,12 +191,20 @@ class SandboxEngine:
         root = (data_dir or default_data_dir()) / "sandbox"
         final = root / spec.cache_key()
         started = time.perf_counter()
-        if not (final / READY_FILE).is_file():
+        reused = (final / READY_FILE).is_file()
+        if not reused:
+            _build(spec, root, final)
+        try:
+            indexes: dict[Kind, DocIndex] = {kind: DocIndex(final / kind) for kind in KINDS}
+        except DSLError as exc:
+            if not reused:
+                raise
+            # a cache written by another version of the engine: a cache, so rebuild rather than fail
+            logger.warning("sandbox index cache %s is unusable (%s); rebuilding it", final, exc)
+            shutil.rmtree(final)
             _build(spec, root, final)
             reused = False
-        else:
-            reused = True
-        indexes: dict[Kind, DocIndex] = {kind: DocIndex(final / kind) for kind in KINDS}
+            indexes = {kind: DocIndex(final / kind) for kind in KINDS}
         counts = {str(kind): len(ix) for kind, ix in indexes.items()}
         info = BuildInfo(final, reused, time.perf_counter() - started, counts)
         logger.info(
