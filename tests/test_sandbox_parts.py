@@ -78,7 +78,7 @@ def _bad(change: dict[str, Any], index: int = 0) -> str:
     [
         (0, {"minutes": 0}, "incident 'inc-42' (incidents[0]): field 'minutes'"),
         (0, {"messages": ["boom {nope}"]}, "unknown placeholder(s) {nope}"),
-        (0, {"start": "yesterday"}, "invalid time 'yesterday'"),
+        (0, {"start": "yesterday"}, "'yesterday' is not an ISO 8601 time"),
         (0, {"domain": None}, "need a domain"),
         (0, {"app_type": "ec2"}, "is kubernetes, not ec2"),
         (0, {"domain": "shop.example.com"}, "belongs to application 'klewer'"),

@@ -89,7 +89,7 @@ def resolve_date_math(value: str, now: datetime, rounding: Rounding = "down") ->
         if round_unit:
             moment = _round(moment, round_unit, rounding)
         else:
-            moment = _shift(moment, int(amount) * (1 if sign == "+" else -1), unit)
+            moment = shift(moment, int(amount) * (1 if sign == "+" else -1), unit)
     return moment
 
 
@@ -101,7 +101,8 @@ def resolve_time(value: str, now: datetime, rounding: Rounding = "down") -> date
     return parse_iso8601(text)
 
 
-def _shift(moment: datetime, amount: int, unit: str) -> datetime:
+def shift(moment: datetime, amount: int, unit: str) -> datetime:
+    """`moment` moved by `amount` date-math units (y M w d h H m s); months clamp the day like Java."""
     if unit in ("y", "M"):
         months = amount * 12 if unit == "y" else amount
         total = moment.year * 12 + (moment.month - 1) + months
@@ -112,13 +113,14 @@ def _shift(moment: datetime, amount: int, unit: str) -> datetime:
 
 
 def _round(moment: datetime, unit: str, rounding: Rounding) -> datetime:
-    start = _floor(moment, unit)
+    start = floor_unit(moment, unit)
     if rounding == "down":
         return start
-    return _shift(start, 1, unit) - timedelta(milliseconds=1)
+    return shift(start, 1, unit) - timedelta(milliseconds=1)
 
 
-def _floor(moment: datetime, unit: str) -> datetime:
+def floor_unit(moment: datetime, unit: str) -> datetime:
+    """The start of the date-math unit holding `moment` (weeks start on Monday)."""
     if unit == "y":
         return moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     if unit == "M":

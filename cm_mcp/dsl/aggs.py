@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import tantivy
 
+from cm_mcp.api.querydsl import METRIC_AGGREGATIONS
 from cm_mcp.dsl import schema as sc
 from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS
 from cm_mcp.dsl.datemath import add_unit, floor_unit, from_ms, iso_ms, parse_date, to_ms
@@ -29,17 +30,7 @@ TopHits = Callable[[tantivy.Query, int, Literal["asc", "desc"]], tuple[int, list
 # A converter turns tantivy's result for one aggregation into OpenSearch's, given the context query.
 Converter = Callable[[Json, tantivy.Query], Json]
 
-_METRICS = (
-    "avg",
-    "min",
-    "max",
-    "sum",
-    "value_count",
-    "cardinality",
-    "stats",
-    "extended_stats",
-    "percentiles",
-)
+_METRICS = METRIC_AGGREGATIONS
 _NATIVE_BUCKETS = ("terms", "histogram", "date_histogram", "range")
 _EMULATED = ("filter", "filters", "missing", "top_hits")
 _FIXED_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

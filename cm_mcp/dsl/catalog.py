@@ -1,33 +1,22 @@
-"""What the DSL engine accepts, as plain constants (no tantivy import: request models reuse these)."""
+"""What the DSL engine accepts: the API's documented catalogue (`api/querydsl.py`, one source of
+truth) plus `top_hits`, which the engine runs for the local store but the request models do not
+offer (its hits would bypass the summaries).
+
+Types tantivy lacks (filter, filters, missing, top_hits, calendar month/quarter/year date_histogram)
+are emulated with extra queries; see `aggs.py`.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-#: Filter (query) types accepted in a filter list; anything else raises `DSLError`.
-SUPPORTED_FILTERS: Final = ("term", "terms", "range", "exists", "bool", "match", "match_phrase")
+from cm_mcp.api import querydsl
 
-#: Aggregation types accepted; the ones tantivy lacks (filter, filters, missing, top_hits, calendar
-#: month/quarter/year date_histogram) are emulated with extra queries.
-SUPPORTED_AGGREGATIONS: Final = (
-    "terms",
-    "date_histogram",
-    "histogram",
-    "range",
-    "filter",
-    "filters",
-    "missing",
-    "avg",
-    "min",
-    "max",
-    "sum",
-    "value_count",
-    "cardinality",
-    "stats",
-    "extended_stats",
-    "percentiles",
-    "top_hits",
-)
+#: Filter (query) types accepted in a filter list; anything else raises `DSLError`.
+SUPPORTED_FILTERS: Final = querydsl.SUPPORTED_FILTERS
+
+#: Aggregation types the engine runs.
+SUPPORTED_AGGREGATIONS: Final = (*querydsl.SUPPORTED_AGGREGATIONS, "top_hits")
 
 
 def supported_aggregation_types() -> tuple[str, ...]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from cm_mcp.api import times
 from cm_mcp.dsl.errors import DSLError
 
 _UNIT_RE = re.compile(r"([+-])(\d+)([yMwdhHms])|/([yMwdhHms])")
-_FIXED_MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "H": 3_600_000, "m": 60_000, "s": 1000}
 
 
 def to_ms(dt: datetime) -> int:
@@ -29,47 +29,12 @@ def iso_ms(ms: int) -> str:
 
 def parse_iso_ms(text: str) -> int:
     """ISO 8601 (date only, or date-time with Z/offset) to epoch ms; raises ValueError."""
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    return to_ms(datetime.fromisoformat(s))
+    return to_ms(times.parse_iso8601(text))  # 0-9 fractional digits, Z or an offset
 
 
-def _add_months(dt: datetime, months: int) -> datetime:
-    total = dt.year * 12 + (dt.month - 1) + months
-    year, month = divmod(total, 12)
-    # Clamp the day like Java time does (Jan 31 + 1M = Feb 28/29).
-    for day in (dt.day, 30, 29, 28):
-        try:
-            return dt.replace(year=year, month=month + 1, day=day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
-def floor_unit(dt: datetime, unit: str) -> datetime:
-    if unit == "y":
-        return dt.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    if unit == "M":
-        return dt.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if unit == "w":
-        day = dt.replace(hour=0, minute=0, second=0, microsecond=0)
-        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
-    if unit == "d":
-        return dt.replace(hour=0, minute=0, second=0, microsecond=0)
-    if unit in ("h", "H"):
-        return dt.replace(minute=0, second=0, microsecond=0)
-    if unit == "m":
-        return dt.replace(second=0, microsecond=0)
-    return dt.replace(microsecond=0)  # "s"
-
-
-def add_unit(dt: datetime, n: int, unit: str) -> datetime:
-    if unit == "y":
-        return _add_months(dt, 12 * n)
-    if unit == "M":
-        return _add_months(dt, n)
-    return dt + timedelta(milliseconds=n * _FIXED_MS[unit])
+# One implementation of date-math units for the whole project (api/ is the bottom layer).
+floor_unit = times.floor_unit
+add_unit = times.shift
 
 
 def parse_date(value: object, *, now: datetime, round_up: bool, path: str, fmt: str | None = None) -> int:

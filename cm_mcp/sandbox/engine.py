@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -46,7 +46,7 @@ from cm_mcp.api.requests import (
     WorkloadsBatchRequest,
     WorkloadsScrollRequest,
 )
-from cm_mcp.api.times import resolve_date_math
+from cm_mcp.api.times import parse_iso8601, resolve_date_math
 from cm_mcp.dsl import DocIndex, DocQuery, DSLError
 from cm_mcp.dsl.datemath import from_ms, to_ms
 from cm_mcp.sandbox.data import DataSpec, Hit, generate_logs, generate_workloads
@@ -89,7 +89,7 @@ class Selection:
 
 
 def _parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_iso8601(text)
 
 
 def logs_selection(req: LogsScrollRequest | LogsBatchRequest | LogsAggsRequest, now: datetime) -> Selection:

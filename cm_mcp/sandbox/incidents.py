@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from cm_mcp.api import times
 from cm_mcp.api.fields import Application, AppType, domain_field, infra_type_field
 from cm_mcp.sandbox.templates import DOMAINS, GENERATORS, LEVELS, SCENARIO_PLACEHOLDERS, placeholders_in
 
@@ -60,26 +61,8 @@ class ScenarioError(ValueError):
 
 
 def resolve_time(expr: str, now: datetime) -> datetime:
-    """Resolve ISO 8601 or OpenSearch-style date math (``now-2h/h``) against `now` (UTC)."""
-    text = expr.strip()
-    m = _DATE_MATH_RE.match(text)
-    if m:
-        t = now
-        for sign, num, unit in re.findall(r"([+-])(\d+)([smhHdw])", m.group(1)):
-            delta = timedelta(seconds=int(num) * _UNIT_SECONDS[unit])
-            t = t + delta if sign == "+" else t - delta
-        if m.group(2):
-            step = _UNIT_SECONDS[m.group(2)]
-            epoch = int(t.timestamp())
-            t = datetime.fromtimestamp(epoch - epoch % step, UTC)
-        return t
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"invalid time {expr!r}: use ISO 8601 (2026-11-25T10:00:00Z) or date math (now, now-5h, now-2h/h)"
-        ) from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    """Resolve ISO 8601 or OpenSearch date math (``now-2h/h``) against `now` (UTC), like the API does."""
+    return times.resolve_time(expr, now.astimezone(UTC))
 
 
 def _check_template(value: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from cm_mcp.api.fields import LEVEL_FIELDS
+from cm_mcp.api.times import TimeFormatError, parse_iso8601
 
 _MISSING = object()
 
@@ -104,6 +104,6 @@ def parse_time(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value) / 1000.0
     try:
-        return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
+        return parse_iso8601(str(value)).timestamp()  # 0-9 fractional digits, Z or an offset
+    except TimeFormatError:
         return None
