@@ -19,7 +19,14 @@ from cm_mcp.batch.errors import (
     URLExpiredError,
     VerificationError,
 )
-from cm_mcp.batch.formats import RecordParser, count_file_records, iter_file_records, synthetic_id
+from cm_mcp.batch.formats import (
+    RecordParser,
+    count_file_records,
+    iter_file_records,
+    normalise,
+    record_key,
+    synthetic_id,
+)
 from cm_mcp.sandbox.batchjobs import write_partition_file
 from tests.test_batch_fakes import StreamingMock, corrupt, encode, make_hits, truncate
 
@@ -260,3 +267,26 @@ async def test_blank_lines_in_gzip_ndjson_are_not_records(tmp_path: Path) -> Non
     async with Downloader(POLICY, transport=transport) as dl:
         got = await dl.fetch(URL, tmp_path, "p", expected_records=3000)
     assert got.records == 3000
+
+
+def test_id_keys_match_the_normalised_ids_whatever_the_line_shape() -> None:
+    """The regex fast path and the exact per-line path agree with `normalise` on every shape."""
+    hits = make_hits(3000)
+    lines = [json.dumps(h, separators=(",", ":")).encode() for h in hits]
+    lines[10] = json.dumps({"_id": "k-first", "_index": "x", "_source": {"a": 1}}).encode()  # key order
+    lines[20] = json.dumps({"_index": "x", "_id": 'a"b\\c', "_source": {"a": 2}}).encode()  # escapes
+    lines[30] = json.dumps({"message": "bare", "n": 30}).encode()  # no envelope: synthetic id
+    lines[40] = json.dumps({"_index": "x", "_id": 7, "_source": {"a": 3}}).encode()  # numeric id
+    lines[50] = json.dumps({"_index": "x", "_id": "", "_source": {"a": 4}}).encode()  # empty id
+    lines[60] = json.dumps({"_index": "x", "_id": "no-source", "fields": {}}).encode()  # not an envelope
+    lines[2500] = lines[100]  # a duplicate inside the file
+    body = b"\n".join(lines[:1500]) + b"\n\n" + b"\n".join(lines[1500:]) + b"\n"  # and a blank line
+    blob = gzip.compress(body)
+    expected = {record_key(json.loads(line)) for line in lines}
+    assert {str(normalise(json.loads(line))["_id"]).encode() for line in lines} == expected
+    for size in (7, 4096, 1 << 20):
+        parser = RecordParser(ids=True)
+        for i in range(0, len(blob), size):
+            parser.feed(blob[i : i + size])
+        parser.finish()
+        assert parser.id_keys == expected

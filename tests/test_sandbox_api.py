@@ -423,6 +423,7 @@ async def test_index_cache_is_reused_with_same_counts(
 
 
 def test_thread_runner(sandbox_config: SandboxConfig) -> None:
+    start_sandbox_thread(sandbox_config).stop()  # builds the index cache (or reuses the session's)
     handle = start_sandbox_thread(sandbox_config)
     try:
         health = httpx2.get(f"{handle.url}/_sandbox/health").json()

@@ -28,7 +28,8 @@ MAX_FILE_BYTES: Final = 2 * 1024**3
 MAX_DECOMPRESSED_BYTES: Final = 32 * 1024**3
 #: Read size of the download stream and of file reads: large enough for throughput, small in RSS.
 CHUNK_BYTES: Final = 256 * 1024
-#: Records indexed per worker-thread call: bounds how long a cancellation waits (about 0.5 s).
+#: Records per DocIndex.add call. Exports no longer index (the store builds the index in the
+#: background, store.INDEX_BUILD_BATCH); kept so existing callers' ExportLimits stay valid.
 INDEX_BATCH_RECORDS: Final = 10_000
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from cm_mcp.batch.jobs import ExportKind
-from cm_mcp.store.models import FailedPartition, StoredFile
+from cm_mcp.store.models import FailedPartition, IndexState, StoredFile
 
 Stage = Literal["submitted", "polling", "downloading", "done"]
 
@@ -16,7 +16,7 @@ Stage = Literal["submitted", "polling", "downloading", "done"]
 @dataclass(frozen=True)
 class ProgressEvent:
     """`progress` never decreases; `total` is the number of partitions known so far (it can grow,
-    item 27). A partition counts once it is downloaded, verified and indexed, or final as failed.
+    item 27). A partition counts once it is downloaded and verified, or final as failed.
     The last event of a finished export has `progress == total` and stage "done"."""
 
     progress: float
@@ -41,6 +41,9 @@ class ExportResult(BaseModel):
     elapsed_seconds: float = 0.0
     #: the job's local name (sha256(token)[:16]); the token itself is not repeated here
     job: str
+    #: "building" when the export returns: the store indexes the files in the background and the
+    #: first search/aggs on the result waits for it; `records` is exact either way
+    index_state: IndexState = "ready"
 
     @property
     def duplicates(self) -> int:

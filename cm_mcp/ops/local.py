@@ -1,7 +1,8 @@
 """Exports in one call, and follow-up questions on stored results at zero API cost (no MCP here).
 
 `export` drives `batch.run_export` (submit -> poll -> download -> verify -> store) and summarises the
-stored result; `results_*` answer from the local store with the same DSL and the same summaries as
+stored result from a sample read straight from its files (`ResultStore.sample`), so the tool answers
+while the store still builds the result's search index in the background; `results_*` answer from the local store with the same DSL and the same summaries as
 the upstream tools, so a model can move between them without learning anything new.
 """
 
@@ -20,12 +21,17 @@ from cm_mcp.api.requests import APIRequest, LogsBatchRequest, StringList, Worklo
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import ExportResult, ProgressEvent, resume_export, run_export
 from cm_mcp.ops.results import Rendered
-from cm_mcp.store import ResultInfo, ResultStore
+from cm_mcp.store import IndexState, ResultInfo, ResultStore
 from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
 from cm_mcp.summarize.models import AggsSummary, LogSummary
 
 #: Records an export's summary is built from: enough for templates and levels, bounded in time.
 SUMMARY_SAMPLE = 10_000
+#: What a caller should know while the index is being built.
+_BUILDING_NOTE = (
+    " The search index is being built in the background; the first results_search / results_aggs waits"
+    " for it (exact counts, never a partial index)."
+)
 
 Progress = Callable[[ProgressEvent], Awaitable[None]]
 
@@ -40,6 +46,8 @@ class ExportOutcome(BaseModel):
     failed_partitions: list[dict[str, Any]]
     elapsed_seconds: float
     summary: LogSummary
+    #: "building" until the store has indexed the files (results_* wait for it), then "ready"
+    index_state: IndexState = "ready"
 
 
 def resource_uri(result_id: str) -> str:
@@ -73,7 +81,10 @@ async def resume(
 
 
 async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
-    page = await anyio.to_thread.run_sync(lambda: store.search(result.result_id, size=SUMMARY_SAMPLE))
+    # A sample spread over every partition file, not the index: the export returns before the index
+    # is built, and a spread sample shows the whole time range, not its first 10,000 records.
+    hits, total = await anyio.to_thread.run_sync(lambda: store.sample(result.result_id, SUMMARY_SAMPLE))
+    index_state = await anyio.to_thread.run_sync(lambda: store.get(result.result_id).index_state)
     summarize = summarize_logs if result.kind == "logs" else summarize_records
     header = (
         f"export {'complete' if result.complete else 'INCOMPLETE'}: {result.records:,} {result.kind} in "
@@ -81,13 +92,15 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
         f"API's counts, stored as result {result.result_id} ({resource_uri(result.result_id)}). Follow-up "
         "questions: results_search / results_aggs with this result_id cost no API request."
     )
+    if index_state != "ready":
+        header += _BUILDING_NOTE
     failed = [partition.model_dump() for partition in result.failed_partitions]
     if failed:
         header += f"\nMISSING {len(failed)} partition(s); resubmit each with logs_batch:" + "".join(
             f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
         )
     budget = max(300, max_tokens - len(header) // 4 - 10)
-    summary = summarize(page.hits, total_matched=page.total, max_tokens=budget)
+    summary = summarize(hits, total_matched=total, max_tokens=budget)
     outcome = ExportOutcome(
         result_id=result.result_id,
         resource_uri=resource_uri(result.result_id),
@@ -98,6 +111,7 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
         failed_partitions=failed,
         elapsed_seconds=result.elapsed_seconds,
         summary=summary,
+        index_state=index_state,
     )
     return Rendered(structured=outcome, text=f"{header}\n{render_logs(summary)}")
 

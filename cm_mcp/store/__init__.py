@@ -2,13 +2,14 @@
 aggregations cost no API quota. No MCP imports."""
 
 from cm_mcp.store.errors import ResultEvicted, ResultEvictedError, ResultNotFoundError, StoreError
-from cm_mcp.store.models import FailedPartition, ResultInfo, SearchPage, StoredFile
+from cm_mcp.store.models import FailedPartition, IndexState, ResultInfo, SearchPage, StoredFile
 from cm_mcp.store.store import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, ResultBuilder, ResultStore
 
 __all__ = [
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_BYTES",
     "FailedPartition",
+    "IndexState",
     "ResultBuilder",
     "ResultEvicted",
     "ResultEvictedError",

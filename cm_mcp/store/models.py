@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 ResultSource = Literal["export", "scroll"]
 ResultKind = Literal["logs", "workloads"]
+#: building: the files are stored and counted, the search index is being built (a search waits for
+#: it); ready: `index/` is complete. Read from disk (the index's ready marker), not trusted from meta.
+IndexState = Literal["building", "ready"]
 
 
 class StoredFile(BaseModel):
@@ -44,7 +47,8 @@ class ResultInfo(BaseModel):
     end_time: str | None = None
     created: datetime
     updated: datetime
-    #: distinct documents (de-duplicated on `_id`), i.e. what search/aggs see
+    #: distinct documents (de-duplicated on `_id`), i.e. what search/aggs see; exact as soon as the
+    #: result exists (exports hash every `_id` while verifying), confirmed when the index is built
     records: int = 0
     #: records received before de-duplication
     records_received: int = 0
@@ -53,6 +57,7 @@ class ResultInfo(BaseModel):
     files: list[StoredFile] = Field(default_factory=list)
     failed_partitions: list[FailedPartition] = Field(default_factory=list)
     bytes: int = 0
+    index_state: IndexState = "ready"
     # scroll results
     pages: int = 0
     next_scroll_id: str | None = None

@@ -4,12 +4,24 @@ Layout under `<data_dir>/results/`:
 - `<id>/meta.json`   a ResultInfo; written last, so a directory without it is not a result
 - `<id>/files/`      export partition files exactly as downloaded (gzip or not, NDJSON or array:
                      re-reading them uses batch.formats), scroll pages as NDJSON envelopes
-- `<id>/index/`      a cm_mcp.dsl DocIndex of the distinct documents (de-duplicated on `_id`)
+- `<id>/index/`      a cm_mcp.dsl DocIndex of the distinct documents (de-duplicated on `_id`),
+                     complete only when it holds the `.ready` marker
+- `<id>/.index-*/`   an index being built; renamed to `index/` (marker inside) when complete
 - `.building-<id>/`  a result being built; renamed to `<id>` only when complete, removed on failure
 - `.tombstones.json` id -> when and why a result was evicted, so a later lookup can say so
 
 Files are kept as downloaded (not normalised) because that costs nothing extra and stays verifiable
 against the source; the index is what every follow-up query reads.
+
+Two ways to get an index. Small results (`create`, scroll pages) are indexed while they are built
+and published ready. Exports are published as soon as their files are verified (`defer_index`,
+meta `index_state: "building"`, `records` already exact from the export's id hashes) and the store
+builds the index from the files in a background thread, one build per result at a time (a
+per-result lock, shared by every ResultStore of the process). `search`/`aggs`/`count` call
+`ensure_index`, which waits for that build or runs it, so no answer ever comes from a partial
+index. A build cut short by a process exit leaves no marker and is simply redone on next use; so
+is the index of a result written before the marker existed. `sample()` reads records straight
+from the files, for summaries that should not wait for the index.
 
 Retention (`enforce_retention`, run after every new result): results older than `max_age` go first,
 then the oldest until the total size is under `max_bytes`; the newest result is never evicted by
@@ -18,14 +30,17 @@ size, so one oversized export stays usable until the next one arrives.
 
 from __future__ import annotations
 
+import atexit
 import builtins
+import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -35,6 +50,7 @@ from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreEr
 from cm_mcp.store.fsutil import atomic_write
 from cm_mcp.store.models import (
     FailedPartition,
+    IndexState,
     ResultInfo,
     ResultKind,
     ResultSource,
@@ -45,8 +61,21 @@ from cm_mcp.store.models import (
 #: Default retention: a week of investigations, within a few GiB of disk.
 DEFAULT_MAX_BYTES: Final = 5 * 1024**3
 DEFAULT_MAX_AGE: Final = timedelta(days=7)
-#: tantivy writer memory; the 256 MB engine default would dominate the process's RSS.
-INDEX_HEAP_BYTES: Final = 64_000_000
+logger = logging.getLogger("cm_mcp.store")
+
+#: tantivy writer memory; the 256 MB engine default would dominate the process's RSS. bench/export.py
+#: at 1M logs: 32 MB and one thread peak at 323 MB with the build as fast (31 s) as 64 MB (453 MB
+#: with one thread, 361 MB with two); the Python side (parse + DocIndex.add) is the bottleneck.
+INDEX_HEAP_BYTES: Final = 32_000_000
+INDEX_THREADS: Final = 1
+#: Records per DocIndex.add in a background build; also how often the build checks for shutdown.
+INDEX_BUILD_BATCH: Final = 2_000
+#: Inside `index/`, written last: an index without it is incomplete and is rebuilt.
+INDEX_READY: Final = ".ready"
+INDEX_DIR: Final = "index"
+INDEX_TEMP_PREFIX: Final = ".index-"
+#: How long interpreter exit waits for a background build to notice it should stop.
+SHUTDOWN_JOIN_SECONDS: Final = 5.0
 #: Tombstones kept (oldest dropped): enough to explain any recently quoted id.
 MAX_TOMBSTONES: Final = 1000
 #: A `.building-*` directory older than this is debris of a crashed process.
@@ -70,9 +99,66 @@ def _dumps_line(hit: Mapping[str, Any]) -> bytes:
     return json.dumps(hit, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+class IndexBuildInterrupted(StoreError):
+    """The process is exiting; the half-built index is dropped and rebuilt on next use."""
+
+
+# Locks per result folder, shared by every ResultStore in the process (tests and the server may hold
+# several for one data dir). "build" serialises index builds of one result (held for the whole
+# build); "meta" is a short leaf lock making "index swap + meta update" and eviction exclusive, so a
+# build finishing during an eviction cannot resurrect the evicted result.
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+_SHUTDOWN = threading.Event()
+_BUILDERS: set[threading.Thread] = set()
+# Background builds step aside (between batches) while a sample() runs: both need the GIL, and the
+# sample is what an export tool is waiting for; 4.6 s at 1M logs with the build running, ~1 s without.
+_SAMPLERS = 0
+_NO_SAMPLERS = threading.Event()
+_NO_SAMPLERS.set()
+_SAMPLERS_GUARD = threading.Lock()
+#: A build never waits longer than this for samplers (a stuck sampler must not stall it forever).
+SAMPLER_PRIORITY_SECONDS: Final = 30.0
+
+
+@contextlib.contextmanager
+def _sampling() -> Iterator[None]:
+    global _SAMPLERS
+    with _SAMPLERS_GUARD:
+        _SAMPLERS += 1
+        _NO_SAMPLERS.clear()
+    try:
+        yield
+    finally:
+        with _SAMPLERS_GUARD:
+            _SAMPLERS -= 1
+            if _SAMPLERS == 0:
+                _NO_SAMPLERS.set()
+
+
+def _lock(folder: Path, kind: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((str(folder), kind), threading.Lock())
+
+
+@atexit.register
+def _stop_builds() -> None:
+    """Background builds run in daemon threads (a server exit must not wait minutes for them); ask
+    them to stop between batches so they clean up their temporary directory, and wait a little."""
+    _SHUTDOWN.set()
+    for thread in list(_BUILDERS):
+        thread.join(SHUTDOWN_JOIN_SECONDS)
+
+
+def _mark_ready(index_dir: Path) -> None:
+    (index_dir / INDEX_READY).write_text(_now().isoformat())
+
+
 class ResultBuilder:
     """A result under construction in `.building-<id>/`: add documents, register files, then `finish`.
 
+    With `defer_index` (exports) there is no index while building: the caller registers verified
+    files and passes the counts to `finish`, and the store indexes the files after publication.
     Not thread-safe; one builder per export. Everything it made disappears with `abort()`.
     """
 
@@ -85,12 +171,13 @@ class ResultBuilder:
         request: Mapping[str, Any],
         start_time: str | None = None,
         end_time: str | None = None,
+        defer_index: bool = False,
     ) -> None:
         self.store = store
         self.id = store.new_id()
         self.dir = store.root / f".building-{self.id}"
         self.dir.mkdir(parents=True)
-        self.index = DocIndex(self.dir / "index", heap_size=store.index_heap)
+        self.index: DocIndex | None = None if defer_index else store.new_index(self.dir / INDEX_DIR)
         self.kind: ResultKind = kind
         self.source: ResultSource = source
         self.request = dict(request)
@@ -102,6 +189,8 @@ class ResultBuilder:
 
     def add_hits(self, hits: Iterable[Mapping[str, Any]]) -> int:
         """Index the hits whose `_id` is new to this result; returns how many were new."""
+        if self.index is None:
+            raise StoreError("this result defers its index: register files and pass the counts to finish()")
         seen = self._seen
         fresh = []
         for hit in hits:
@@ -128,8 +217,26 @@ class ResultBuilder:
         next_scroll_id: str | None = None,
         upstream_total: int | None = None,
         pages: int = 0,
+        records: int | None = None,
+        records_received: int | None = None,
     ) -> ResultInfo:
-        self.index.close()
+        """Publish the result. A deferred-index result takes `records` (distinct, exact: the export
+        hashed every `_id`) and `records_received` from the caller; if `records` is not given it is
+        provisionally the received count and corrected when the index is built."""
+        state: IndexState = "ready"
+        if self.index is not None:
+            self.index.close()
+            _mark_ready(self.dir / INDEX_DIR)
+            records, records_received = self.added, self.received
+        else:
+            records_received = records_received or 0
+            records = records_received if records is None else records
+            if records_received == 0:
+                # Nothing to index: an empty index now beats a thread for nothing.
+                self.store.new_index(self.dir / INDEX_DIR).close()
+                _mark_ready(self.dir / INDEX_DIR)
+            else:
+                state = "building"
         files_dir = self.dir / "files"
         files_dir.mkdir(exist_ok=True)
         for path, stored in self._files:
@@ -144,26 +251,30 @@ class ResultBuilder:
             end_time=self.end_time,
             created=now,
             updated=now,
-            records=self.added,
-            records_received=self.received,
+            records=records,
+            records_received=records_received,
             complete=complete,
             files=[stored for _, stored in self._files],
             failed_partitions=list(failed),
             pages=pages,
             next_scroll_id=next_scroll_id,
             upstream_total=upstream_total,
+            index_state=state,
         )
         info.bytes = _dir_bytes(self.dir)
         atomic_write(self.dir / META, info.model_dump_json(indent=1).encode())
         final = self.store.root / self.id
         os.replace(self.dir, final)
         self.store.enforce_retention(keep=self.id)
+        if state == "building" and self.store.background_index:
+            self.store.build_index_in_background(self.id)
         return info
 
     def abort(self) -> None:
         """Drop everything built so far (cancellation, failure): nothing partial is ever a result."""
         try:
-            self.index.close()
+            if self.index is not None:
+                self.index.close()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -179,13 +290,19 @@ class ResultStore:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_age: timedelta = DEFAULT_MAX_AGE,
         index_heap: int = INDEX_HEAP_BYTES,
+        index_threads: int = INDEX_THREADS,
+        background_index: bool = True,
     ) -> None:
+        """`background_index=False` leaves a deferred index to be built by its first search (tests,
+        benchmarks that time the build on its own)."""
         self.data_dir = Path(data_dir)
         self.root = self.data_dir / "results"
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.max_age = max_age
         self.index_heap = index_heap
+        self.index_threads = index_threads
+        self.background_index = background_index
         self._lock = threading.RLock()
         self._remove_stale_builds()
 
@@ -193,6 +310,9 @@ class ResultStore:
 
     def new_id(self) -> str:
         return f"r{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+    def new_index(self, path: Path) -> DocIndex:
+        return DocIndex(path, heap_size=self.index_heap, num_threads=self.index_threads)
 
     def builder(
         self,
@@ -202,9 +322,16 @@ class ResultStore:
         request: Mapping[str, Any],
         start_time: str | None = None,
         end_time: str | None = None,
+        defer_index: bool = False,
     ) -> ResultBuilder:
         return ResultBuilder(
-            self, kind=kind, source=source, request=request, start_time=start_time, end_time=end_time
+            self,
+            kind=kind,
+            source=source,
+            request=request,
+            start_time=start_time,
+            end_time=end_time,
+            defer_index=defer_index,
         )
 
     def create(
@@ -291,8 +418,11 @@ class ResultStore:
         next_scroll_id: str | None,
         upstream_total: int | None,
     ) -> ResultInfo:
+        info = self.ensure_index(info.id)
         folder = self.root / info.id
-        index = DocIndex(folder / "index", heap_size=self.index_heap)
+        # Not ready while it changes: a crash before the marker is back means a rebuild from the files.
+        (folder / INDEX_DIR / INDEX_READY).unlink()
+        index = self.new_index(folder / INDEX_DIR)
         try:
             present = self._present_ids(index, [str(h.get("_id", "")) for h in hits])
             fresh, batch_ids = [], set()
@@ -320,6 +450,8 @@ class ResultStore:
         info.updated = _now()
         info.bytes = _dir_bytes(folder)
         self._write_meta(info)
+        _mark_ready(folder / INDEX_DIR)
+        info.index_state = "ready"
         self.enforce_retention(keep=info.id)
         return info
 
@@ -339,7 +471,7 @@ class ResultStore:
         out = []
         for meta in self.root.glob(f"*/{META}"):
             try:
-                out.append(ResultInfo.model_validate_json(meta.read_bytes()))
+                out.append(self._with_index_state(ResultInfo.model_validate_json(meta.read_bytes())))
             except (OSError, ValueError):
                 continue  # being evicted right now, or damaged: not a usable result
         return sorted(out, key=lambda r: r.created, reverse=True)
@@ -348,9 +480,131 @@ class ResultStore:
         """The result's metadata; ResultEvictedError or ResultNotFoundError when it is not stored."""
         folder = self._folder(result_id)
         try:
-            return ResultInfo.model_validate_json((folder / META).read_bytes())
+            return self._with_index_state(ResultInfo.model_validate_json((folder / META).read_bytes()))
         except FileNotFoundError:
             raise self._missing(result_id) from None
+
+    def _with_index_state(self, info: ResultInfo) -> ResultInfo:
+        # The marker, not meta.json, is the truth: a build may have finished (or died) since meta was
+        # written, and results from before this field existed have no marker at all.
+        ready = (self.root / info.id / INDEX_DIR / INDEX_READY).exists()
+        info.index_state = "ready" if ready else "building"
+        return info
+
+    def index_ready(self, result_id: str) -> bool:
+        return self.get(result_id).index_state == "ready"
+
+    def sample(self, result_id: str, n: int) -> tuple[builtins.list[dict[str, Any]], int]:
+        """Up to `n` distinct records spread over every file of the result (each file contributes in
+        proportion to its records, at least one, evenly through the file), read from the files, not
+        the index: available the moment the result exists. Returns (hits in (@timestamp, _id)
+        order, the result's distinct record count)."""
+        from cm_mcp.batch.formats import sample_file_records  # store -> batch would be an import cycle
+
+        info = self.get(result_id)
+        files = [f for f in info.files if f.records > 0]
+        if n <= 0 or not files:
+            return [], info.records
+        total = sum(f.records for f in files)
+        quotas = [min(f.records, max(1, n * f.records // total)) for f in files]
+        while sum(quotas) > n and max(quotas) > 1:
+            quotas[quotas.index(max(quotas))] -= 1
+        folder = self._folder(result_id) / "files"
+        hits: builtins.list[dict[str, Any]] = []
+        ids: set[str] = set()
+        with _sampling():
+            for stored, quota in zip(files, quotas, strict=True):
+                for hit in sample_file_records(folder / stored.name, quota, stored.records):
+                    key = str(hit.get("_id", ""))
+                    if key not in ids:  # overlapping partitions: the same document once, as in search
+                        ids.add(key)
+                        hits.append(hit)
+        hits.sort(key=lambda h: (str((h.get("_source") or {}).get("@timestamp", "")), str(h.get("_id", ""))))
+        return hits[:n], info.records
+
+    # --- the index -----------------------------------------------------------------------------------
+
+    def ensure_index(self, result_id: str) -> ResultInfo:
+        """Return once the result's index is complete: at once if it is, after the build in progress
+        if one is running, otherwise after building it here from the stored files."""
+        info = self.get(result_id)
+        if info.index_state == "ready":
+            return info
+        with _lock(self._folder(result_id), "build"):
+            info = self.get(result_id)
+            if info.index_state == "ready":
+                return info
+            info = self._build_index(info)
+        self.enforce_retention(keep=result_id)  # the index adds to the result's size
+        return info
+
+    def build_index_in_background(self, result_id: str) -> threading.Thread:
+        """Start `ensure_index` in a daemon thread (see `_stop_builds` for interpreter exit)."""
+        thread = threading.Thread(
+            target=self._background_build, args=(result_id,), name=f"cm-index-{result_id}", daemon=True
+        )
+        _BUILDERS.add(thread)
+        thread.start()
+        return thread
+
+    def _background_build(self, result_id: str) -> None:
+        started = time.monotonic()
+        try:
+            info = self.ensure_index(result_id)
+            logger.info(
+                "result %s: index ready, %d records (%.1f s)",
+                result_id,
+                info.records,
+                time.monotonic() - started,
+            )
+        except (ResultNotFoundError, IndexBuildInterrupted):
+            pass  # evicted or deleted meanwhile; or the process is exiting (rebuilt on next use)
+        except Exception:
+            # Nobody awaits this thread: log, and leave the result without a marker so the first
+            # search builds it again (and reports the error if it persists).
+            logger.exception("result %s: building the index failed", result_id)
+        finally:
+            _BUILDERS.discard(threading.current_thread())
+
+    def _build_index(self, info: ResultInfo) -> ResultInfo:
+        """Index every stored file into a temporary directory and swap it in. Caller holds the build lock."""
+        folder = self._folder(info.id)
+        # Debris of an interrupted build, or an index without marker (crash, or an older version).
+        for debris in folder.glob(f"{INDEX_TEMP_PREFIX}*"):
+            shutil.rmtree(debris, ignore_errors=True)
+        shutil.rmtree(folder / INDEX_DIR, ignore_errors=True)
+        temp = folder / f"{INDEX_TEMP_PREFIX}{secrets.token_hex(4)}"
+        paths = [folder / "files" / f.name for f in info.files]
+        try:
+            index = self.new_index(temp)
+            try:
+                # records == records_received means no duplicates at all: skip the ~80 MB id set.
+                added = _fill_index(index, paths, dedup=info.records != info.records_received)
+            finally:
+                index.close()
+            _mark_ready(temp)
+            del index  # release tantivy's handles on the temporary path before the rename
+            with _lock(folder, "meta"):
+                if not (folder / META).exists():
+                    raise self._missing(info.id)  # evicted while building
+                os.replace(temp, folder / INDEX_DIR)
+                fresh = self.get(info.id)
+                if fresh.records != added:
+                    logger.warning(
+                        "result %s: the index holds %d distinct records, meta said %d; meta corrected",
+                        info.id,
+                        added,
+                        fresh.records,
+                    )
+                fresh.records = added
+                fresh.bytes = _dir_bytes(folder)
+                self._write_meta(fresh)
+            return fresh
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            if not (folder / META).exists():
+                raise self._missing(info.id) from None
+            raise
 
     def files(self, result_id: str) -> builtins.list[Path]:
         info = self.get(result_id)
@@ -426,8 +680,8 @@ class ResultStore:
         return self.root / result_id
 
     def _open_index(self, result_id: str) -> DocIndex:
-        self.get(result_id)
-        return DocIndex(self._folder(result_id) / "index", heap_size=self.index_heap)
+        self.ensure_index(result_id)  # never a partial index: wait for (or run) the build
+        return self.new_index(self._folder(result_id) / INDEX_DIR)
 
     def _write_meta(self, info: ResultInfo) -> None:
         atomic_write(self.root / info.id / META, info.model_dump_json(indent=1).encode())
@@ -440,8 +694,9 @@ class ResultStore:
             for old in sorted(tombstones, key=lambda k: tombstones[k]["evicted_at"])[:-MAX_TOMBSTONES]:
                 del tombstones[old]
         atomic_write(self.root / TOMBSTONES, json.dumps(tombstones, indent=1).encode())
-        # meta.json first: from that instant the directory is no longer a result for readers.
-        (folder / META).unlink(missing_ok=True)
+        with _lock(folder, "meta"):
+            # meta.json first: from that instant the directory is no longer a result for readers.
+            (folder / META).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
 
     def _tombstones(self) -> dict[str, dict[str, str]]:
@@ -467,6 +722,36 @@ class ResultStore:
                     shutil.rmtree(folder, ignore_errors=True)
             except OSError:
                 continue
+
+
+def _fill_index(index: DocIndex, paths: Sequence[Path], *, dedup: bool) -> int:
+    """Add every record of `paths` to `index` (the first of each `_id` when `dedup`); returns how many."""
+    from cm_mcp.batch.formats import iter_file_records  # store -> batch would be an import cycle
+
+    def distinct() -> Iterator[dict[str, Any]]:
+        seen: set[int] = set()
+        for path in paths:
+            for hit in iter_file_records(path):
+                if dedup:
+                    key = hash(str(hit.get("_id", "")))  # as ResultBuilder.add_hits
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                yield hit
+
+    added = 0
+    batch: builtins.list[dict[str, Any]] = []
+    for hit in distinct():
+        batch.append(hit)
+        if len(batch) >= INDEX_BUILD_BATCH:
+            if _SHUTDOWN.is_set():
+                raise IndexBuildInterrupted("the process is exiting")
+            _NO_SAMPLERS.wait(SAMPLER_PRIORITY_SECONDS)
+            added += index.add(batch, commit=False)
+            batch = []
+    if batch:
+        added += index.add(batch, commit=False)
+    return added
 
 
 def _size_text(size: int) -> str:

@@ -1,0 +1,244 @@
+"""The deferred index of exported results: built in the background from the stored files, waited
+for (never read partial), rebuilt after an interruption; `sample()` straight from the files."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from cm_mcp.api.requests import LogsBatchRequest, parse_request
+from cm_mcp.batch import ExportLimits, run_export
+from cm_mcp.batch.download import DownloadPolicy
+from cm_mcp.ops import local
+from cm_mcp.store import ResultStore
+from cm_mcp.store import store as store_module
+from tests.test_batch_fakes import (
+    LOGS_REQUEST_ARGS,
+    T0,
+    FakeBatchAPI,
+    FakePartition,
+    StreamingMock,
+    encode,
+    even_partitions,
+    fake_client,
+    make_hits,
+)
+
+pytestmark = pytest.mark.anyio
+
+FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03)
+POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com",))
+LEVELS = {"lv": {"terms": {"field": "regex.extractions.logLevel"}}}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def export(api: FakeBatchAPI, store: ResultStore) -> Any:
+    async with fake_client(api) as client:
+        return await run_export(
+            client,
+            parse_request(LogsBatchRequest, LOGS_REQUEST_ARGS),
+            store=store,
+            limits=FAST,
+            policy=POLICY,
+            download_transport=StreamingMock(api),
+        )
+
+
+def levels(aggs: dict[str, Any]) -> dict[str, int]:
+    return {b["key"]: b["doc_count"] for b in aggs["aggregations"]["lv"]["buckets"]}
+
+
+def overlapping_partitions() -> list[FakePartition]:
+    """400 distinct documents in 4 partitions that overlap by 20 (60 duplicates), in every file
+    format, including bare documents (synthetic ids) and ids the fast regex path cannot take."""
+    hits = make_hits(400)
+    hits[5]["_id"] = 'quoted "id" \\ with escapes'  # escapes: the exact per-line path
+    hits[6] = {"_id": hits[6]["_id"], "_index": "logs", "_source": hits[6]["_source"]}  # key order
+    parts = [
+        FakePartition(T0, T0 + timedelta(hours=1), hits[0:120]),
+        FakePartition(T0 + timedelta(hours=1), T0 + timedelta(hours=2), hits[100:220]),
+        FakePartition(T0 + timedelta(hours=2), T0 + timedelta(hours=3), hits[200:320]),
+        FakePartition(T0 + timedelta(hours=3), T0 + timedelta(hours=4), hits[300:400]),
+    ]
+    parts[1].bodies = [encode(parts[1].hits, "ndjson")]
+    parts[2].bodies = [encode(parts[2].hits, "json.gz")]
+    return parts
+
+
+async def test_export_returns_before_the_index_and_aggs_wait_for_it(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)  # nothing builds until the first query
+    api = FakeBatchAPI(even_partitions(1000, 6))
+    result = await export(api, store)
+    assert result.index_state == "building"
+    assert result.records == 1000  # exact before any index exists
+    info = store.get(result.result_id)
+    assert info.index_state == "building"
+    assert info.records == 1000
+    assert not (tmp_path / "results" / result.result_id / "index").exists()
+    aggs = store.aggs(result.result_id, LEVELS)  # builds it now
+    assert aggs["total_documents"] == 1000
+    assert levels(aggs) == {"INFO": 800, "ERROR": 200}
+    assert store.get(result.result_id).index_state == "ready"
+    assert not list((tmp_path / "results" / result.result_id).glob(".index-*"))
+
+
+async def test_background_build_and_concurrent_queries_are_exact(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    result = await export(FakeBatchAPI(even_partitions(1000, 6)), store)
+    assert result.index_state in ("building", "ready")
+
+    counts: list[int] = []
+
+    def query() -> None:
+        counts.append(store.count(result.result_id))
+
+    async with anyio.create_task_group() as tg:  # queries racing the background build all wait
+        for _ in range(4):
+            tg.start_soon(anyio.to_thread.run_sync, query)
+    assert counts == [1000] * 4
+    assert levels(store.aggs(result.result_id, LEVELS)) == {"INFO": 800, "ERROR": 200}
+    assert store.get(result.result_id).index_state == "ready"
+
+
+async def test_duplicates_across_partitions_are_exact_before_and_after_indexing(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(overlapping_partitions()), store)
+    assert result.records_received == 460
+    assert result.records == 400  # from the id hashes of the verified downloads
+    assert result.duplicates == 60
+    assert store.count(result.result_id) == 400  # the index de-duplicates the same way
+    info = store.get(result.result_id)
+    assert (info.records, info.records_received, info.index_state) == (400, 460, "ready")
+    escaped = store.search(result.result_id, [{"term": {"_id": 'quoted "id" \\ with escapes'}}])
+    assert escaped.total == 1
+
+
+async def test_bare_documents_repeated_across_partitions_count_once(tmp_path: Path) -> None:
+    hits = make_hits(90)
+    parts = [
+        FakePartition(T0, T0 + timedelta(hours=1), hits[:60]),
+        FakePartition(T0 + timedelta(hours=1), T0 + timedelta(hours=2), hits[30:]),
+    ]
+    for part in parts:  # no envelope: the ids are hashes of the documents
+        part.bodies = [encode(part.hits, "ndjson.gz", bare=True)]
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(parts), store)
+    assert (result.records, result.records_received) == (90, 120)
+    assert store.count(result.result_id) == 90
+
+
+async def test_interrupted_build_is_rebuilt_on_next_use(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    result = await export(FakeBatchAPI(overlapping_partitions()), store)
+    folder = tmp_path / "results" / result.result_id
+    assert store.count(result.result_id) == 400
+    # a process that died mid-build: the marker never written, a temporary directory left behind
+    (folder / "index" / store_module.INDEX_READY).unlink()
+    (folder / ".index-deadbeef").mkdir()
+    (folder / ".index-deadbeef" / "junk").write_text("half an index")
+    restarted = ResultStore(tmp_path, background_index=False)
+    assert restarted.get(result.result_id).index_state == "building"
+    assert restarted.count(result.result_id) == 400
+    assert levels(restarted.aggs(result.result_id, LEVELS)) == levels(store.aggs(result.result_id, LEVELS))
+    assert restarted.get(result.result_id).index_state == "ready"
+    assert not (folder / ".index-deadbeef").exists()
+
+
+async def test_build_stopped_by_process_exit_leaves_no_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(1000, 6)), store)
+    monkeypatch.setattr(store_module, "INDEX_BUILD_BATCH", 100)
+    monkeypatch.setattr(store_module, "_SHUTDOWN", shutdown := store_module.threading.Event())
+    shutdown.set()
+    with pytest.raises(store_module.IndexBuildInterrupted):
+        store.ensure_index(result.result_id)
+    folder = tmp_path / "results" / result.result_id
+    assert not (folder / "index").exists()
+    assert not list(folder.glob(".index-*"))
+    assert store.get(result.result_id).index_state == "building"
+    shutdown.clear()
+    assert store.count(result.result_id) == 1000
+
+
+async def test_eviction_during_a_build_does_not_resurrect_the_result(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(300, 3)), store)
+    store.delete(result.result_id)
+    with pytest.raises(store_module.ResultNotFoundError):
+        store.ensure_index(result.result_id)
+    assert not (tmp_path / "results" / result.result_id).exists()
+
+
+async def test_sample_covers_every_file_without_the_index(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    api = FakeBatchAPI(even_partitions(1200, 6))
+    api.partitions[1].bodies = [encode(api.partitions[1].hits, "ndjson")]
+    api.partitions[2].bodies = [encode(api.partitions[2].hits, "json")]
+    api.partitions[3].bodies = [encode(api.partitions[3].hits, "json.gz", bare=True)]
+    result = await export(api, store)
+    hits, total = store.sample(result.result_id, 60)
+    assert total == 1200
+    assert len(hits) == 60
+    by_partition = {int(str(h["_source"]["message"]).split()[1]) // 200 for h in hits}
+    assert by_partition == set(range(6))  # every file contributes
+    # spread through each file, not its head: the sample reaches the end of the export
+    assert max(int(str(h["_source"]["message"]).split()[1]) for h in hits) >= 1150
+    stamps = [h["_source"]["@timestamp"] for h in hits]
+    assert stamps == sorted(stamps)
+    assert store.get(result.result_id).index_state == "building"  # the sample did not need it
+    everything, _ = store.sample(result.result_id, 10_000)
+    assert len(everything) == 1200
+    few, _ = store.sample(result.result_id, 3)
+    assert len(few) <= 6
+
+
+async def test_sample_of_overlapping_partitions_has_no_duplicates(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(overlapping_partitions()), store)
+    hits, total = store.sample(result.result_id, 10_000)
+    assert total == 400
+    assert len(hits) == len({h["_id"] for h in hits}) == 400
+
+
+async def test_export_outcome_is_summarised_from_the_sample_while_building(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(1000, 4)), store)
+    rendered = await local._outcome(result, store, max_tokens=2000)
+    outcome = rendered.structured
+    assert isinstance(outcome, local.ExportOutcome)
+    assert outcome.index_state == "building"
+    assert outcome.records == 1000
+    assert outcome.summary.totals.matched == 1000
+    assert "being built in the background" in rendered.text
+    assert store.get(result.result_id).index_state == "building"  # the tool did not wait for it
+
+
+def test_small_results_are_ready_at_once(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    info = store.create(kind="logs", source="scroll", request={}, hits=make_hits(10))
+    assert info.index_state == "ready"
+    assert store.get(info.id).index_state == "ready"
+    page = store.add_scroll_page({"application": "atr"}, make_hits(5), kind="logs", next_scroll_id="s")
+    more = store.add_scroll_page({"scroll_id": "s"}, make_hits(8), kind="logs")
+    assert more.id == page.id
+    assert (more.records, more.index_state) == (8, "ready")
+    assert store.count(page.id) == 8
+
+
+def test_result_without_marker_from_an_older_version_is_rebuilt(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    info = store.create(kind="logs", source="export", request={}, hits=make_hits(50))
+    shutil.rmtree(tmp_path / "results" / info.id / "index")
+    assert store.get(info.id).index_state == "building"
+    assert store.count(info.id) == 50
