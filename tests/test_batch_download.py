@@ -17,9 +17,10 @@ from cm_mcp.batch.errors import (
     HostNotAllowedError,
     InsecureURLError,
     URLExpiredError,
-    VerificationError,
 )
-from cm_mcp.batch.formats import (
+from cm_mcp.sandbox.batchjobs import write_partition_file
+from cm_mcp.store.errors import RecordFileError
+from cm_mcp.store.formats import (
     RecordParser,
     count_file_records,
     iter_file_records,
@@ -27,7 +28,6 @@ from cm_mcp.batch.formats import (
     record_key,
     synthetic_id,
 )
-from cm_mcp.sandbox.batchjobs import write_partition_file
 from tests.test_batch_fakes import StreamingMock, corrupt, encode, make_hits, truncate
 
 pytestmark = pytest.mark.anyio
@@ -92,9 +92,9 @@ def test_sandbox_writer_files_read_back(tmp_path: Path, fmt: str) -> None:
 def test_sandbox_fault_files_never_verify(tmp_path: Path, fmt: str, variant: str) -> None:
     path = tmp_path / f"p.{fmt}"
     write_partition_file(path, make_hits(2000), fmt, variant)  # type: ignore[arg-type]
-    with pytest.raises(VerificationError):
+    with pytest.raises(RecordFileError):
         count_file_records(path)
-    with pytest.raises(VerificationError):
+    with pytest.raises(RecordFileError):
         list(iter_file_records(path))
 
 
@@ -107,19 +107,19 @@ def parse_all(blob: bytes) -> RecordParser:
 
 def test_unknown_and_empty_files_are_rejected() -> None:
     for blob in (b"", b"   \n", b"<html>nope</html>", b"PK\x03\x04zip"):
-        with pytest.raises(VerificationError):
+        with pytest.raises(RecordFileError):
             parse_all(blob)
 
 
 def test_array_of_non_objects_and_trailing_garbage_are_rejected() -> None:
     for blob in (b"[1, 2]", b'[{"a": 1}] x', b'[{"a": 1},]'):
-        with pytest.raises(VerificationError):
+        with pytest.raises(RecordFileError):
             parse_all(blob)
 
 
 def test_gzip_bomb_guard() -> None:
     parser = RecordParser(max_decompressed=10_000)
-    with pytest.raises(VerificationError, match="inflates"):
+    with pytest.raises(RecordFileError, match="inflates"):
         parser.feed(gzip.compress(b"{}\n" * 100_000))
 
 
@@ -199,7 +199,7 @@ async def test_damaged_downloads_leave_nothing(tmp_path: Path, damage: object, f
     blob = encode(make_hits(3000), fmt)
     transport, _ = serve(damage(blob))  # type: ignore[operator]
     async with Downloader(POLICY, transport=transport) as dl:
-        with pytest.raises((VerificationError, CountMismatchError)):
+        with pytest.raises(RecordFileError):
             await dl.fetch(URL, tmp_path, "p", expected_records=3000)
     assert entries(tmp_path) == []
 

@@ -38,8 +38,15 @@ from cm_mcp.batch.errors import (
     InsecureURLError,
     URLExpiredError,
 )
-from cm_mcp.batch.formats import Compression, Layout, RecordParser, count_file_records
-from cm_mcp.batch.limits import CHUNK_BYTES, MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES
+from cm_mcp.batch.limits import MAX_FILE_BYTES
+from cm_mcp.store.formats import (
+    CHUNK_BYTES,
+    MAX_DECOMPRESSED_BYTES,
+    Compression,
+    Layout,
+    RecordParser,
+    count_file_records,
+)
 
 if TYPE_CHECKING:
     from cm_mcp.api.settings import Settings
@@ -139,7 +146,7 @@ class Downloader:
     ) -> DownloadedFile:
         """Download, verify and store `url` as `directory/stem.<format>`.
 
-        Raises URLExpiredError (403), DownloadError, FileTooLargeError, VerificationError (corrupt,
+        Raises URLExpiredError (403), DownloadError, FileTooLargeError, RecordFileError (corrupt,
         truncated, unknown format) or CountMismatchError; the target never exists after a failure.
         """
         host = check_url(url, self.policy)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cm_mcp.store.errors import RecordFileError
+
 
 class BatchError(Exception):
     """Base of every error raised by cm_mcp.batch."""
@@ -36,8 +38,11 @@ class FileTooLargeError(DownloadError):
     """The file is larger than the configured size limit; the download was stopped."""
 
 
-class VerificationError(BatchError):
-    """The downloaded file is corrupt, truncated, of an unknown format, or has the wrong record count."""
+class VerificationError(BatchError, RecordFileError):
+    """The downloaded file is corrupt, truncated, of an unknown format, or has the wrong record count.
+
+    A `RecordFileError` too: the file readers (store/formats.py) raise that, so handlers catch
+    `RecordFileError` to cover both."""
 
 
 class CountMismatchError(VerificationError):

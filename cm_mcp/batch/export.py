@@ -52,13 +52,13 @@ from cm_mcp.batch.errors import (
     InsecureURLError,
     TokenLifetimeError,
     URLExpiredError,
-    VerificationError,
 )
-from cm_mcp.batch.formats import count_file_records
 from cm_mcp.batch.jobs import ExportKind, JobFiles, JobState, PartitionRecord
 from cm_mcp.batch.limits import ExportLimits
 from cm_mcp.batch.models import ExportResult, ProgressEvent, Stage
 from cm_mcp.store import FailedPartition, ResultBuilder, ResultStore, StoredFile
+from cm_mcp.store.errors import RecordFileError
+from cm_mcp.store.formats import count_file_records
 
 logger = logging.getLogger("cm_mcp.batch")
 
@@ -269,7 +269,7 @@ class _Export:
             path = self.files.staging / record.file
             try:
                 parser = await anyio.to_thread.run_sync(partial(count_file_records, path, ids=True))
-            except (OSError, VerificationError) as exc:
+            except (OSError, RecordFileError) as exc:
                 logger.warning(
                     "export %s: staged %s is unusable (%s); fetching again", self.files.name, path.name, exc
                 )
@@ -403,7 +403,7 @@ class _Export:
                     except FileTooLargeError as exc:
                         self._fail(record, str(exc))  # the same file would be just as large again
                         return
-                    except (VerificationError, DownloadError) as exc:
+                    except (RecordFileError, DownloadError) as exc:
                         logger.warning("export %s: %s attempt %d: %s", self.files.name, stem, attempt, exc)
                         if attempt < self.limits.attempts:
                             continue

@@ -24,10 +24,6 @@ DOWNLOAD_ATTEMPTS: Final = 2
 URL_REFRESHES: Final = 3
 #: Largest partition file accepted (bytes on the wire); a bigger one is stopped mid-stream.
 MAX_FILE_BYTES: Final = 2 * 1024**3
-#: Largest decompressed size, a guard against gzip bombs (well above any real compression ratio).
-MAX_DECOMPRESSED_BYTES: Final = 32 * 1024**3
-#: Read size of the download stream and of file reads: large enough for throughput, small in RSS.
-CHUNK_BYTES: Final = 256 * 1024
 #: Records per DocIndex.add call. Exports no longer index (the store builds the index in the
 #: background, store.INDEX_BUILD_BATCH); kept so existing callers' ExportLimits stay valid.
 INDEX_BATCH_RECORDS: Final = 10_000

@@ -36,3 +36,7 @@ class ResultEvictedError(ResultNotFoundError):
 
 #: The name the issue uses.
 ResultEvicted = ResultEvictedError
+
+
+class RecordFileError(StoreError):
+    """A record file is corrupt, truncated, of an unknown format, or holds the wrong number of records."""

@@ -3,7 +3,7 @@
 Layout under `<data_dir>/results/`:
 - `<id>/meta.json`   a ResultInfo; written last, so a directory without it is not a result
 - `<id>/files/`      export partition files exactly as downloaded (gzip or not, NDJSON or array:
-                     re-reading them uses batch.formats), scroll pages as NDJSON envelopes
+                     re-reading them uses store/formats.py), scroll pages as NDJSON envelopes
 - `<id>/index/`      a cm_mcp.dsl DocIndex of the distinct documents (de-duplicated on `_id`),
                      complete only when it holds the `.ready` marker
 - `<id>/.index-*/`   an index being built; renamed to `index/` (marker inside) when complete
@@ -47,6 +47,7 @@ from typing import Any, Final
 
 from cm_mcp.dsl import DocIndex, DocQuery
 from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
+from cm_mcp.store.formats import iter_file_records, sample_file_records
 from cm_mcp.store.fsutil import atomic_write
 from cm_mcp.store.models import (
     FailedPartition,
@@ -499,7 +500,6 @@ class ResultStore:
         proportion to its records, at least one, evenly through the file), read from the files, not
         the index: available the moment the result exists. Returns (hits in (@timestamp, _id)
         order, the result's distinct record count)."""
-        from cm_mcp.batch.formats import sample_file_records  # store -> batch would be an import cycle
 
         info = self.get(result_id)
         files = [f for f in info.files if f.records > 0]
@@ -726,7 +726,6 @@ class ResultStore:
 
 def _fill_index(index: DocIndex, paths: Sequence[Path], *, dedup: bool) -> int:
     """Add every record of `paths` to `index` (the first of each `_id` when `dedup`); returns how many."""
-    from cm_mcp.batch.formats import iter_file_records  # store -> batch would be an import cycle
 
     def distinct() -> Iterator[dict[str, Any]]:
         seen: set[int] = set()

@@ -27,23 +27,31 @@ so the export's union of partitions reuses their cached hashes.
 from __future__ import annotations
 
 import codecs
-import gzip
 import hashlib
 import json
 import re
-import zlib
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from cm_mcp.batch.errors import VerificationError
-from cm_mcp.batch.limits import CHUNK_BYTES, MAX_DECOMPRESSED_BYTES
+from cm_mcp.store.errors import RecordFileError
+
+try:  # ISA-L inflates gzip ~3x faster than zlib (measured 5.9 vs 1.75 GB/s here); same API
+    from isal import igzip as gzip
+    from isal import isal_zlib as zlib
+except ImportError:  # a platform without isal wheels: the standard library, slower but identical
+    import gzip  # type: ignore[no-redef]
+    import zlib  # type: ignore[no-redef]
 
 Compression = Literal["gzip", "none"]
 Layout = Literal["ndjson", "json"]
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
+#: Read size of downloads and file reads: large enough for throughput, small in RSS.
+CHUNK_BYTES: Final = 256 * 1024
+#: Largest decompressed size, a guard against gzip bombs (well above any real compression ratio).
+MAX_DECOMPRESSED_BYTES: Final = 32 * 1024**3
 #: A JSON-array record larger than this cannot be real; stop buffering (a corrupt file would
 #: otherwise be buffered to its end).
 MAX_RECORD_CHARS: Final = 16 * 1024 * 1024
@@ -86,16 +94,16 @@ def line_key(line: bytes) -> bytes:
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        raise VerificationError("a record is not valid JSON (corrupt or truncated file)") from None
+        raise RecordFileError("a record is not valid JSON (corrupt or truncated file)") from None
     if not isinstance(record, dict):
-        raise VerificationError("a record is not a JSON object")
+        raise RecordFileError("a record is not a JSON object")
     return record_key(record)
 
 
 def normalise(record: Any) -> dict[str, Any]:
     """The `{_index, _id, _source}` envelope of one record (bare documents get a synthetic `_id`)."""
     if not isinstance(record, dict):
-        raise VerificationError(f"a record is a JSON {type(record).__name__}, not an object")
+        raise RecordFileError(f"a record is a JSON {type(record).__name__}, not an object")
     source = record.get("_source")
     if isinstance(source, dict):
         envelope: dict[str, Any] = record
@@ -151,7 +159,7 @@ class RecordParser:
         return self._text_in(data)
 
     def finish(self) -> list[dict[str, Any]]:
-        """End of file: raises VerificationError if it is truncated or malformed."""
+        """End of file: raises RecordFileError if it is truncated or malformed."""
         out: list[dict[str, Any]] = []
         if self.compression is None:  # fewer than 2 bytes in all
             self.compression = "none"
@@ -159,9 +167,9 @@ class RecordParser:
         elif self.compression == "gzip":
             out += self._text_in(self._zlib.flush())
             if not self._zlib.eof:
-                raise VerificationError("the gzip stream is truncated (no end-of-stream trailer)")
+                raise RecordFileError("the gzip stream is truncated (no end-of-stream trailer)")
         if self.layout is None:
-            raise VerificationError("the file is empty (no JSON array and no NDJSON record)")
+            raise RecordFileError("the file is empty (no JSON array and no NDJSON record)")
         if self.layout == "ndjson":
             tail, self._text = self._text, b""
             out += self._lines([tail], final=True)
@@ -183,11 +191,11 @@ class RecordParser:
                 rest = self._zlib.unused_data
                 self._zlib = zlib.decompressobj(wbits=31)
                 out += self._zlib.decompress(rest)
-        except zlib.error as exc:
-            raise VerificationError(f"the gzip data is corrupt ({exc})") from None
+        except zlib.error as exc:  # type: ignore[misc]  # isal stubs type `error` loosely
+            raise RecordFileError(f"the gzip data is corrupt ({exc})") from None
         self.decompressed_bytes += len(out)
         if self.decompressed_bytes > self.max_decompressed:
-            raise VerificationError(f"the file inflates beyond {self.max_decompressed:,} bytes")
+            raise RecordFileError(f"the file inflates beyond {self.max_decompressed:,} bytes")
         return out
 
     def _text_in(self, data: bytes) -> list[dict[str, Any]]:
@@ -206,7 +214,7 @@ class RecordParser:
             elif first == b"{":
                 self.layout = "ndjson"
             else:
-                raise VerificationError(f"unknown file format: it starts with {stripped[:16]!r}")
+                raise RecordFileError(f"unknown file format: it starts with {stripped[:16]!r}")
             data = stripped
         if self.layout == "json":
             assert self._array is not None
@@ -298,11 +306,11 @@ class RecordParser:
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
-            raise VerificationError(
+            raise RecordFileError(
                 f"record {self.records + 1:,} is not valid JSON (corrupt or truncated file)"
             ) from None
         if not isinstance(record, dict):
-            raise VerificationError(f"record {self.records + 1:,} is not a JSON object")
+            raise RecordFileError(f"record {self.records + 1:,} is not a JSON object")
         return record
 
 
@@ -321,13 +329,13 @@ class _ArrayReader:
         try:
             self._buf += self._utf8.decode(data, final=final)
         except UnicodeDecodeError:
-            raise VerificationError("the JSON array is not valid UTF-8 (corrupt file)") from None
+            raise RecordFileError("the JSON array is not valid UTF-8 (corrupt file)") from None
         return self._drain(final)
 
     def finish(self) -> list[dict[str, Any]]:
         out = self.feed(b"", final=True)
         if self._state != "done":
-            raise VerificationError("the JSON array is truncated (no closing bracket)")
+            raise RecordFileError("the JSON array is truncated (no closing bracket)")
         return out
 
     def _drain(self, final: bool) -> list[dict[str, Any]]:
@@ -340,10 +348,10 @@ class _ArrayReader:
                 break
             char = buf[pos]
             if self._state == "done":
-                raise VerificationError("unexpected data after the closing bracket of the JSON array")
+                raise RecordFileError("unexpected data after the closing bracket of the JSON array")
             if self._state == "open":
                 if char != "[":
-                    raise VerificationError("the JSON array does not start with '['")
+                    raise RecordFileError("the JSON array does not start with '['")
                 self._state, pos = "value_or_end", pos + 1
             elif self._state == "sep":
                 if char == ",":
@@ -351,7 +359,7 @@ class _ArrayReader:
                 elif char == "]":
                     self._state, pos = "done", pos + 1
                 else:
-                    raise VerificationError(f"record {self.count + 1:,}: expected ',' or ']' (corrupt file)")
+                    raise RecordFileError(f"record {self.count + 1:,}: expected ',' or ']' (corrupt file)")
             elif char == "]" and self._state == "value_or_end":
                 self._state, pos = "done", pos + 1
             else:
@@ -359,14 +367,14 @@ class _ArrayReader:
                     record, end = _DECODER.raw_decode(buf, pos)
                 except (ValueError, RecursionError):
                     if final or size - pos > MAX_RECORD_CHARS:
-                        raise VerificationError(
+                        raise RecordFileError(
                             f"record {self.count + 1:,} is not valid JSON (corrupt or truncated file)"
                         ) from None
                     break  # incomplete: wait for more bytes
                 if end >= size and not final:
                     break  # a number or literal could continue in the next chunk
                 if not isinstance(record, dict):
-                    raise VerificationError(f"record {self.count + 1:,} is not a JSON object")
+                    raise RecordFileError(f"record {self.count + 1:,} is not a JSON object")
                 self.count += 1
                 if self.id_keys is not None:
                     self.id_keys.add(record_key(record))
@@ -378,7 +386,7 @@ class _ArrayReader:
 
 
 def iter_file_records(path: str | Path, *, chunk_size: int = CHUNK_BYTES) -> Iterator[dict[str, Any]]:
-    """Every record of a stored partition file, normalised; VerificationError if it is damaged."""
+    """Every record of a stored partition file, normalised; RecordFileError if it is damaged."""
     parser = RecordParser(collect=True)
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
@@ -412,7 +420,7 @@ def sample_file_records(path: str | Path, take: int, of: int) -> list[dict[str, 
     targets = [j * of // take for j in range(take)]
     with open(path, "rb") as probe:
         gz = probe.read(2) == GZIP_MAGIC
-    handle: Any = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115 - closed below
+    handle: Any = gzip.open(path, "rb") if gz else open(path, "rb")  # type: ignore[no-untyped-call]  # noqa: SIM115 - closed below
     with handle:
         head = bytes(handle.peek(64)).lstrip(b" \t\r\n")
         if head.startswith(codecs.BOM_UTF8):
