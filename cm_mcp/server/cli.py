@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="sandbox data seed")
     parser.add_argument("--volume", type=int, default=None, help="sandbox logs per day")
+    parser.add_argument("--scenarios", default=None, help="sandbox: a JSON file of extra incidents")
 
 
 def _serve(args: argparse.Namespace) -> int:

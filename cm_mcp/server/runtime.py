@@ -31,6 +31,8 @@ def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
     options: dict[str, Any] = {"port": 0, "seed": args.seed, "data_dir": Path(settings.data_dir)}
     if args.volume is not None:
         options["volume"] = args.volume
+    if getattr(args, "scenarios", None):
+        options["scenarios_file"] = Path(args.scenarios)
     return SandboxConfig(**options)
 
 
@@ -89,7 +91,7 @@ def list_tools() -> int:
 
 
 def _all_definitions() -> list[Any]:
-    from cm_mcp.server.app import tool_definitions
+    from cm_mcp.server.tools import tool_definitions
 
     return tool_definitions(Settings(enable_v1=True))
 

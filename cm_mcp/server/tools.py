@@ -1,0 +1,353 @@
+"""The tools: one per endpoint (its request model is its input schema), the results tools, quota_status.
+
+Each tool: raw arguments -> `parse_request` with its request model (an invalid call gets an isError
+naming the field, the rule and a valid example; nothing is sent) -> the `ops/` operation (API call or
+local store, summary within the token budget) -> structured content + compact text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, ResourceLink
+from pydantic import BaseModel
+
+from cm_mcp.api import requests as rq
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
+from cm_mcp.api.settings import Settings
+from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
+from cm_mcp.ops import calls, local
+from cm_mcp.ops.explain import explain, explain_validation
+from cm_mcp.ops.local import ExportOutcome, Progress
+from cm_mcp.ops.results import (
+    AggsResult,
+    BatchStatusResult,
+    BatchSubmitResult,
+    BillingResult,
+    QuotaResult,
+    Rendered,
+    ScrollResult,
+)
+from cm_mcp.server import names
+from cm_mcp.server.descriptions import DESCRIPTIONS, TITLES
+from cm_mcp.server.schemas import DOWNLOAD_OPTION, MAX_TOKENS_PROPERTY, input_schema
+from cm_mcp.server.tooling import (
+    ToolDefinition,
+    budget_issue,
+    error_result,
+    preparse_json_strings,
+    text_result,
+)
+from cm_mcp.store import ResultStore, StoreError
+
+logger = logging.getLogger("cm_mcp.server")
+
+
+@dataclass
+class AppState:
+    """What every tool call shares for the life of the server."""
+
+    settings: Settings
+    client: CMClient
+    store: ResultStore
+
+
+Operation = Callable[[AppState, Any, int, Progress | None, dict[str, Any]], Awaitable[Rendered]]
+
+
+@dataclass(frozen=True)
+class EndpointTool:
+    """A tool backed by one API endpoint: its request model is its input schema."""
+
+    name: str
+    model: type[rq.APIRequest]
+    output: type[BaseModel]
+    operation: Operation
+    idempotent: bool
+    budgeted: bool = True
+    #: server-side options (not sent upstream) and their schemas
+    options: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: False for tools answered from the local store (no API request)
+    open_world: bool = True
+
+
+ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
+    EndpointTool(
+        names.LOGS_AGGS,
+        rq.LogsAggsRequest,
+        AggsResult,
+        lambda s, r, b, p, o: calls.aggregate(s.client, r, max_tokens=b),
+        True,
+    ),
+    EndpointTool(
+        names.LOGS_SCROLL,
+        rq.LogsScrollRequest,
+        ScrollResult,
+        lambda s, r, b, p, o: calls.scroll_logs(s.client, r, max_tokens=b, store=s.store),
+        False,
+    ),
+    EndpointTool(
+        names.LOGS_BATCH,
+        rq.LogsBatchRequest,
+        ExportOutcome,
+        lambda s, r, b, p, o: local.export(
+            s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b
+        ),
+        False,
+    ),
+    EndpointTool(
+        names.LOGS_BATCH_STATUS,
+        rq.LogsBatchStatusRequest,
+        BatchStatusResult,
+        lambda s, r, b, p, o: _status_or_resume(s, r, "logs", b, p, o),
+        False,
+        options=(("download", DOWNLOAD_OPTION),),
+    ),
+    EndpointTool(
+        names.WORKLOADS_AGGS,
+        rq.WorkloadsAggsRequest,
+        AggsResult,
+        lambda s, r, b, p, o: calls.aggregate(s.client, r, max_tokens=b),
+        True,
+    ),
+    EndpointTool(
+        names.WORKLOADS_SCROLL,
+        rq.WorkloadsScrollRequest,
+        ScrollResult,
+        lambda s, r, b, p, o: calls.scroll_workloads(s.client, r, max_tokens=b, store=s.store),
+        False,
+    ),
+    EndpointTool(
+        names.WORKLOADS_BATCH,
+        rq.WorkloadsBatchRequest,
+        ExportOutcome,
+        lambda s, r, b, p, o: local.export(
+            s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b
+        ),
+        False,
+    ),
+    EndpointTool(
+        names.WORKLOADS_BATCH_STATUS,
+        rq.WorkloadsBatchStatusRequest,
+        BatchStatusResult,
+        lambda s, r, b, p, o: _status_or_resume(s, r, "workloads", b, p, o),
+        False,
+        options=(("download", DOWNLOAD_OPTION),),
+    ),
+    EndpointTool(
+        names.BILLING_QUERY,
+        rq.BillingQueryRequest,
+        BillingResult,
+        lambda s, r, b, p, o: calls.billing(s.client, r),
+        True,
+        False,
+    ),
+)
+
+V1_ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
+    EndpointTool(
+        names.LOGS_SCROLL_V1,
+        rq.V1LogsScrollRequest,
+        ScrollResult,
+        lambda s, r, b, p, o: calls.scroll_logs_v1(s.client, r, max_tokens=b),
+        False,
+    ),
+    EndpointTool(
+        names.LOGS_BATCH_V1,
+        rq.V1LogsBatchRequest,
+        BatchSubmitResult,
+        lambda s, r, b, p, o: calls.submit_batch_v1(s.client, r),
+        False,
+        False,
+    ),
+    EndpointTool(
+        names.LOGS_BATCH_URLS_V1,
+        rq.V1BatchUrlsRequest,
+        BatchStatusResult,
+        lambda s, r, b, p, o: calls.batch_urls_v1(s.client, r),
+        True,
+        False,
+    ),
+)
+
+
+def state_of(ctx: Context[Any, Any]) -> AppState:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, AppState)
+    return state
+
+
+def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinition:
+    extra = dict(spec.options)
+    if spec.budgeted:
+        extra["max_tokens"] = MAX_TOKENS_PROPERTY
+    schema = input_schema(spec.model, extra=extra)
+
+    async def handler(ctx: Context[Any, Any], arguments: dict[str, Any]) -> CallToolResult:
+        state = state_of(ctx)
+        args = preparse_json_strings(arguments, schema)
+        budget = args.pop("max_tokens", default_budget) if spec.budgeted else default_budget
+        options = {name: args.pop(name) for name, _ in spec.options if name in args}
+        problems = [issue for issue in (budget_issue(budget), *_option_issues(options)) if issue]
+        try:
+            request = rq.parse_request(spec.model, args)
+        except RequestValidationError as exc:
+            exc.issues.extend(problems)
+            return error_result(explain_validation(exc, tool=spec.name))
+        if problems:
+            invalid = RequestValidationError(problems, spec.model.__name__, example=spec.model.EXAMPLE)
+            return error_result(explain_validation(invalid, tool=spec.name))
+        try:
+            rendered = await spec.operation(state, request, int(budget), _progress(ctx), options)
+        except (CMError, StoreError, BatchError) as exc:
+            logger.info("%s failed: %s", spec.name, type(exc).__name__)
+            text = explain(exc, tool=spec.name) if isinstance(exc, CMError) else f"{spec.name} failed: {exc}"
+            return error_result(text)
+        return await _result(rendered, state.store)
+
+    return ToolDefinition(
+        name=spec.name,
+        title=TITLES[spec.name],
+        description=DESCRIPTIONS[spec.name],
+        input_schema=schema,
+        output_model=spec.output,
+        handler=handler,
+        idempotent=spec.idempotent,
+        open_world=spec.open_world,
+    )
+
+
+def _option_issues(options: dict[str, Any]) -> list[ValidationIssue]:
+    if "download" in options and not isinstance(options["download"], bool):
+        return [ValidationIssue(path="download", message="must be true or false")]
+    return []
+
+
+def _progress(ctx: Context[Any, Any]) -> Progress:
+    """Batch progress events as MCP progress notifications (a no-op without a progress token)."""
+
+    last: list[float] = []
+
+    async def report(event: ProgressEvent) -> None:
+        # MCP progress must increase: a poll that changed nothing repeats the value, so skip it
+        if last and event.progress <= last[-1]:
+            return
+        last.append(event.progress)
+        await ctx.report_progress(event.progress, total=event.total, message=event.message)
+
+    return report
+
+
+async def _result(rendered: Rendered, store: ResultStore) -> CallToolResult:
+    result = text_result(rendered.text, rendered.structured)
+    if isinstance(rendered.structured, ExportOutcome):
+        result_id = rendered.structured.result_id
+        result.content.append(
+            ResourceLink(
+                name=f"result-{result_id}",
+                uri=rendered.structured.resource_uri,
+                mime_type="application/json",
+                description="The stored export: metadata and files (query it with results_search/results_aggs)",
+            )
+        )
+        # the partition files as downloaded, for tools that can read local files
+        for path in await anyio.to_thread.run_sync(store.files, result_id):
+            result.content.append(
+                ResourceLink(name=path.name, uri=path.as_uri(), mime_type=_FILE_TYPES.get(path.suffix))
+            )
+    return result
+
+
+_FILE_TYPES = {".gz": "application/gzip", ".ndjson": "application/x-ndjson", ".json": "application/json"}
+
+
+async def _status_or_resume(
+    state: AppState,
+    request: rq.BatchStatusRequest,
+    kind: Literal["logs", "workloads"],
+    budget: int,
+    progress: Progress | None,
+    options: dict[str, Any],
+) -> Rendered:
+    """Status of a token; with download=true, continue (or finish) its export locally."""
+    if options.get("download"):
+        return await local.resume(
+            state.client,
+            request.token,
+            store=state.store,
+            settings=state.settings,
+            progress=progress,
+            max_tokens=budget,
+        )
+    rendered = await calls.batch_status(state.client, request, kind=kind)
+    job = await anyio.to_thread.run_sync(job_status, state.settings.data_dir, request.token)
+    if job is None:
+        return rendered
+    local_state = job_summary(job)
+    structured = rendered.structured.model_copy(update={"local": local_state})
+    note = (
+        f"\nlocal export: {job.done_count} partition(s) done, {job.downloaded_records:,} records downloaded "
+        f"(phase {job.phase}); call again with download=true to continue it."
+    )
+    return Rendered(structured=structured, text=rendered.text + note)
+
+
+def _quota_definition() -> ToolDefinition:
+    async def handler(ctx: Context[Any, Any], arguments: dict[str, Any]) -> CallToolResult:
+        if arguments:
+            return error_result(f"quota_status takes no arguments (got {sorted(arguments)}).")
+        rendered = calls.quota_status(state_of(ctx).client.quota)
+        return text_result(rendered.text, rendered.structured)
+
+    return ToolDefinition(
+        name=names.QUOTA_STATUS,
+        title=TITLES[names.QUOTA_STATUS],
+        description=DESCRIPTIONS[names.QUOTA_STATUS],
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+        output_model=QuotaResult,
+        handler=handler,
+        idempotent=True,
+        open_world=False,
+    )
+
+
+RESULT_TOOLS: tuple[EndpointTool, ...] = (
+    EndpointTool(
+        names.RESULTS_LIST,
+        local.ResultsListRequest,
+        local.ResultsList,
+        lambda s, r, b, p, o: local.results_list(s.store),
+        True,
+        False,
+        open_world=False,
+    ),
+    EndpointTool(
+        names.RESULTS_SEARCH,
+        local.ResultsSearchRequest,
+        local.LocalSearch,
+        lambda s, r, b, p, o: local.results_search(s.store, r, max_tokens=b),
+        True,
+        open_world=False,
+    ),
+    EndpointTool(
+        names.RESULTS_AGGS,
+        local.ResultsAggsRequest,
+        local.LocalAggs,
+        lambda s, r, b, p, o: local.results_aggs(s.store, r, max_tokens=b),
+        True,
+        open_world=False,
+    ),
+)
+
+
+def tool_definitions(settings: Settings) -> list[ToolDefinition]:
+    """Every tool this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
+    specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ()) + RESULT_TOOLS
+    budget = settings.default_max_tokens
+    return [_endpoint_definition(spec, budget) for spec in specs] + [_quota_definition()]
