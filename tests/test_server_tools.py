@@ -433,3 +433,43 @@ def test_serve_sandbox_writes_nothing_but_protocol_to_stdout(tmp_path: Any) -> N
     assert answer["id"] == 2
     assert answer["result"]["isError"] is False
     assert "levels" in answer["result"]["content"][0]["text"]
+
+
+async def test_summary_of_100k_logs_stays_within_budget(tmp_path: Any) -> None:
+    """results_search over a stored result of 100,000 logs: the whole text fits max_tokens."""
+    from cm_mcp.store import ResultStore
+    from cm_mcp.summarize import estimate_tokens
+
+    levels = ["INFO", "INFO", "INFO", "WARN", "ERROR", "DEBUG"]
+    hits = [
+        {
+            "_index": "logs-atr-2026.11",
+            "_id": f"id-{n}",
+            "_source": {
+                "@timestamp": f"2026-11-25T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000Z",
+                "message": [
+                    f"GET /api/orders/{n} -> 200 in {n % 900}ms",
+                    f"upstream connect error to 10.0.{n % 250}.{n % 7}:8443 after {n % 5000}ms",
+                    f"user u{n % 977} logged in from 192.168.{n % 200}.{n % 13}",
+                    f"cache miss for key session:{n:x} (ttl {n % 300}s)",
+                ][n % 4]
+                + " " * (n % 3),
+                "regex": {"extractions": {"logLevel": levels[n % len(levels)]}},
+            },
+        }
+        for n in range(100_000)
+    ]
+    info = ResultStore(tmp_path).create(kind="logs", source="scroll", request={"test": True}, hits=hits)
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        for budget in (500, 4000):
+            result = await client.call_tool(
+                "results_search", {"result_id": info.id, "size": 100_000, "max_tokens": budget}
+            )
+            text = "\n".join(getattr(block, "text", "") for block in result.content)
+            assert not result.is_error, text
+            assert estimate_tokens(text) <= budget
+            summary = result.structured_content["summary"]  # type: ignore[index]
+            assert summary["totals"]["returned"] == 100_000
+            assert sum(summary["levels"].values()) == 100_000
+            assert len(summary["templates"]) >= 1
+            assert "upstream connect error" in text
