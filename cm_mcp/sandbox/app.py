@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -54,7 +55,14 @@ from cm_mcp.api.endpoints import ENDPOINTS, Endpoint
 from cm_mcp.api.errors import RequestValidationError
 from cm_mcp.api.requests import REQUEST_MODELS, APIRequest, parse_request
 from cm_mcp.sandbox import auth
-from cm_mcp.sandbox.batchjobs import CONTENT_TYPES, BatchRegistry, TokenUnknown, write_partition_file
+from cm_mcp.sandbox.batchjobs import (
+    CONTENT_TYPES,
+    BatchJob,
+    BatchRegistry,
+    PartitionStatus,
+    TokenUnknown,
+    write_partition_file,
+)
 from cm_mcp.sandbox.config import SandboxConfig
 from cm_mcp.sandbox.data import DataSpec
 from cm_mcp.sandbox.engine import SandboxEngine, Selection, default_data_dir
@@ -207,6 +215,7 @@ class SandboxState:
         self.files_dir = Path(tempfile.mkdtemp(prefix="files-", dir=data_dir / "sandbox"))
         self._file_locks: dict[str, threading.Lock] = {}
         self._file_locks_guard = threading.Lock()
+        self._writers: set[str] = set()  # object keys whose file is being (or was) written
 
     def issue_token(self, sub: str = "sandbox-user", ttl_seconds: int | None = None) -> str:
         ttl = ttl_seconds if ttl_seconds is not None else int(self.config.jwt_ttl_hours * 3600)
@@ -284,8 +293,22 @@ class SandboxState:
             signed_at -= expires + 60
         return self.presigner.sign(f"{base_url}/_s3", object_key, expires, now=signed_at)
 
+    def published(self, job: BatchJob, now: datetime) -> list[PartitionStatus]:
+        """The job's partition states as the API reports them: like S3, a partition is `completed`
+        only once its file exists. When the clock says a partition is done, its file is written in a
+        background thread and the partition reads `processing` until then, so a download never waits
+        on the sandbox writing a large file (a client's read timeout would fire first)."""
+        statuses = job.status(now.timestamp())
+        shown = []
+        for index, status in enumerate(statuses):
+            if status.completed and not self._file_path(status.object_key).exists():
+                self._start_writing(job, index, status)
+                status = dataclasses.replace(status, state="processing")
+            shown.append(status)
+        return shown
+
     def partition_file(self, object_key: str, now: datetime) -> Path:
-        """The file behind `object_key`, written on first request; raises KeyError when not downloadable."""
+        """The file behind `object_key` (written now if need be); raises KeyError when not downloadable."""
         match = _OBJECT_KEY.match(object_key)
         if match is None:
             raise KeyError(object_key)
@@ -297,12 +320,29 @@ class SandboxState:
         statuses = job.status(now.timestamp())
         if index >= len(statuses) or not statuses[index].completed or job.object_key(index) != object_key:
             raise KeyError(object_key)
-        path = self.files_dir / object_key
+        return self._write_file(job, index, statuses[index])
+
+    def _file_path(self, object_key: str) -> Path:
+        return self.files_dir / object_key
+
+    def _start_writing(self, job: BatchJob, index: int, status: PartitionStatus) -> None:
+        with self._file_locks_guard:
+            if status.object_key in self._writers:
+                return
+            self._writers.add(status.object_key)
+        threading.Thread(
+            target=self._write_file, args=(job, index, status), name=f"sandbox-file-{index}", daemon=True
+        ).start()
+
+    def _write_file(self, job: BatchJob, index: int, status: PartitionStatus) -> Path:
+        """Write the partition's file once (atomically: a `.part` file renamed when complete)."""
+        object_key = status.object_key
+        path = self._file_path(object_key)
         with self._file_locks_guard:
             lock = self._file_locks.setdefault(object_key, threading.Lock())
         with lock:
             if not path.exists():
-                partition = statuses[index].partition
+                partition = status.partition
                 part_sel: Selection = job.query[index]
                 tmp = path.with_name(path.name + ".part")
                 written = write_partition_file(

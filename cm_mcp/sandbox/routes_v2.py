@@ -120,7 +120,7 @@ def job_statuses(state: SandboxState, call: Call, job_kind: str, token: str) -> 
     job = state.batches.get(token, call.now.timestamp())
     if job.kind != job_kind:
         raise TokenUnknown(token)
-    return job.status(call.now.timestamp())
+    return state.published(job, call.now)
 
 
 def url_of(state: SandboxState, call: Call, status: PartitionStatus) -> str:
