@@ -31,8 +31,7 @@ from cm_mcp.sandbox.app import Call, Handler, SandboxState, error_response, iso,
 from cm_mcp.sandbox.batchjobs import TokenUnknown
 from cm_mcp.sandbox.data import billing_summary
 from cm_mcp.sandbox.engine import v1_selection
-from cm_mcp.sandbox.routes_v2 import ScrollPage, in_thread, job_statuses, scroll_page, submit_batch, url_of
-from cm_mcp.sandbox.scrolls import ScrollUnknown
+from cm_mcp.sandbox.routes_v2 import in_thread, job_statuses, read_page, submit_batch, url_of
 
 DEFAULT_V1_PAGE: Final = 1000
 V1_JOB: Final = "v1_logs"
@@ -41,20 +40,11 @@ V1_JOB: Final = "v1_logs"
 async def v1_logs_scroll(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, V1LogsScrollRequest)
-    try:
-        page: ScrollPage = await in_thread(
-            lambda: scroll_page(
-                state,
-                call,
-                "logs",
-                req.scroll_id,
-                lambda: v1_selection(req, call.now),
-                req.size or DEFAULT_V1_PAGE,
-            )
-        )
-    except ScrollUnknown:
-        message = "Invalid or expired scroll_id: start a new scroll without it"
-        return error_response(call.endpoint, 404, message, request_id=call.request_id)
+    page = await read_page(
+        state, call, "logs", req.scroll_id, lambda: v1_selection(req, call.now), req.size or DEFAULT_V1_PAGE
+    )
+    if isinstance(page, Response):  # 404 in the V1 error shape (error_response picks it by endpoint)
+        return page
     body = {
         "logs": page.hits,
         "scroll_id": page.scroll_id,

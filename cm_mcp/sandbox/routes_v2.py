@@ -115,6 +115,24 @@ def submit_batch(state: SandboxState, call: Call, job_kind: str, sel: Selection)
     )
 
 
+async def read_page(
+    state: SandboxState,
+    call: Call,
+    kind: Kind,
+    scroll_id: str | None,
+    make_selection: Callable[[], Selection],
+    size: int,
+) -> ScrollPage | Response:
+    """`scroll_page` off the event loop; an unknown or expired scroll_id becomes the 404 answer."""
+    try:
+        page: ScrollPage = await in_thread(
+            lambda: scroll_page(state, call, kind, scroll_id, make_selection, size)
+        )
+    except ScrollUnknown:
+        return _not_found(call, SCROLL_UNKNOWN_MESSAGE)
+    return page
+
+
 def job_statuses(state: SandboxState, call: Call, job_kind: str, token: str) -> list[PartitionStatus]:
     """Partition states of `token`; raises TokenUnknown (also for another family's token)."""
     job = state.batches.get(token, call.now.timestamp())
@@ -139,10 +157,6 @@ def _not_found(call: Call, message: str) -> Response:
     return error_response(call.endpoint, 404, message, request_id=call.request_id)
 
 
-def _scroll_unknown(call: Call) -> Response:
-    return _not_found(call, SCROLL_UNKNOWN_MESSAGE)
-
-
 def _token_unknown(call: Call) -> Response:
     return _not_found(call, TOKEN_UNKNOWN_MESSAGE)
 
@@ -153,19 +167,11 @@ def _token_unknown(call: Call) -> Response:
 async def logs_scroll(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, LogsScrollRequest)
-    try:
-        page: ScrollPage = await in_thread(
-            lambda: scroll_page(
-                state,
-                call,
-                "logs",
-                req.scroll_id,
-                lambda: logs_selection(req, call.now),
-                req.size or DEFAULT_V2_PAGE,
-            )
-        )
-    except ScrollUnknown:
-        return _scroll_unknown(call)
+    page = await read_page(
+        state, call, "logs", req.scroll_id, lambda: logs_selection(req, call.now), req.size or DEFAULT_V2_PAGE
+    )
+    if isinstance(page, Response):
+        return page
     meta = state.meta(call, page.selection, scroll_id=page.scroll_id)
     return _json({"data": {"logs": page.hits, "count": page.total}, "meta": meta})
 
@@ -195,19 +201,16 @@ async def logs_aggs(state: SandboxState, call: Call) -> Response:
 async def workloads_scroll(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, WorkloadsScrollRequest)
-    try:
-        page: ScrollPage = await in_thread(
-            lambda: scroll_page(
-                state,
-                call,
-                "workloads",
-                req.scroll_id,
-                lambda: workloads_selection(req, call.now),
-                req.size or DEFAULT_V2_PAGE,
-            )
-        )
-    except ScrollUnknown:
-        return _scroll_unknown(call)
+    page = await read_page(
+        state,
+        call,
+        "workloads",
+        req.scroll_id,
+        lambda: workloads_selection(req, call.now),
+        req.size or DEFAULT_V2_PAGE,
+    )
+    if isinstance(page, Response):
+        return page
     sel = page.selection
     meta = state.meta(call, sel, **sel.echo, scroll_id=page.scroll_id, workloads_available=page.total)
     return _json({"data": {"workloads": page.hits, "count": len(page.hits)}, "meta": meta})
