@@ -285,3 +285,24 @@ async def test_export_in_one_call_with_progress_and_free_follow_ups(
     unknown = await mcp.call_tool(f"{kind}_batch_status", {"token": "no-such-token"})
     assert unknown.is_error
     assert f"{kind}_batch" in _text(unknown)
+
+
+async def test_sampled_export_summary_says_so_and_its_advice_works(
+    mcp: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import re
+
+    from cm_mcp.ops import local
+
+    monkeypatch.setattr(local, "SUMMARY_SAMPLE", 100)
+    exported = await mcp.call_tool("logs_batch", {**ATR_K8S, "start_time": "now-2d", "end_time": "now-1d"})
+    text = _text(exported)
+    records = exported.structured_content["records"]  # type: ignore[index]
+    assert records > 100
+    assert "even sample of" in text
+    advice = re.search(r"e\.g\. (\{.*\})\.", text)
+    assert advice is not None, text
+    exact = await mcp.call_tool("results_aggs", json.loads(advice.group(1)))
+    assert not exact.is_error, _text(exact)
+    assert exact.structured_content["summary"]["total_documents"] == records  # type: ignore[index]

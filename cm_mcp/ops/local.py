@@ -92,6 +92,14 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
         f"API's counts, stored as result {result.result_id} ({resource_uri(result.result_id)}). Follow-up "
         "questions: results_search / results_aggs with this result_id cost no API request."
     )
+    if len(hits) < total:
+        level_field = "regex.extractions.logLevel" if result.kind == "logs" else "workload.state"
+        header += (
+            f"\nThe summary below comes from an even sample of {len(hits):,} of the {total:,} records: its "
+            f"level and template counts are the sample's. For exact counts over everything use results_aggs, "
+            f'e.g. {{"result_id": "{result.result_id}", "aggs": {{"levels": {{"terms": {{"field": '
+            f'"{level_field}"}}}}}}}}.'
+        )
     if index_state != "ready":
         header += _BUILDING_NOTE
     failed = [partition.model_dump() for partition in result.failed_partitions]
