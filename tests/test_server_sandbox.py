@@ -306,3 +306,99 @@ async def test_sampled_export_summary_says_so_and_its_advice_works(
     exact = await mcp.call_tool("results_aggs", json.loads(advice.group(1)))
     assert not exact.is_error, _text(exact)
     assert exact.structured_content["summary"]["total_documents"] == records  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("incident_id", "where_field", "expected", "words"),
+    [
+        (
+            "builtin-atr-cluster-down",
+            "atr.domain_name",
+            "pay.example.com",
+            ("upstream", "cluster", "readiness"),
+        ),
+        (
+            "builtin-klewer-deploy-errors",
+            "klewer.domain_name",
+            "shop.example.com",
+            ("checkout", "500", "exception"),
+        ),
+        ("builtin-eventops-keyerror", "tenant", "globex", ("keyerror",)),
+    ],
+)
+async def test_builtin_log_incidents_show_in_default_summaries(
+    mcp: Client,
+    sandbox: RunningSandbox,
+    incident_id: str,
+    where_field: str,
+    expected: str,
+    words: tuple[str, ...],
+) -> None:
+    """A day-wide error overview points at the incident's place; the window's templates say what it was."""
+    incident = await _incident(sandbox, incident_id)
+    level = "logLevel" if incident["app_type"] == "serverless" else LEVEL
+    if incident["app_type"] == "serverless":
+        scope = {
+            "application": "eventops",
+            "app_type": "serverless",
+            "log_group": ["*"],
+            "tenant": ["*"],
+            "stage": ["*"],
+        }
+    else:
+        scope = {"application": incident["application"], "app_type": incident["app_type"], "domain": ["*"]}
+    overview = await mcp.call_tool(
+        "logs_aggs",
+        {
+            **scope,
+            # a day around the incident (not its calendar day: an incident may straddle midnight)
+            "start_time": f"{incident['start']}||-12h",
+            "end_time": f"{incident['end']}||+12h",
+            "aggs": {
+                "errors": {
+                    "filter": {"term": {level: "ERROR"}},
+                    "aggs": {"where": {"terms": {"field": where_field}}},
+                }
+            },
+        },
+    )
+    assert not overview.is_error, _text(overview)
+    errors = overview.structured_content["summary"]["sections"][0]  # type: ignore[index]
+    top = errors["children"][0]["buckets"][0]
+    assert top["key"] == expected
+    assert top["count"] >= incident["count"]
+
+    window = {"start_time": incident["start"], "end_time": incident["end"]}
+    scroll = await mcp.call_tool(
+        "logs_scroll", {**scope, **window, "size": 2000, "filters": [{"term": {level: "ERROR"}}]}
+    )
+    summary = scroll.structured_content["summary"]  # type: ignore[index]
+    assert summary["levels"]["ERROR"] >= incident["count"]
+    templates = " ".join(t["template"] + " " + t["example"] for t in summary["templates"][:3]).lower()
+    assert any(word in templates for word in words), templates
+
+
+async def test_builtin_failed_workloads_show_in_default_summaries(
+    mcp: Client, sandbox: RunningSandbox
+) -> None:
+    incident = await _incident(sandbox, "builtin-atr-enrichment-failures")
+    result = await mcp.call_tool(
+        "workloads_aggs",
+        {
+            "application": "atr",
+            "app_type": "ec2",
+            "domain": ["*"],
+            "start_time": incident["start"],
+            "end_time": incident["end"],
+            "aggs": {
+                "failed": {
+                    "filter": {"term": {"workload.state": "FAILED"}},
+                    "aggs": {"w": {"terms": {"field": "workflow.name"}}},
+                }
+            },
+        },
+    )
+    failed = result.structured_content["summary"]["sections"][0]  # type: ignore[index]
+    top = failed["children"][0]["buckets"][0]
+    assert top["key"] == incident["workflow"]
+    assert top["count"] >= incident["count"]
