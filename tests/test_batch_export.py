@@ -317,3 +317,22 @@ async def test_resume_unknown_or_expired_token(tmp_path: Path) -> None:
     async with fake_client(api) as client:
         with pytest.raises(TokenLifetimeError, match="re-submit"):
             await resume_export(client, api.token, store=store, now=lambda: later)
+
+
+def test_old_job_files_are_pruned_recent_ones_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from cm_mcp.batch.jobs import prune_jobs
+
+    jobs = tmp_path / "jobs"
+    (jobs / "old").mkdir(parents=True)
+    (jobs / "old" / "part-0000.ndjson.gz").write_bytes(b"x")
+    (jobs / "old.json").write_text("{}")
+    (jobs / "new.json").write_text("{}")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(jobs / "old.json", (two_days_ago, two_days_ago))
+    assert prune_jobs(tmp_path) == 1
+    assert not (jobs / "old.json").exists()
+    assert not (jobs / "old").exists()
+    assert (jobs / "new.json").exists()

@@ -53,7 +53,7 @@ from cm_mcp.batch.errors import (
     TokenLifetimeError,
     URLExpiredError,
 )
-from cm_mcp.batch.jobs import ExportKind, JobFiles, JobState, PartitionRecord
+from cm_mcp.batch.jobs import ExportKind, JobFiles, JobState, PartitionRecord, prune_jobs
 from cm_mcp.batch.limits import ExportLimits
 from cm_mcp.batch.models import ExportResult, ProgressEvent, Stage
 from cm_mcp.store import FailedPartition, ResultBuilder, ResultStore, StoredFile
@@ -94,6 +94,7 @@ async def run_export(
     HostNotAllowedError / InsecureURLError, APIError from the submission, TokenLifetimeError.
     """
     kind: ExportKind = "workloads" if isinstance(request, WorkloadsBatchRequest) else "logs"
+    await anyio.to_thread.run_sync(prune_jobs, store.data_dir)
     body = request.to_body()
     response = await client.post(f"{kind}_batch", body)
     data = response.get("data")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
@@ -92,6 +93,30 @@ class JobFiles:
 
     def remove(self) -> None:
         self.state_path.unlink(missing_ok=True)
+
+
+#: Job files outlive their token (2 h) only to answer "already exported" and to resume; after a day
+#: neither is possible (the token is dead, the result is in the store), so they are pruned.
+JOB_RETENTION: Final = timedelta(days=1)
+
+
+def prune_jobs(
+    data_dir: str | Path, *, older_than: timedelta = JOB_RETENTION, now: datetime | None = None
+) -> int:
+    """Remove job states (and their staging folders) untouched for `older_than`; how many went."""
+    root = Path(data_dir) / "jobs"
+    cutoff = (now or datetime.now(UTC)).timestamp() - older_than.total_seconds()
+    removed = 0
+    for state_path in root.glob("*.json"):
+        try:
+            if state_path.stat().st_mtime >= cutoff:
+                continue
+            shutil.rmtree(root / state_path.stem, ignore_errors=True)
+            state_path.unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            continue  # another process is pruning or writing it: not ours to fight over
+    return removed
 
 
 def job_status(data_dir: str | Path, token: str) -> JobState | None:
