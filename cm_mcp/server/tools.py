@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
 
 import anyio
@@ -69,6 +69,7 @@ class EndpointTool:
     model: type[rq.APIRequest]
     output: type[BaseModel]
     operation: Operation
+    _: KW_ONLY  # the flags below read as what they are, never as bare positional booleans
     idempotent: bool
     budgeted: bool = True
     #: server-side options (not sent upstream) and their schemas
@@ -77,76 +78,69 @@ class EndpointTool:
     open_world: bool = True
 
 
+# The operations behind the tools, each written once (logs and workloads share them).
+
+
+async def _aggregate(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
+    return await calls.aggregate(s.client, r, max_tokens=b)
+
+
+async def _export(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
+    return await local.export(s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b)
+
+
+async def _logs_status(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
+    return await _status_or_resume(s, r, "logs", b, p, o)
+
+
+async def _workloads_status(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
+    return await _status_or_resume(s, r, "workloads", b, p, o)
+
+
+_DOWNLOAD = (("download", DOWNLOAD_OPTION),)
+
 ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
-    EndpointTool(
-        names.LOGS_AGGS,
-        rq.LogsAggsRequest,
-        AggsResult,
-        lambda s, r, b, p, o: calls.aggregate(s.client, r, max_tokens=b),
-        True,
-    ),
+    EndpointTool(names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True),
     EndpointTool(
         names.LOGS_SCROLL,
         rq.LogsScrollRequest,
         ScrollResult,
         lambda s, r, b, p, o: calls.scroll_logs(s.client, r, max_tokens=b, store=s.store),
-        False,
+        idempotent=False,
     ),
-    EndpointTool(
-        names.LOGS_BATCH,
-        rq.LogsBatchRequest,
-        ExportOutcome,
-        lambda s, r, b, p, o: local.export(
-            s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b
-        ),
-        False,
-    ),
+    EndpointTool(names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False),
     EndpointTool(
         names.LOGS_BATCH_STATUS,
         rq.LogsBatchStatusRequest,
         BatchStatusResult,
-        lambda s, r, b, p, o: _status_or_resume(s, r, "logs", b, p, o),
-        False,
-        options=(("download", DOWNLOAD_OPTION),),
+        _logs_status,
+        idempotent=False,
+        options=_DOWNLOAD,
     ),
-    EndpointTool(
-        names.WORKLOADS_AGGS,
-        rq.WorkloadsAggsRequest,
-        AggsResult,
-        lambda s, r, b, p, o: calls.aggregate(s.client, r, max_tokens=b),
-        True,
-    ),
+    EndpointTool(names.WORKLOADS_AGGS, rq.WorkloadsAggsRequest, AggsResult, _aggregate, idempotent=True),
     EndpointTool(
         names.WORKLOADS_SCROLL,
         rq.WorkloadsScrollRequest,
         ScrollResult,
         lambda s, r, b, p, o: calls.scroll_workloads(s.client, r, max_tokens=b, store=s.store),
-        False,
+        idempotent=False,
     ),
-    EndpointTool(
-        names.WORKLOADS_BATCH,
-        rq.WorkloadsBatchRequest,
-        ExportOutcome,
-        lambda s, r, b, p, o: local.export(
-            s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b
-        ),
-        False,
-    ),
+    EndpointTool(names.WORKLOADS_BATCH, rq.WorkloadsBatchRequest, ExportOutcome, _export, idempotent=False),
     EndpointTool(
         names.WORKLOADS_BATCH_STATUS,
         rq.WorkloadsBatchStatusRequest,
         BatchStatusResult,
-        lambda s, r, b, p, o: _status_or_resume(s, r, "workloads", b, p, o),
-        False,
-        options=(("download", DOWNLOAD_OPTION),),
+        _workloads_status,
+        idempotent=False,
+        options=_DOWNLOAD,
     ),
     EndpointTool(
         names.BILLING_QUERY,
         rq.BillingQueryRequest,
         BillingResult,
         lambda s, r, b, p, o: calls.billing(s.client, r),
-        True,
-        False,
+        idempotent=True,
+        budgeted=False,
     ),
 )
 
@@ -156,23 +150,23 @@ V1_ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
         rq.V1LogsScrollRequest,
         ScrollResult,
         lambda s, r, b, p, o: calls.scroll_logs_v1(s.client, r, max_tokens=b),
-        False,
+        idempotent=False,
     ),
     EndpointTool(
         names.LOGS_BATCH_V1,
         rq.V1LogsBatchRequest,
         BatchSubmitResult,
         lambda s, r, b, p, o: calls.submit_batch_v1(s.client, r),
-        False,
-        False,
+        idempotent=False,
+        budgeted=False,
     ),
     EndpointTool(
         names.LOGS_BATCH_URLS_V1,
         rq.V1BatchUrlsRequest,
         BatchStatusResult,
         lambda s, r, b, p, o: calls.batch_urls_v1(s.client, r),
-        True,
-        False,
+        idempotent=True,
+        budgeted=False,
     ),
 )
 
@@ -323,8 +317,8 @@ RESULT_TOOLS: tuple[EndpointTool, ...] = (
         local.ResultsListRequest,
         local.ResultsList,
         lambda s, r, b, p, o: local.results_list(s.store),
-        True,
-        False,
+        idempotent=True,
+        budgeted=False,
         open_world=False,
     ),
     EndpointTool(
@@ -332,7 +326,7 @@ RESULT_TOOLS: tuple[EndpointTool, ...] = (
         local.ResultsSearchRequest,
         local.LocalSearch,
         lambda s, r, b, p, o: local.results_search(s.store, r, max_tokens=b),
-        True,
+        idempotent=True,
         open_world=False,
     ),
     EndpointTool(
@@ -340,7 +334,7 @@ RESULT_TOOLS: tuple[EndpointTool, ...] = (
         local.ResultsAggsRequest,
         local.LocalAggs,
         lambda s, r, b, p, o: local.results_aggs(s.store, r, max_tokens=b),
-        True,
+        idempotent=True,
         open_world=False,
     ),
 )
