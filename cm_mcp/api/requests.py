@@ -151,6 +151,8 @@ def _issues(exc: ValidationError, model: type[APIRequest]) -> list[ValidationIss
 
 def _unknown_field_message(name: str, model: type[APIRequest]) -> str:
     valid = list(model.model_fields)
+    if not valid:
+        return "unknown field; this tool takes no arguments"
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown field{hint}; valid fields: {', '.join(valid)}"

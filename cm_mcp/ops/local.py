@@ -127,10 +127,10 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
 # --- follow-ups on stored results ----------------------------------------------------------------
 
 
-class ResultsListRequest(APIRequest):
-    """results_list: no arguments."""
+class NoArguments(APIRequest):
+    """The input of tools that take no arguments (results_list, quota_status)."""
 
-    ENDPOINT: ClassVar[str] = "results_list"
+    ENDPOINT: ClassVar[str] = "none"
     EXAMPLE: ClassVar[dict[str, Any]] = {}
 
 

@@ -292,29 +292,24 @@ async def _status_or_resume(
     return Rendered(structured=structured, text=rendered.text + note)
 
 
-def _quota_definition() -> ToolDefinition:
-    async def handler(ctx: Context[Any, Any], arguments: dict[str, Any]) -> CallToolResult:
-        if arguments:
-            return error_result(f"quota_status takes no arguments (got {sorted(arguments)}).")
-        rendered = calls.quota_status(state_of(ctx).client.quota)
-        return text_result(rendered.text, rendered.structured)
+async def _quota(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
+    return calls.quota_status(s.client.quota)
 
-    return ToolDefinition(
-        name=names.QUOTA_STATUS,
-        title=TITLES[names.QUOTA_STATUS],
-        description=DESCRIPTIONS[names.QUOTA_STATUS],
-        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
-        output_model=QuotaResult,
-        handler=handler,
+
+#: Tools answered locally: no API request, no quota.
+LOCAL_TOOLS: tuple[EndpointTool, ...] = (
+    EndpointTool(
+        names.QUOTA_STATUS,
+        local.NoArguments,
+        QuotaResult,
+        _quota,
         idempotent=True,
+        budgeted=False,
         open_world=False,
-    )
-
-
-RESULT_TOOLS: tuple[EndpointTool, ...] = (
+    ),
     EndpointTool(
         names.RESULTS_LIST,
-        local.ResultsListRequest,
+        local.NoArguments,
         local.ResultsList,
         lambda s, r, b, p, o: local.results_list(s.store),
         idempotent=True,
@@ -342,6 +337,5 @@ RESULT_TOOLS: tuple[EndpointTool, ...] = (
 
 def tool_definitions(settings: Settings) -> list[ToolDefinition]:
     """Every tool this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
-    specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ()) + RESULT_TOOLS
-    budget = settings.default_max_tokens
-    return [_endpoint_definition(spec, budget) for spec in specs] + [_quota_definition()]
+    specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ()) + LOCAL_TOOLS
+    return [_endpoint_definition(spec, settings.default_max_tokens) for spec in specs]
