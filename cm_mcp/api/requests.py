@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -222,6 +222,19 @@ class _TimeWindow(APIRequest):
     def _time(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else _normalise_time(value, info)
 
+    @model_validator(mode="after")
+    def _query_rules(self) -> Self:
+        """The cross-field rules of a request that carries a query (a scroll continuation does not)."""
+        if not self._continues_a_scroll():
+            self._check_query()
+        return self
+
+    def _continues_a_scroll(self) -> bool:
+        return False
+
+    def _check_query(self) -> None:
+        raise NotImplementedError  # each scope (logs, workloads) states its rules
+
     def _check_window(self) -> None:
         if self.start_time is None:
             raise _rule("start_time", f"required: {_TIME_DOC}")
@@ -278,7 +291,7 @@ class _Scrollable(APIRequest):
     def is_continuation(self) -> bool:
         return self.scroll_id is not None
 
-    def _check_continuation(self) -> bool:
+    def _continues_a_scroll(self) -> bool:
         """True (and valid) for a continuation, whose other fields are neither checked nor sent."""
         if self.scroll_id is None:
             return False
@@ -366,11 +379,8 @@ class LogsScrollRequest(_Scrollable, _Filtered, _LogsScope):
     )
 
     @model_validator(mode="after")
-    def _rules(self) -> LogsScrollRequest:
-        if self._check_continuation():
-            return self
-        self._check_query()
-        if self.size is None:
+    def _size_required(self) -> LogsScrollRequest:
+        if not self.is_continuation and self.size is None:
             raise _rule("size", "required on the first request: an integer 1-10000, e.g. 100")
         return self
 
@@ -380,11 +390,6 @@ class LogsBatchRequest(_Filtered, _LogsScope):
 
     ENDPOINT: ClassVar[str] = "logs_batch"
     EXAMPLE: ClassVar[dict[str, Any]] = {**_LOGS_EXAMPLE, "start_time": "now-1d"}
-
-    @model_validator(mode="after")
-    def _rules(self) -> LogsBatchRequest:
-        self._check_query()
-        return self
 
 
 class LogsAggsRequest(_Aggregating, _LogsScope):
@@ -398,11 +403,6 @@ class LogsAggsRequest(_Aggregating, _LogsScope):
             "over_time": {"date_histogram": {"field": "@timestamp", "fixed_interval": "15m"}},
         },
     }
-
-    @model_validator(mode="after")
-    def _rules(self) -> LogsAggsRequest:
-        self._check_query()
-        return self
 
 
 class BatchStatusRequest(APIRequest):
@@ -479,12 +479,6 @@ class WorkloadsScrollRequest(_Scrollable, _Filtered, _WorkloadsScope):
 
     size: Annotated[PageSize | None, Field(description="Page size 1-10000 (default 100)")] = None
 
-    @model_validator(mode="after")
-    def _rules(self) -> WorkloadsScrollRequest:
-        if not self._check_continuation():
-            self._check_query()
-        return self
-
     def to_body(self) -> dict[str, Any]:
         body = super().to_body()
         if not self.is_continuation:
@@ -498,11 +492,6 @@ class WorkloadsBatchRequest(_Filtered, _WorkloadsScope):
     ENDPOINT: ClassVar[str] = "workloads_batch"
     EXAMPLE: ClassVar[dict[str, Any]] = dict(_WORKLOADS_EXAMPLE)
 
-    @model_validator(mode="after")
-    def _rules(self) -> WorkloadsBatchRequest:
-        self._check_query()
-        return self
-
 
 class WorkloadsAggsRequest(_Aggregating, _WorkloadsScope):
     """POST /v2/workloads/aggs."""
@@ -512,11 +501,6 @@ class WorkloadsAggsRequest(_Aggregating, _WorkloadsScope):
         **_WORKLOADS_EXAMPLE,
         "aggs": {"by_state": {"terms": {"field": "workload.state", "size": 10}}},
     }
-
-    @model_validator(mode="after")
-    def _rules(self) -> WorkloadsAggsRequest:
-        self._check_query()
-        return self
 
 
 # --- V1 (deprecated) ----------------------------------------------------------------------------
