@@ -17,23 +17,21 @@ from cm_mcp.api.requests import (
     BatchStatusRequest,
     BillingQueryRequest,
     LogsAggsRequest,
-    LogsBatchRequest,
     LogsScrollRequest,
     V1BatchUrlsRequest,
     V1LogsBatchRequest,
     V1LogsScrollRequest,
     WorkloadsAggsRequest,
-    WorkloadsBatchRequest,
     WorkloadsScrollRequest,
 )
 from cm_mcp.api.responses import (
     AggsResponse,
-    BatchResponse,
     Partition,
     V2Meta,
     daily_remaining,
     partitions_from_status,
 )
+from cm_mcp.api.times import format_utc
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -174,18 +172,6 @@ async def aggregate(
     )
 
 
-async def submit_batch(client: CMClient, request: LogsBatchRequest | WorkloadsBatchRequest) -> Rendered:
-    endpoint = request.ENDPOINT
-    response = cast(BatchResponse, await client.call(endpoint, request))
-    status_tool = f"{endpoint}_status"
-    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
-    next_step = f'Check progress with {status_tool} {{"token": "{response.data.token}"}}; the token expires in 2 hours.'
-    result = BatchSubmitResult(call=call, token=response.data.token, next_step=next_step)
-    return Rendered(
-        structured=result, text=f"{_header(call)}\nexport submitted, token {response.data.token}\n{next_step}"
-    )
-
-
 async def batch_status(
     client: CMClient, request: BatchStatusRequest, *, kind: Literal["logs", "workloads"]
 ) -> Rendered:
@@ -198,8 +184,8 @@ async def batch_status(
 def _status_result(endpoint: str, token: str, partitions: list[Partition], *, noun: str) -> Rendered:
     infos = [
         PartitionInfo(
-            start=p.start_time.isoformat().replace("+00:00", "Z") if p.start_time else None,
-            end=p.end_time.isoformat().replace("+00:00", "Z") if p.end_time else None,
+            start=format_utc(p.start_time) if p.start_time else None,
+            end=format_utc(p.end_time) if p.end_time else None,
             time_range=p.time_range_text if p.start_time is None else None,
             status=p.status or ("completed" if p.completed else "pending"),
             count=p.count,
@@ -241,8 +227,8 @@ def quota_status(tracker: QuotaTracker, *, now: datetime | None = None) -> Rende
         QuotaFamily(
             family=family,
             remaining=state.remaining,
-            seen_at=state.seen_at.isoformat() if state.seen_at else None,
-            exhausted_until=state.exhausted_until.isoformat() if state.exhausted_until else None,
+            seen_at=format_utc(state.seen_at) if state.seen_at else None,
+            exhausted_until=format_utc(state.exhausted_until) if state.exhausted_until else None,
         )
         for family, state in sorted(tracker.snapshot().items())
     ]
@@ -251,7 +237,7 @@ def quota_status(tracker: QuotaTracker, *, now: datetime | None = None) -> Rende
         "Only families used since the server started are known; others are unknown (not zero). "
         "Batch status polls are not counted by the API."
     )
-    result = QuotaResult(families=families, resets_at=reset.isoformat(), note=note)
+    result = QuotaResult(families=families, resets_at=format_utc(reset), note=note)
     lines = [f"quota (as last reported by the API; resets {reset:%Y-%m-%d %H:%M} UTC, assumed)"]
     lines += [
         f"  {f.family:<18} {'unknown' if f.remaining is None else f.remaining:>8}"
