@@ -82,7 +82,11 @@ class DownloadedFile:
     @property
     def format(self) -> str:
         """`ndjson`, `ndjson.gz`, `json` or `json.gz`: also the file's extension."""
-        return self.layout + (".gz" if self.compression == "gzip" else "")
+        return file_format(self.layout, self.compression)
+
+
+def file_format(layout: Layout, compression: Compression) -> str:
+    return layout + (".gz" if compression == "gzip" else "")
 
 
 def host_matches(host: str, pattern: str) -> bool:
@@ -190,7 +194,7 @@ class Downloader:
             assert parser.compression is not None
             assert parser.layout is not None
             result = DownloadedFile(
-                path=directory / f"{stem}.{parser.layout}{'.gz' if parser.compression == 'gzip' else ''}",
+                path=directory / f"{stem}.{file_format(parser.layout, parser.compression)}",
                 bytes=received,
                 records=records,
                 compression=parser.compression,

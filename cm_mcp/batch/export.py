@@ -38,6 +38,7 @@ import httpx2
 from pydantic import ValidationError
 
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import ServerError, TokenExpiredError, TransportError
 from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
 from cm_mcp.api.responses import Partition, partitions_from_status
@@ -56,7 +57,7 @@ from cm_mcp.batch.errors import (
 from cm_mcp.batch.jobs import ExportKind, JobFiles, JobState, PartitionRecord, prune_jobs
 from cm_mcp.batch.limits import ExportLimits
 from cm_mcp.batch.models import ExportResult, ProgressEvent, Stage
-from cm_mcp.store import FailedPartition, ResultBuilder, ResultStore, StoredFile
+from cm_mcp.store import FailedPartition, ResultBuilder, ResultInfo, ResultStore, StoredFile
 from cm_mcp.store.errors import RecordFileError
 from cm_mcp.store.formats import count_file_records
 
@@ -96,11 +97,12 @@ async def run_export(
     kind: ExportKind = "workloads" if isinstance(request, WorkloadsBatchRequest) else "logs"
     await anyio.to_thread.run_sync(prune_jobs, store.data_dir)
     body = request.to_body()
-    response = await client.post(f"{kind}_batch", body)
+    endpoint = ENDPOINTS[f"{kind}_batch"]
+    response = await client.post(endpoint, body)
     data = response.get("data")
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token.strip():
-        raise BatchError(f"the /v2/{kind}/batch response has no data.token")
+        raise BatchError(f"the {endpoint.path} response has no data.token")
     job = JobState(kind=kind, token=token.strip(), request=body, submitted_at=now())
     files = JobFiles(store.data_dir, job.token)
     files.save(job)
@@ -137,9 +139,7 @@ async def resume_export(
             f"the batch token was issued at {job.submitted_at:%Y-%m-%d %H:%M} UTC and has expired "
             f"(tokens live {limits.token_lifetime}); re-submit the batch request to export again"
         )
-    for record in job.partitions:
-        if record.state == "downloaded" and record.file and not (files.staging / record.file).exists():
-            record.state, record.file, record.records = "pending", None, None
+    # Staged files that went missing are found (and re-fetched) by _Export._recount_staged.
     job.phase = "running"
     files.save(job)
     export = _Export(client, job, files, store, progress, settings, limits, policy, download_transport, now)
@@ -181,7 +181,6 @@ class _Export:
         self.poll_now = False
         self.last_progress = 0.0
         self.limiter = anyio.CapacityLimiter(self.limits.concurrency)
-        self.noun = "logs" if job.kind == "logs" else "workloads"
 
     # --- the whole run -------------------------------------------------------------------------------
 
@@ -245,19 +244,8 @@ class _Export:
             info.records,
             info.index_state,
         )
-        return ExportResult(
-            result_id=info.id,
-            kind=self.job.kind,
-            complete=info.complete,
-            partitions=len(self.job.partitions),
-            records=info.records,
-            records_received=info.records_received,
-            failed_partitions=failed,
-            files=info.files,
-            polls=self.job.polls,
-            elapsed_seconds=round(time.monotonic() - self.started, 3),
-            job=self.files.name,
-            index_state=info.index_state,
+        return _export_result(
+            info, self.job, self.files.name, elapsed_seconds=round(time.monotonic() - self.started, 3)
         )
 
     async def _recount_staged(self) -> None:
@@ -363,21 +351,23 @@ class _Export:
             self.job.partitions.append(record)
         return record
 
+    def _unclaimed(self) -> list[PartitionRecord]:
+        """Pending partitions not being downloaded: only a poll can move them on."""
+        return [r for r in self.job.partitions if r.state == "pending" and r.key not in self.in_flight]
+
     def _waiting_on_server(self) -> bool:
-        """Something only a poll can move on: a pending partition not being downloaded."""
-        return any(r.state == "pending" and r.key not in self.in_flight for r in self.job.partitions)
+        return bool(self._unclaimed())
 
     def _all_final(self) -> bool:
-        return all(r.state in ("failed", "downloaded") for r in self.job.partitions)
+        return self.job.done_count == len(self.job.partitions)
 
     def _give_up_at_deadline(self) -> None:
-        for record in self.job.partitions:
-            if record.state == "pending" and record.key not in self.in_flight:
-                self._fail(
-                    record,
-                    f"not ready before the batch token's lifetime ran out ({self.limits.token_lifetime} "
-                    "from submission)",
-                )
+        for record in self._unclaimed():
+            self._fail(
+                record,
+                f"not ready before the batch token's lifetime ran out ({self.limits.token_lifetime} "
+                "from submission)",
+            )
         self.files.save(self.job)
         self.wake.set()
 
@@ -450,22 +440,18 @@ class _Export:
 
     def _message(self, *, final: bool = False) -> str:
         total = len(self.job.partitions)
-        done = self._done()
         failed = sum(1 for r in self.job.partitions if r.state == "failed")
-        text = f"{done}/{total} partitions, {len(self.seen):,} {self.noun}"
+        text = f"{self.job.done_count}/{total} partitions, {len(self.seen):,} {self.job.kind}"
         if failed:
             text += f", {failed} failed"
         if final:
             text = "export finished: " + text
         return text
 
-    def _done(self) -> int:
-        return sum(1 for r in self.job.partitions if r.state in ("failed", "downloaded"))
-
     async def emit(self, stage: Stage, message: str) -> None:
         if self.progress_cb is None:
             return
-        self.last_progress = max(self.last_progress, float(self._done()))
+        self.last_progress = max(self.last_progress, float(self.job.done_count))
         total = float(len(self.job.partitions)) if self.job.partitions else None
         await self.progress_cb(ProgressEvent(self.last_progress, total, message, stage))
 
@@ -477,7 +463,13 @@ def _first_error(group: BaseExceptionGroup[Exception]) -> Exception:
 
 def _result_from_store(store: ResultStore, job: JobState, name: str) -> ExportResult:
     assert job.result_id is not None
-    info = store.get(job.result_id)
+    return _export_result(store.get(job.result_id), job, name)
+
+
+def _export_result(
+    info: ResultInfo, job: JobState, name: str, *, elapsed_seconds: float = 0.0
+) -> ExportResult:
+    """The ExportResult of a stored export (`name`: the job's local name)."""
     return ExportResult(
         result_id=info.id,
         kind=job.kind,
@@ -488,6 +480,7 @@ def _result_from_store(store: ResultStore, job: JobState, name: str) -> ExportRe
         failed_partitions=info.failed_partitions,
         files=info.files,
         polls=job.polls,
+        elapsed_seconds=elapsed_seconds,
         job=name,
         index_state=info.index_state,
     )

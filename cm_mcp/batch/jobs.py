@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -91,9 +92,6 @@ class JobFiles:
         state.updated_at = datetime.now(UTC)
         atomic_write(self.state_path, state.model_dump_json(indent=1).encode())
 
-    def remove(self) -> None:
-        self.state_path.unlink(missing_ok=True)
-
 
 #: Job files outlive their token (2 h) only to answer "already exported" and to resume; after a day
 #: neither is possible (the token is dead, the result is in the store), so they are pruned.
@@ -129,9 +127,7 @@ def job_status(data_dir: str | Path, token: str) -> JobState | None:
 
 def job_summary(state: JobState) -> dict[str, Any]:
     """A compact JSON-able view for a status tool (no token)."""
-    by_state: dict[str, int] = {}
-    for p in state.partitions:
-        by_state[p.state] = by_state.get(p.state, 0) + 1
+    by_state = dict(Counter(p.state for p in state.partitions))
     return {
         "kind": state.kind,
         "phase": state.phase,

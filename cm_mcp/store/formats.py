@@ -68,6 +68,14 @@ _LINE_STARTS: Final = re.compile(rb'\n\{"_index":"[^"\\\n]*+","_id":"([^"\\\n]++
 _ENVELOPE_ID: Final = re.compile(rb'\{"_index":"[^"\\\n]*","_id":"([^"\\\n]+)","_source":\{')
 
 
+def _strip_start(data: bytes) -> bytes:
+    """`data` without leading whitespace and UTF-8 byte-order mark: its first byte tells the layout."""
+    stripped = data.lstrip(b" \t\r\n")
+    if stripped.startswith(codecs.BOM_UTF8):
+        stripped = stripped[len(codecs.BOM_UTF8) :].lstrip(b" \t\r\n")
+    return stripped
+
+
 def synthetic_id(document: Any) -> str:
     """A stable `_id` for a bare document: a hash of its canonical JSON."""
     blob = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -202,9 +210,7 @@ class RecordParser:
         if not data:
             return []
         if self.layout is None:
-            stripped = data.lstrip(b" \t\r\n")
-            if stripped.startswith(codecs.BOM_UTF8):
-                stripped = stripped[len(codecs.BOM_UTF8) :].lstrip(b" \t\r\n")
+            stripped = _strip_start(data)
             if not stripped:
                 return []
             first = stripped[:1]
@@ -422,10 +428,7 @@ def sample_file_records(path: str | Path, take: int, of: int) -> list[dict[str, 
         gz = probe.read(2) == GZIP_MAGIC
     handle: Any = gzip.open(path, "rb") if gz else open(path, "rb")  # type: ignore[no-untyped-call]  # noqa: SIM115 - closed below
     with handle:
-        head = bytes(handle.peek(64)).lstrip(b" \t\r\n")
-        if head.startswith(codecs.BOM_UTF8):
-            head = head[len(codecs.BOM_UTF8) :].lstrip(b" \t\r\n")
-        if head.startswith(b"["):
+        if _strip_start(bytes(handle.peek(64))).startswith(b"["):
             wanted = set(targets)
             return [r for i, r in enumerate(iter_file_records(path)) if i in wanted]
         out: list[dict[str, Any]] = []

@@ -100,6 +100,13 @@ def _dumps_line(hit: Mapping[str, Any]) -> bytes:
     return json.dumps(hit, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def _write_page(path: Path, hits: Sequence[Mapping[str, Any]]) -> StoredFile:
+    """Write `hits` as one NDJSON page; its StoredFile entry."""
+    data = b"".join(_dumps_line(h) for h in hits)
+    path.write_bytes(data)
+    return StoredFile(name=path.name, bytes=len(data), records=len(hits), format="ndjson")
+
+
 class IndexBuildInterrupted(StoreError):
     """The process is exiting; the half-built index is dropped and rebuilt on next use."""
 
@@ -347,19 +354,40 @@ class ResultStore:
         complete: bool = True,
     ) -> ResultInfo:
         """A result from hits in memory (small results; exports use `builder` to stream files)."""
+        return self._create(
+            kind=kind,
+            source=source,
+            request=request,
+            hits=list(hits),
+            start_time=start_time,
+            end_time=end_time,
+            complete=complete,
+        )
+
+    def _create(
+        self,
+        *,
+        kind: ResultKind,
+        source: ResultSource,
+        request: Mapping[str, Any],
+        hits: Sequence[Mapping[str, Any]],
+        start_time: str | None,
+        end_time: str | None,
+        complete: bool,
+        next_scroll_id: str | None = None,
+        upstream_total: int | None = None,
+    ) -> ResultInfo:
+        """A one-page result: `hits` indexed and stored as `page-0001.ndjson`."""
         builder = self.builder(
             kind=kind, source=source, request=request, start_time=start_time, end_time=end_time
         )
         try:
-            hit_list = list(hits)
-            builder.add_hits(hit_list)
+            builder.add_hits(hits)
             page = builder.dir / "page-0001.ndjson"
-            page.write_bytes(b"".join(_dumps_line(h) for h in hit_list))
-            builder.add_file(
-                page,
-                StoredFile(name=page.name, bytes=page.stat().st_size, records=len(hit_list), format="ndjson"),
+            builder.add_file(page, _write_page(page, hits))
+            return builder.finish(
+                complete=complete, next_scroll_id=next_scroll_id, upstream_total=upstream_total, pages=1
             )
-            return builder.finish(complete=complete, pages=1)
         except BaseException:
             builder.abort()
             raise
@@ -380,33 +408,17 @@ class ResultStore:
         with self._lock:
             existing = self._find_scroll(scroll_id) if scroll_id else None
             if existing is None:
-                time_range = (request.get("start_time"), request.get("end_time"))
-                builder = self.builder(
+                return self._create(
                     kind=kind,
                     source="scroll",
                     request=request,
-                    start_time=time_range[0],
-                    end_time=time_range[1],
+                    hits=hits,
+                    start_time=request.get("start_time"),
+                    end_time=request.get("end_time"),
+                    complete=next_scroll_id is None,
+                    next_scroll_id=next_scroll_id,
+                    upstream_total=upstream_total,
                 )
-                try:
-                    builder.add_hits(hits)
-                    page = builder.dir / "page-0001.ndjson"
-                    page.write_bytes(b"".join(_dumps_line(h) for h in hits))
-                    builder.add_file(
-                        page,
-                        StoredFile(
-                            name=page.name, bytes=page.stat().st_size, records=len(hits), format="ndjson"
-                        ),
-                    )
-                    return builder.finish(
-                        complete=next_scroll_id is None,
-                        next_scroll_id=next_scroll_id,
-                        upstream_total=upstream_total,
-                        pages=1,
-                    )
-                except BaseException:
-                    builder.abort()
-                    raise
             return self._append_page(existing, hits, next_scroll_id, upstream_total)
 
     def _find_scroll(self, scroll_id: str) -> ResultInfo | None:
@@ -437,11 +449,7 @@ class ResultStore:
                 index.add(fresh)
         finally:
             index.close()
-        page = folder / "files" / f"page-{info.pages + 1:04d}.ndjson"
-        page.write_bytes(b"".join(_dumps_line(h) for h in hits))
-        info.files.append(
-            StoredFile(name=page.name, bytes=page.stat().st_size, records=len(hits), format="ndjson")
-        )
+        info.files.append(_write_page(folder / "files" / f"page-{info.pages + 1:04d}.ndjson", hits))
         info.pages += 1
         info.records += len(fresh)
         info.records_received += len(hits)
@@ -491,9 +499,6 @@ class ResultStore:
         ready = (self.root / info.id / INDEX_DIR / INDEX_READY).exists()
         info.index_state = "ready" if ready else "building"
         return info
-
-    def index_ready(self, result_id: str) -> bool:
-        return self.get(result_id).index_state == "ready"
 
     def sample(self, result_id: str, n: int) -> tuple[builtins.list[dict[str, Any]], int]:
         """Up to `n` distinct records spread over every file of the result (each file contributes in
