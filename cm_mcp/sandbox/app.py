@@ -54,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cm_mcp.api.endpoints import ENDPOINTS, Endpoint
 from cm_mcp.api.errors import RequestValidationError
 from cm_mcp.api.requests import REQUEST_MODELS, APIRequest, parse_request
+from cm_mcp.api.times import format_utc
 from cm_mcp.sandbox import auth
 from cm_mcp.sandbox.batchjobs import (
     CONTENT_TYPES,
@@ -69,12 +70,11 @@ from cm_mcp.sandbox.engine import SandboxEngine, Selection, default_data_dir
 from cm_mcp.sandbox.faults import FaultInjector, FaultParseError, merge_faults
 from cm_mcp.sandbox.incidents import load_scenarios
 from cm_mcp.sandbox.presign import Presigner, PresignError, s3_error_xml
-from cm_mcp.sandbox.quotas import QuotaExhausted, Quotas, next_reset
+from cm_mcp.sandbox.quotas import QuotaExhausted, Quotas
 from cm_mcp.sandbox.scrolls import ScrollRegistry
 
 logger = logging.getLogger("cm_mcp.sandbox")
 
-TOKEN_UNKNOWN_MESSAGE: Final = "No record of this token. Note: Tokens expire after 2 hours"
 SCROLL_UNKNOWN_MESSAGE: Final = (
     "No search context found for this scroll_id (unknown or expired after 5 minutes idle)"
 )
@@ -235,9 +235,10 @@ class SandboxState:
                 request.headers.get("authorization"), secret=self.secret, now=now.timestamp()
             )
         except auth.AuthError as exc:
-            detail = "Invalid or missing token" if endpoint.version == "v1" else f"Unauthorized: {exc.detail}"
             if endpoint.version == "v1":
-                detail = f"{detail} ({exc.detail})"
+                detail = f"Invalid or missing token ({exc.detail})"
+            else:
+                detail = f"Unauthorized: {exc.detail}"
             return error_response(endpoint, 401, detail, request_id=request_id)
         try:
             body = json.loads(await request.body())
@@ -265,7 +266,7 @@ class SandboxState:
         try:
             remaining = self.quotas.consume(sub, endpoint_name, now)
         except QuotaExhausted as exc:
-            retry_after = max(1, math.ceil((next_reset(now) - now).total_seconds()))
+            retry_after = max(1, math.ceil((exc.reset_at - now).total_seconds()))
             return error_response(
                 endpoint, 429, str(exc), request_id=request_id, headers={"Retry-After": str(retry_after)}
             )
@@ -278,7 +279,7 @@ class SandboxState:
         """The V2 `meta` object: fixed keys, then the endpoint's echoes (`extra`, None values dropped)."""
         meta: dict[str, Any] = {"api_version": "v2"}
         if sel is not None:
-            meta["time_range"] = {"start": iso(sel.start), "end": iso(sel.end)}
+            meta["time_range"] = {"start": format_utc(sel.start), "end": format_utc(sel.end)}
         meta["rate_limit"] = {"daily_remaining": call.remaining}
         meta["request_id"] = call.request_id
         meta.update({k: v for k, v in extra.items() if v is not None})
@@ -354,11 +355,6 @@ class SandboxState:
                         "partition %s: wrote %d records, expected %d", object_key, written, partition.count
                     )
         return path
-
-
-def iso(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def state_of(request: Request) -> SandboxState:
@@ -516,7 +512,7 @@ async def scenarios(request: Request) -> Response:
     spec = state_of(request).engine.spec
     return json_response(
         {
-            "data_window": {"start": iso(spec.start), "end": iso(spec.now)},
+            "data_window": {"start": format_utc(spec.start), "end": format_utc(spec.now)},
             "incidents": spec.scenarios(),
         }
     )
@@ -553,7 +549,7 @@ async def token(request: Request) -> Response:
         return json_response({"error": "Invalid input", "details": "ttl: must be an integer (seconds)"}, 400)
     jwt = state.issue_token(sub, ttl)
     expires = datetime.fromtimestamp(state.clock().timestamp() + ttl, UTC)
-    return json_response({"token": jwt, "sub": sub, "expires_at": iso(expires)})
+    return json_response({"token": jwt, "sub": sub, "expires_at": format_utc(expires)})
 
 
 # --- S3-style downloads ------------------------------------------------------------------------------
@@ -638,9 +634,9 @@ def create_app(
     if engine is None:
         engine = SandboxEngine.open_or_build(build_spec(config, now), config.data_dir)
     state = SandboxState(config, engine, clock=clock)
+    handlers = {**routes_v2.HANDLERS, **routes_v1.HANDLERS}
     routes = [
-        *(_api_route(ENDPOINTS[name].path, name, handler) for name, handler in routes_v2.HANDLERS.items()),
-        *(_api_route(ENDPOINTS[name].path, name, handler) for name, handler in routes_v1.HANDLERS.items()),
+        *(_api_route(ENDPOINTS[name].path, name, handler) for name, handler in handlers.items()),
         Route("/_sandbox/health", _guarded(health), methods=["GET"]),
         Route("/_sandbox/stats", _guarded(stats), methods=["GET"]),
         Route("/_sandbox/scenarios", _guarded(scenarios), methods=["GET"]),

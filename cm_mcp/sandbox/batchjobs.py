@@ -40,6 +40,8 @@ CONTENT_TYPES: Final[dict[str, str]] = {
     "json": "application/json",
 }
 DEFAULT_TARGET_PER_PARTITION: Final = 100_000
+#: The reference's 404 text for an unknown or expired batch token.
+TOKEN_UNKNOWN_MESSAGE: Final = "No record of this token. Note: Tokens expire after 2 hours"
 
 
 class TokenUnknown(Exception):
@@ -181,7 +183,7 @@ class BatchRegistry:
         with self._lock:
             job = self._jobs.get(token.strip())
             if job is None or t - job.created >= self.token_ttl_seconds:
-                raise TokenUnknown("No record of this token. Note: Tokens expire after 2 hours")
+                raise TokenUnknown(TOKEN_UNKNOWN_MESSAGE)
             return job
 
     def status(self, token: str, now: float | None = None) -> list[PartitionStatus]:

@@ -615,7 +615,7 @@ def generate(spec: DataSpec) -> Iterator[Hit]:
 def expected_counts(spec: DataSpec) -> dict[str, int]:
     """Exact document counts per application/kind without generating (for progress reporting)."""
     out = {f"logs:{app}": n for app, n in _app_totals(spec).items()}
-    out["workloads:atr"] = spec.workloads_per_day * spec.window_days if spec.workloads_per_day else 0
+    out["workloads:atr"] = spec.workloads_per_day * spec.window_days
     for inc in spec.incidents:
         key = f"{inc.kind}:{inc.application}"
         out[key] = out.get(key, 0) + inc.count

@@ -88,10 +88,6 @@ class Selection:
 # --- request -> selection ----------------------------------------------------------------------------
 
 
-def _parse_utc(text: str) -> datetime:
-    return parse_iso8601(text)
-
-
 def logs_selection(req: LogsScrollRequest | LogsBatchRequest | LogsAggsRequest, now: datetime) -> Selection:
     assert req.application is not None
     assert req.app_type is not None
@@ -112,7 +108,7 @@ def logs_selection(req: LogsScrollRequest | LogsBatchRequest | LogsAggsRequest, 
     else:
         routing = {infra_type_field(app): [app_type], domain_field(app): list(req.domain or ["*"])}
         echo["domain"] = list(req.domain or ["*"])
-    start, end = _parse_utc(req.start_time), _parse_utc(req.end_time)
+    start, end = parse_iso8601(req.start_time), parse_iso8601(req.end_time)
     query = DocQuery(filters=filters, start=start, end=end, routing=routing, now=now)
     fields = getattr(req, "fields", None)
     return Selection("logs", query, start, end, tuple(fields) if fields else None, echo)
@@ -129,7 +125,7 @@ def workloads_selection(
         infra_type_field("atr"): [req.app_type],
         domain_field("atr"): list(req.domain),
     }
-    start, end = _parse_utc(req.start_time), _parse_utc(req.end_time)
+    start, end = parse_iso8601(req.start_time), parse_iso8601(req.end_time)
     filters = list(getattr(req, "filters", None) or [])
     query = DocQuery(filters=filters, start=start, end=end, routing=routing, now=now)
     fields = getattr(req, "fields", None)
@@ -242,22 +238,27 @@ class SandboxEngine:
                 return
 
     def partitions(
-        self, sel: Selection, windows: Sequence[tuple[datetime, datetime]]
+        self, sel: Selection, windows: Sequence[tuple[datetime, datetime]], total: int | None = None
     ) -> list[tuple[Selection, datetime, datetime, int]]:
         """Split `sel` along contiguous `windows` into disjoint selections and count each.
 
         Boundaries are floored to the millisecond (the index's precision); partition i selects
         [b_i, b_{i+1} - 1 ms] and the last one ends at the selection's own (inclusive) end, so every
         matching document falls in exactly one partition and the counts add up to `count(sel)`.
+        Given `total` (= `count(sel)`, already known to the caller), the last partition's count is
+        what the others leave rather than one more query (for a one-partition job, `total` itself).
         """
         bounds = [from_ms(to_ms(start)) for start, _ in windows]
         out = []
+        counted = 0
         for i, lo in enumerate(bounds):
             last = i == len(bounds) - 1
             reported_end = sel.end if last else bounds[i + 1]
             hi = sel.end if last else bounds[i + 1] - timedelta(milliseconds=1)
             part = sel.window(lo, hi)
-            out.append((part, lo, reported_end, self.count(part)))
+            count = total - counted if last and total is not None else self.count(part)
+            counted += count
+            out.append((part, lo, reported_end, count))
         return out
 
 

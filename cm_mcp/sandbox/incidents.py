@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -45,15 +44,12 @@ from pydantic import (
 
 from cm_mcp.api import times
 from cm_mcp.api.fields import Application, AppType, domain_field, infra_type_field
-from cm_mcp.sandbox.templates import DOMAINS, GENERATORS, LEVELS, SCENARIO_PLACEHOLDERS, placeholders_in
+from cm_mcp.sandbox.templates import DOMAINS, LEVELS, SCENARIO_PLACEHOLDERS, unknown_placeholders
 
 INCIDENT_ID_FIELD: Final = "sandbox.incident_id"
 #: Fields a scenario may not override: they carry the ground truth.
 _PROTECTED_FIELDS: Final = ("@timestamp", "sandbox")
 MAX_RECORDS_PER_INCIDENT: Final = 2_000_000
-
-_DATE_MATH_RE: Final = re.compile(r"^now((?:[+-]\d+[smhHdw])*)(?:/([smhHdw]))?$")
-_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "H": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class ScenarioError(ValueError):
@@ -66,7 +62,7 @@ def resolve_time(expr: str, now: datetime) -> datetime:
 
 
 def _check_template(value: str) -> str:
-    unknown = [k for k in placeholders_in(value) if k not in GENERATORS]
+    unknown = unknown_placeholders(value)
     if unknown:
         raise ValueError(
             f"unknown placeholder(s) {', '.join('{' + k + '}' for k in unknown)} in {value!r}; "

@@ -2,17 +2,21 @@
 
 The reference hints at separate budgets (V2 scroll/batch ~50, V2 aggs ~1000, V1 ~500; item 36);
 the sandbox keeps one counter per (sub, family). Status polls are free (item 30 leaves it open;
-free polling keeps well-behaved clients from starving). Family names match cm_mcp/api/endpoints.py.
+free polling keeps well-behaved clients from starving): they are the endpoints cm_mcp/api/endpoints.py
+leaves untracked, and the families are its endpoint names.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 
-DEFAULT_LIMITS: Final[dict[str, int | None]] = {
+from cm_mcp.api.endpoints import ENDPOINTS
+from cm_mcp.api.quota import next_utc_midnight
+
+_DAILY_LIMITS: Final[dict[str, int]] = {
     "logs_scroll": 50,
     "logs_batch": 50,
     "workloads_scroll": 50,
@@ -22,12 +26,12 @@ DEFAULT_LIMITS: Final[dict[str, int | None]] = {
     "v1_logs_scroll": 500,
     "v1_logs_batch": 500,
     "billing_query": 500,
-    # None = free (not counted, no remaining value to report)
-    "logs_batch_status": None,
-    "workloads_batch_status": None,
-    "v1_logs_batch_urls": None,
 }
-FAMILIES: Final = tuple(DEFAULT_LIMITS)
+#: Every endpoint's daily limit; None = free (not counted, no remaining value to report).
+DEFAULT_LIMITS: Final[dict[str, int | None]] = {
+    name: None if endpoint.family is None else _DAILY_LIMITS[endpoint.family]
+    for name, endpoint in ENDPOINTS.items()
+}
 
 
 class QuotaExhausted(Exception):
@@ -38,16 +42,6 @@ class QuotaExhausted(Exception):
         self.family = family
         self.limit = limit
         self.reset_at = reset_at
-
-    @property
-    def retry_after_seconds(self) -> int:
-        return max(1, int((self.reset_at - datetime.now(UTC)).total_seconds()))
-
-
-def next_reset(now: datetime) -> datetime:
-    """The next 00:00 UTC after `now`."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day + timedelta(days=1)
 
 
 @dataclass
@@ -93,7 +87,7 @@ class Quotas:
         with self._lock:
             c = self._counter(token_sub, family, t)
             if c.used >= limit:
-                raise QuotaExhausted(family, limit, next_reset(t))
+                raise QuotaExhausted(family, limit, next_utc_midnight(t))
             c.used += 1
             return limit - c.used
 
@@ -132,6 +126,6 @@ class Quotas:
                 }
         return {
             "limits": dict(self.limits),
-            "reset_at": next_reset(t).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "reset_at": next_utc_midnight(t).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "usage": usage,
         }

@@ -26,9 +26,9 @@ from cm_mcp.api.requests import (
     V1LogsBatchRequest,
     V1LogsScrollRequest,
 )
-from cm_mcp.api.times import resolve_date_math
-from cm_mcp.sandbox.app import Call, Handler, SandboxState, error_response, iso, json_response
-from cm_mcp.sandbox.batchjobs import TokenUnknown
+from cm_mcp.api.times import format_utc, resolve_date_math
+from cm_mcp.sandbox.app import Call, Handler, SandboxState, error_response, json_response
+from cm_mcp.sandbox.batchjobs import PartitionStatus, TokenUnknown
 from cm_mcp.sandbox.data import billing_summary
 from cm_mcp.sandbox.engine import v1_selection
 from cm_mcp.sandbox.routes_v2 import in_thread, job_statuses, read_page, submit_batch, url_of
@@ -71,13 +71,15 @@ async def v1_logs_batch_urls(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, V1BatchUrlsRequest)
     try:
-        statuses = job_statuses(state, call, V1_JOB, req.token)
+        statuses: list[PartitionStatus] = await in_thread(
+            lambda: job_statuses(state, call, V1_JOB, req.token)
+        )
     except TokenUnknown:
         return error_response(call.endpoint, 401, "Invalid or missing token", request_id=call.request_id)
     entries = [
         {
             "presigned_url": url_of(state, call, status),
-            "time_range": f"{iso(status.partition.start)}/{iso(status.partition.end)}",
+            "time_range": f"{format_utc(status.partition.start)}/{format_utc(status.partition.end)}",
             "ready": status.completed,
             "status": status.state,
         }

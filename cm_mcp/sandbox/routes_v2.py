@@ -38,18 +38,17 @@ from cm_mcp.api.requests import (
     WorkloadsBatchRequest,
     WorkloadsScrollRequest,
 )
+from cm_mcp.api.times import format_utc
 from cm_mcp.dsl import DSLError
 from cm_mcp.sandbox.app import (
     SCROLL_UNKNOWN_MESSAGE,
-    TOKEN_UNKNOWN_MESSAGE,
     Call,
     Handler,
     SandboxState,
     error_response,
-    iso,
     json_response,
 )
-from cm_mcp.sandbox.batchjobs import PartitionStatus, TokenUnknown, split_time_range
+from cm_mcp.sandbox.batchjobs import TOKEN_UNKNOWN_MESSAGE, PartitionStatus, TokenUnknown, split_time_range
 from cm_mcp.sandbox.engine import Kind, Selection, logs_selection, workloads_selection
 from cm_mcp.sandbox.scrolls import ScrollUnknown
 
@@ -79,6 +78,7 @@ def scroll_page(
 ) -> ScrollPage:
     """The first page of a new scroll, or the next page of `scroll_id`; raises ScrollUnknown."""
     engine, scrolls, now = state.engine, state.scrolls, call.now.timestamp()
+    sid: str | None
     if scroll_id is not None:
         ctx = scrolls.next(scroll_id, now)
         sel: Selection = ctx.query
@@ -86,18 +86,17 @@ def scroll_page(
             raise ScrollUnknown(scroll_id)
         hits, cursor = engine.page(sel, ctx.page_size, ctx.cursor)
         ctx = scrolls.advance(ctx.scroll_id, cursor, len(hits), now)
-        total, returned, sid = ctx.total, ctx.returned, ctx.scroll_id
+        total, sid = ctx.total, ctx.scroll_id
+        if cursor is None or ctx.returned >= total:  # that was the last page
+            scrolls.close(sid)
+            sid = None
     else:
         sel = make_selection()
         total = engine.count(sel)
         hits, cursor = engine.page(sel, size)
-        returned, sid = len(hits), None
-        if cursor is not None and returned < total:
-            sid = scrolls.open(sel, total, size, cursor, now)
-            scrolls.advance(sid, cursor, returned, now)
-    if sid is not None and (cursor is None or returned >= total):
-        scrolls.close(sid)
         sid = None
+        if cursor is not None and len(hits) < total:
+            sid = scrolls.open(sel, total, size, cursor, now, returned=len(hits))
     return ScrollPage(sel, hits, total, sid)
 
 
@@ -106,7 +105,7 @@ def submit_batch(state: SandboxState, call: Call, job_kind: str, sel: Selection)
     engine = state.engine
     total = engine.count(sel)
     windows = split_time_range(sel.start, sel.end, total, state.config.target_per_partition)
-    parts = engine.partitions(sel, windows)
+    parts = engine.partitions(sel, windows, total)
     return state.batches.submit(
         job_kind,
         [part for part, _, _, _ in parts],
@@ -149,16 +148,8 @@ async def in_thread(fn: Callable[[], Any]) -> Any:
     return await anyio.to_thread.run_sync(fn)
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return json_response(body, status)
-
-
 def _not_found(call: Call, message: str) -> Response:
     return error_response(call.endpoint, 404, message, request_id=call.request_id)
-
-
-def _token_unknown(call: Call) -> Response:
-    return _not_found(call, TOKEN_UNKNOWN_MESSAGE)
 
 
 # --- logs --------------------------------------------------------------------------------------------
@@ -173,15 +164,13 @@ async def logs_scroll(state: SandboxState, call: Call) -> Response:
     if isinstance(page, Response):
         return page
     meta = state.meta(call, page.selection, scroll_id=page.scroll_id)
-    return _json({"data": {"logs": page.hits, "count": page.total}, "meta": meta})
+    return json_response({"data": {"logs": page.hits, "count": page.total}, "meta": meta})
 
 
 async def logs_batch(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, LogsBatchRequest)
-    sel = logs_selection(req, call.now)
-    token = await in_thread(lambda: submit_batch(state, call, "logs", sel))
-    return _json({"data": {"token": token}, "meta": state.meta(call, sel, **sel.echo)})
+    return await _batch(state, call, logs_selection(req, call.now))
 
 
 async def logs_batch_status(state: SandboxState, call: Call) -> Response:
@@ -213,15 +202,13 @@ async def workloads_scroll(state: SandboxState, call: Call) -> Response:
         return page
     sel = page.selection
     meta = state.meta(call, sel, **sel.echo, scroll_id=page.scroll_id, workloads_available=page.total)
-    return _json({"data": {"workloads": page.hits, "count": len(page.hits)}, "meta": meta})
+    return json_response({"data": {"workloads": page.hits, "count": len(page.hits)}, "meta": meta})
 
 
 async def workloads_batch(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, WorkloadsBatchRequest)
-    sel = workloads_selection(req, call.now)
-    token = await in_thread(lambda: submit_batch(state, call, "workloads", sel))
-    return _json({"data": {"token": token}, "meta": state.meta(call, sel, **sel.echo)})
+    return await _batch(state, call, workloads_selection(req, call.now))
 
 
 async def workloads_batch_status(state: SandboxState, call: Call) -> Response:
@@ -238,17 +225,25 @@ async def workloads_aggs(state: SandboxState, call: Call) -> Response:
 # --- shared V2 bodies --------------------------------------------------------------------------------
 
 
+async def _batch(state: SandboxState, call: Call, sel: Selection) -> Response:
+    """Submit a batch job over `sel` (a logs or workloads job, by its kind); the token answer."""
+    token = await in_thread(lambda: submit_batch(state, call, sel.kind, sel))
+    return json_response({"data": {"token": token}, "meta": state.meta(call, sel, **sel.echo)})
+
+
 async def _batch_status(state: SandboxState, call: Call, job_kind: str, count_key: str) -> Response:
     req = call.request
     assert isinstance(req, BatchStatusRequest)
     try:
-        statuses = job_statuses(state, call, job_kind, req.token)
+        statuses: list[PartitionStatus] = await in_thread(
+            lambda: job_statuses(state, call, job_kind, req.token)
+        )
     except TokenUnknown:
-        return _token_unknown(call)
+        return _not_found(call, TOKEN_UNKNOWN_MESSAGE)
     entries = [
         {
-            "start_time": iso(status.partition.start),
-            "end_time": iso(status.partition.end),
+            "start_time": format_utc(status.partition.start),
+            "end_time": format_utc(status.partition.end),
             count_key: status.partition.count,
             "presigned_url": url_of(state, call, status),
             "completed": status.completed,
@@ -256,7 +251,7 @@ async def _batch_status(state: SandboxState, call: Call, job_kind: str, count_ke
         }
         for status in statuses
     ]
-    return _json({"presigned_urls": entries})
+    return json_response({"presigned_urls": entries})
 
 
 async def _aggs(
@@ -273,7 +268,7 @@ async def _aggs(
         "data": {"aggregations": aggregations, "total_documents": total},
         "meta": state.meta(call, sel, **echo),
     }
-    return _json(body)
+    return json_response(body)
 
 
 HANDLERS: Final[dict[str, Handler]] = {

@@ -50,8 +50,16 @@ class ScrollRegistry:
         self._lock = threading.Lock()
 
     def open(
-        self, query: Any, total: int, page_size: int, cursor: Any = None, now: float | None = None
+        self,
+        query: Any,
+        total: int,
+        page_size: int,
+        cursor: Any = None,
+        now: float | None = None,
+        *,
+        returned: int = 0,
     ) -> str:
+        """A new context; `cursor` and `returned` describe the page already served, if any."""
         if page_size <= 0:
             raise ValueError("page_size must be > 0")
         t = now if now is not None else time.time()
@@ -61,7 +69,7 @@ class ScrollRegistry:
                 oldest = min(self._contexts.values(), key=lambda c: c.last_used)
                 del self._contexts[oldest.scroll_id]
             sid = new_scroll_id()
-            self._contexts[sid] = ScrollContext(sid, query, total, page_size, cursor, 0, t)
+            self._contexts[sid] = ScrollContext(sid, query, total, page_size, cursor, returned, t)
         return sid
 
     def next(self, scroll_id: str, now: float | None = None) -> ScrollContext:
