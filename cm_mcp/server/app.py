@@ -17,7 +17,7 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.settings import Settings
 from cm_mcp.server.descriptions import SERVER_INSTRUCTIONS
 from cm_mcp.server.prompts import render_investigation
-from cm_mcp.server.tools import AppState, state_of, tool_definitions
+from cm_mcp.server.tools import AppState, build_tools, state_of
 from cm_mcp.store import ResultStore, StoreError
 
 
@@ -39,7 +39,7 @@ def build_server(settings: Settings | None = None, *, client: CMClient | None = 
         version=__version__,
         instructions=SERVER_INSTRUCTIONS,
         lifespan=lifespan,
-        tools=[definition.build() for definition in tool_definitions(settings)],
+        tools=build_tools(settings),
         log_level="WARNING",
     )
 

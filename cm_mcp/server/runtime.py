@@ -85,15 +85,11 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def list_tools() -> int:
-    for definition in _all_definitions():
-        print(f"{definition.name:24} {definition.title}")
+    from cm_mcp.server.tools import build_tools
+
+    for tool in build_tools(Settings(enable_v1=True)):
+        print(f"{tool.name:24} {tool.title}")
     return 0
-
-
-def _all_definitions() -> list[Any]:
-    from cm_mcp.server.tools import tool_definitions
-
-    return tool_definitions(Settings(enable_v1=True))
 
 
 def call_tool(args: argparse.Namespace) -> int:

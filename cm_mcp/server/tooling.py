@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -34,37 +33,31 @@ class _RawArguments(ArgModelBase):
         return {"arguments": dict(self.__pydantic_extra__ or {})}
 
 
-@dataclass(frozen=True)
-class ToolDefinition:
-    name: str
-    title: str
-    description: str
-    input_schema: dict[str, Any]
-    output_model: type[BaseModel]
-    handler: Handler
-    idempotent: bool
-    open_world: bool = True
-
-    def build(self) -> Tool:
-        async def run(ctx: Context[Any, Any], arguments: dict[str, Any]) -> CallToolResult:
-            return await self.handler(ctx, arguments)
-
-        return Tool(
-            fn=run,
-            name=self.name,
-            title=self.title,
-            description=self.description,
-            parameters=self.input_schema,
-            fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=output_schema(self.output_model)),
-            is_async=True,
-            context_kwarg="ctx",
-            annotations=ToolAnnotations(
-                title=self.title,
-                read_only_hint=True,
-                open_world_hint=self.open_world,
-                idempotent_hint=self.idempotent,
-            ),
-        )
+def sdk_tool(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    input_schema: dict[str, Any],
+    output_model: type[BaseModel],
+    handler: Handler,
+    idempotent: bool,
+    open_world: bool,
+) -> Tool:
+    """The SDK's `Tool` for `handler`, publishing `input_schema` as is and passing raw arguments."""
+    return Tool(
+        fn=handler,
+        name=name,
+        title=title,
+        description=description,
+        parameters=input_schema,
+        fn_metadata=FuncMetadata(arg_model=_RawArguments, output_schema=output_schema(output_model)),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations(
+            title=title, read_only_hint=True, open_world_hint=open_world, idempotent_hint=idempotent
+        ),
+    )
 
 
 def preparse_json_strings(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

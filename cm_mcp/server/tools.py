@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools.base import Tool
 from mcp.types import CallToolResult, ResourceLink
 from pydantic import BaseModel
 
@@ -38,10 +39,10 @@ from cm_mcp.server import names
 from cm_mcp.server.descriptions import DESCRIPTIONS, TITLES
 from cm_mcp.server.schemas import DOWNLOAD_OPTION, MAX_TOKENS_PROPERTY, input_schema
 from cm_mcp.server.tooling import (
-    ToolDefinition,
     budget_issue,
     error_result,
     preparse_json_strings,
+    sdk_tool,
     text_result,
 )
 from cm_mcp.store import ResultStore, StoreError
@@ -177,7 +178,7 @@ def state_of(ctx: Context[Any, Any]) -> AppState:
     return state
 
 
-def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinition:
+def _endpoint_tool(spec: EndpointTool, default_budget: int) -> Tool:
     extra = dict(spec.options)
     if spec.budgeted:
         extra["max_tokens"] = MAX_TOKENS_PROPERTY
@@ -205,7 +206,7 @@ def _endpoint_definition(spec: EndpointTool, default_budget: int) -> ToolDefinit
             return error_result(text)
         return await _result(rendered, state.store)
 
-    return ToolDefinition(
+    return sdk_tool(
         name=spec.name,
         title=TITLES[spec.name],
         description=DESCRIPTIONS[spec.name],
@@ -335,7 +336,7 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
 )
 
 
-def tool_definitions(settings: Settings) -> list[ToolDefinition]:
+def build_tools(settings: Settings) -> list[Tool]:
     """Every tool this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
     specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ()) + LOCAL_TOOLS
-    return [_endpoint_definition(spec, settings.default_max_tokens) for spec in specs]
+    return [_endpoint_tool(spec, settings.default_max_tokens) for spec in specs]
