@@ -39,6 +39,15 @@ V2_TOOLS = {
     "results_aggs",
 }
 LOCAL_TOOLS = {"quota_status", "results_list", "results_search", "results_aggs"}
+#: A valid logs_aggs call (the arguments most tests need).
+AGGS_CALL: dict[str, Any] = {
+    "application": "atr",
+    "app_type": "kubernetes",
+    "domain": ["*"],
+    "start_time": "now-1h",
+    "end_time": "now",
+    "aggs": {"l": {"terms": {"field": "x"}}},
+}
 V1_TOOLS = {"logs_scroll_v1", "logs_batch_v1", "logs_batch_urls_v1"}
 
 
@@ -179,12 +188,7 @@ INVALID_CALLS = [
     (
         "logs_aggs",
         {
-            "application": "atr",
-            "app_type": "kubernetes",
-            "domain": ["*"],
-            "start_time": "now-1h",
-            "end_time": "now",
-            "aggs": {"l": {"terms": {"field": "x"}}},
+            **AGGS_CALL,
             "max_tokens": 50,
         },
         "max_tokens",
@@ -243,14 +247,7 @@ async def test_upstream_failures_say_what_to_do(
     async for client in _session(upstream):
         result = await client.call_tool(
             "logs_aggs",
-            {
-                "application": "atr",
-                "app_type": "kubernetes",
-                "domain": ["*"],
-                "start_time": "now-1h",
-                "end_time": "now",
-                "aggs": {"l": {"terms": {"field": "x"}}},
-            },
+            dict(AGGS_CALL),
         )
         text = result.content[0].text  # type: ignore[union-attr]
         assert result.is_error
@@ -305,14 +302,7 @@ async def test_quota_status_costs_nothing_and_reports_what_was_seen() -> None:
     async for client in _session(upstream):
         await client.call_tool(
             "logs_aggs",
-            {
-                "application": "atr",
-                "app_type": "kubernetes",
-                "domain": ["*"],
-                "start_time": "now-1h",
-                "end_time": "now",
-                "aggs": {"l": {"terms": {"field": "x"}}},
-            },
+            dict(AGGS_CALL),
         )
         result = await client.call_tool("quota_status", {})
         families = {f["family"]: f for f in result.structured_content["families"]}  # type: ignore[index]
