@@ -17,22 +17,36 @@ from typing import Any, Literal
 
 import tantivy
 
+from cm_mcp.api.fields import TIMESTAMP_FIELD
 from cm_mcp.api.querydsl import METRIC_AGGREGATIONS
 from cm_mcp.dsl import schema as sc
 from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS
 from cm_mcp.dsl.datemath import add_unit, floor_unit, from_ms, iso_ms, parse_date, to_ms
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.project import project
-from cm_mcp.dsl.query import QueryCompiler, _range_syntax, and_all, not_, term_candidates, ts_range
+from cm_mcp.dsl.query import (
+    UTC_ZONES,
+    QueryCompiler,
+    _range_syntax,
+    and_all,
+    count_matches,
+    not_,
+    term_candidates,
+    ts_range,
+)
 
 Json = dict[str, Any]
 TopHits = Callable[[tantivy.Query, int, Literal["asc", "desc"]], tuple[int, list[Json]]]
 # A converter turns tantivy's result for one aggregation into OpenSearch's, given the context query.
 Converter = Callable[[Json, tantivy.Query], Json]
+# A bucket aggregation's tantivy spec; the query selecting one output bucket's documents; and the
+# conversion of tantivy's result into OpenSearch's fields other than `buckets`, plus (output bucket,
+# tantivy bucket) pairs in order (the converter then fills in each output bucket's sub-aggregations).
+BucketPairs = list[tuple[Json, Json]]
+BucketAgg = tuple[Json, Callable[[Json], tantivy.Query], Callable[[Json], tuple[Json, BucketPairs]]]
 
 _METRICS = METRIC_AGGREGATIONS
 _NATIVE_BUCKETS = ("terms", "histogram", "date_histogram", "range")
-_EMULATED = ("filter", "filters", "missing", "top_hits")
 _FIXED_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _CALENDAR = {
     "minute": ("m", 60_000), "1m": ("m", 60_000), "hour": ("h", 3_600_000), "1h": ("h", 3_600_000),
@@ -68,7 +82,6 @@ class AggRunner:
             if self._is_native(kind, params):
                 native[name] = self._native(kind, params, subs, p)
             else:
-                out[name] = None  # placeholder keeps request order
                 out[name] = self._emulate(kind, params, subs, p, q)
         if native:
             raw = self.searcher.aggregate(q, {n: spec for n, (spec, _) in native.items()})
@@ -81,9 +94,6 @@ class AggRunner:
         if kind == "date_histogram":
             return _calendar_unit(params) not in ("M", "q", "y")
         return kind in _METRICS or kind in _NATIVE_BUCKETS
-
-    def _count(self, q: tantivy.Query) -> int:
-        return int(getattr(self.searcher.search(q, 1, count=True), "count", 0) or 0)
 
     # -- native ---------------------------------------------------------------------------------------
     def _native(
@@ -110,8 +120,8 @@ class AggRunner:
         order = list(subs)
 
         def convert(raw: Json, q: tantivy.Query) -> Json:
-            result: Json = post(raw)
-            for b_out, b_raw in result.pop("_pairs"):
+            head, pairs = post(raw)
+            for b_out, b_raw in pairs:
                 bq: tantivy.Query | None = None
                 for n, (_, conv) in sub_native.items():
                     bq = bq or and_all([q, bucket_of(b_out)])
@@ -121,7 +131,7 @@ class AggRunner:
                     b_out.update(self.run(bq, deferred, f"{p}.aggs"))
                 extra = {n: b_out.pop(n) for n in order if n in b_out}
                 b_out.update(extra)
-            return result
+            return {**head, "buckets": [ob for ob, _ in pairs]}
 
         return node, convert
 
@@ -154,9 +164,7 @@ class AggRunner:
 
         return {kind: spec}, convert
 
-    def _b_terms(
-        self, params: Mapping[str, Any], p: str
-    ) -> tuple[Json, Callable[[Json], tantivy.Query], Callable[[Json], Json]]:
+    def _b_terms(self, params: Mapping[str, Any], p: str) -> BucketAgg:
         _only(
             params,
             {"field", "size", "min_doc_count", "order", "missing", "shard_size", "show_term_doc_count_error"},
@@ -198,25 +206,22 @@ class AggRunner:
                 )
             return q
 
-        def post(raw: Json) -> Json:
+        def post(raw: Json) -> tuple[Json, BucketPairs]:
             pairs = []
             for b in raw.get("buckets", []):
                 ob: Json = {"key": b["key"], "doc_count": b["doc_count"]}
                 if "key_as_string" in b:
                     ob["key_as_string"] = b["key_as_string"]
                 pairs.append((ob, b))
-            return {
+            head = {
                 "doc_count_error_upper_bound": raw.get("doc_count_error_upper_bound", 0),
                 "sum_other_doc_count": raw.get("sum_other_doc_count", 0),
-                "buckets": [ob for ob, _ in pairs],
-                "_pairs": pairs,
             }
+            return head, pairs
 
         return spec, bucket_of, post
 
-    def _b_histogram(
-        self, params: Mapping[str, Any], p: str
-    ) -> tuple[Json, Callable[[Json], tantivy.Query], Callable[[Json], Json]]:
+    def _b_histogram(self, params: Mapping[str, Any], p: str) -> BucketAgg:
         _only(params, {"field", "interval", "offset", "min_doc_count", "extended_bounds", "hard_bounds"}, p)
         field = _field(params, p)
         if "interval" not in params:
@@ -235,17 +240,14 @@ class AggRunner:
                 f"{sc.kw_path(field)}:{_range_syntax((lo, True), (lo + interval, False))}"
             )
 
-        def post(raw: Json) -> Json:
-            pairs = [
+        def post(raw: Json) -> tuple[Json, BucketPairs]:
+            return {}, [
                 ({"key": float(b["key"]), "doc_count": b["doc_count"]}, b) for b in raw.get("buckets", [])
             ]
-            return {"buckets": [ob for ob, _ in pairs], "_pairs": pairs}
 
         return spec, bucket_of, post
 
-    def _b_date_histogram(
-        self, params: Mapping[str, Any], p: str
-    ) -> tuple[Json, Callable[[Json], tantivy.Query], Callable[[Json], Json]]:
+    def _b_date_histogram(self, params: Mapping[str, Any], p: str) -> BucketAgg:
         _date_hist_checks(params, p)
         interval, offset = _fixed_interval(params, p)
         spec: Json = {
@@ -270,18 +272,16 @@ class AggRunner:
         def bucket_of(b: Json) -> tantivy.Query:
             return ts_range(int(b["key"]), int(b["key"]) + interval - 1, self.schema)
 
-        def post(raw: Json) -> Json:
+        def post(raw: Json) -> tuple[Json, BucketPairs]:
             pairs = []
             for b in raw.get("buckets", []):
                 key = int(b["key"])
                 pairs.append(({"key_as_string": iso_ms(key), "key": key, "doc_count": b["doc_count"]}, b))
-            return {"buckets": [ob for ob, _ in pairs], "_pairs": pairs}
+            return {}, pairs
 
         return spec, bucket_of, post
 
-    def _b_range(
-        self, params: Mapping[str, Any], p: str
-    ) -> tuple[Json, Callable[[Json], tantivy.Query], Callable[[Json], Json]]:
+    def _b_range(self, params: Mapping[str, Any], p: str) -> BucketAgg:
         _only(params, {"field", "ranges", "keyed", "format"}, p)
         if params.get("keyed"):
             raise DSLError(f"{p}.keyed", "keyed ranges are not supported")
@@ -318,7 +318,7 @@ class AggRunner:
             rng = _range_syntax(None if lo is None else (lo, True), None if hi is None else (hi, False))
             return self.compiler.index.parse_query(f"{sc.kw_path(field)}:{rng}")
 
-        def post(raw: Json) -> Json:
+        def post(raw: Json) -> tuple[Json, BucketPairs]:
             by_key = {b.get("key"): b for b in raw.get("buckets", [])}
             pairs = []
             for lo, hi, key in wanted:
@@ -334,7 +334,7 @@ class AggRunner:
                         ob["to_as_string"] = iso_ms(int(hi))
                 ob["doc_count"] = b["doc_count"]
                 pairs.append((ob, b))
-            return {"buckets": [ob for ob, _ in pairs], "_pairs": pairs}
+            return {}, pairs
 
         return spec, bucket_of, post
 
@@ -354,7 +354,7 @@ class AggRunner:
     def _emulate(self, kind: str, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
         if kind == "filter":
             fq = and_all([q, self.compiler.one(params, f"{p}.filter")])
-            return {"doc_count": self._count(fq), **self.run(fq, subs, f"{p}.aggs")}
+            return {"doc_count": count_matches(self.searcher, fq), **self.run(fq, subs, f"{p}.aggs")}
         if kind == "missing":
             field = _field(params, p)
             if sc.special_field(field) == sc.TS:
@@ -364,7 +364,7 @@ class AggRunner:
             else:
                 cond = not_(tantivy.Query.exists_query(sc.kw_path(field), json_subpaths=True))
             mq = and_all([q, cond])
-            return {"doc_count": self._count(mq), **self.run(mq, subs, f"{p}.aggs")}
+            return {"doc_count": count_matches(self.searcher, mq), **self.run(mq, subs, f"{p}.aggs")}
         if kind == "filters":
             return self._filters(params, subs, p, q)
         if kind == "top_hits":
@@ -392,7 +392,9 @@ class AggRunner:
         buckets = []
         for key, cond in conds:
             bq = and_all([q, cond])
-            buckets.append((key, {"doc_count": self._count(bq), **self.run(bq, subs, f"{p}.aggs")}))
+            buckets.append(
+                (key, {"doc_count": count_matches(self.searcher, bq), **self.run(bq, subs, f"{p}.aggs")})
+            )
         if named:
             return {"buckets": dict(buckets)}
         return {"buckets": [b for _, b in buckets]}
@@ -456,7 +458,7 @@ class AggRunner:
         ranges = [{"from": to_ms(a), "to": to_ms(b)} for a, b in itertools.pairwise(bounds)]
         inner = {
             "x": {
-                "range": {"field": "@timestamp", "ranges": ranges},
+                "range": {"field": TIMESTAMP_FIELD, "ranges": ranges},
                 **({"aggs": dict(subs)} if subs else {}),
             }
         }
@@ -518,7 +520,7 @@ def _date_hist_checks(params: Any, p: str) -> None:
                    "offset", "time_zone", "format", "keyed"}, p)  # fmt: skip
     if not sc.is_timestamp(_field(params, p)):
         raise DSLError(f"{p}.field", "date_histogram is supported on @timestamp only")
-    if params.get("time_zone") not in (None, "UTC", "Z", "+00:00", "Etc/UTC"):
+    if params.get("time_zone") not in UTC_ZONES:
         raise DSLError(f"{p}.time_zone", "only UTC is supported")
     if params.get("keyed"):
         raise DSLError(f"{p}.keyed", "keyed buckets are not supported")

@@ -21,7 +21,3 @@ SUPPORTED_AGGREGATIONS: Final = (*querydsl.SUPPORTED_AGGREGATIONS, "top_hits")
 
 def supported_aggregation_types() -> tuple[str, ...]:
     return SUPPORTED_AGGREGATIONS
-
-
-def supported_filter_types() -> tuple[str, ...]:
-    return SUPPORTED_FILTERS

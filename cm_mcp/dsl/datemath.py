@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from cm_mcp.api import times
 from cm_mcp.dsl.errors import DSLError
-
-_UNIT_RE = re.compile(r"([+-])(\d+)([yMwdhHms])|/([yMwdhHms])")
 
 
 def to_ms(dt: datetime) -> int:
@@ -24,7 +21,7 @@ def from_ms(ms: int) -> datetime:
 
 def iso_ms(ms: int) -> str:
     """`key_as_string` style: 2026-11-26T10:00:00.123Z."""
-    return from_ms(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return times.format_utc(from_ms(ms))
 
 
 def parse_iso_ms(text: str) -> int:
@@ -70,18 +67,9 @@ def parse_date(value: object, *, now: datetime, round_up: bool, path: str, fmt: 
 
 
 def _apply_math(anchor: int, expr: str, *, round_up: bool, path: str, original: str) -> int:
-    dt = from_ms(anchor)
-    pos = 0
-    while pos < len(expr):
-        m = _UNIT_RE.match(expr, pos)
-        if m is None:
-            raise DSLError(path, f"bad date math {original!r} (e.g. now-15m, now-1d/d, now/h)")
-        if m.group(4):
-            unit = m.group(4)
-            start = floor_unit(dt, unit)
-            dt = add_unit(start, 1, unit) - timedelta(milliseconds=1) if round_up else start
-        else:
-            n = int(m.group(2)) * (1 if m.group(1) == "+" else -1)
-            dt = add_unit(dt, n, m.group(3))
-        pos = m.end()
-    return to_ms(dt)
+    """`anchor` moved by the date-math operations in `expr` ("-1d/d"), via `times.resolve_date_math`."""
+    try:
+        moment = times.resolve_date_math("now" + expr, from_ms(anchor), "up" if round_up else "down")
+    except times.TimeFormatError:
+        raise DSLError(path, f"bad date math {original!r} (e.g. now-15m, now-1d/d, now/h)") from None
+    return to_ms(moment)

@@ -18,7 +18,7 @@ from cm_mcp.dsl.aggs import AggRunner
 from cm_mcp.dsl.datemath import parse_iso_ms
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.project import project
-from cm_mcp.dsl.query import DocQuery, QueryCompiler, and_all
+from cm_mcp.dsl.query import DocQuery, QueryCompiler, and_all, count_matches
 
 QueryLike = DocQuery | Sequence[Mapping[str, Any]] | None
 Order = Literal["asc", "desc"]
@@ -96,11 +96,15 @@ class DocIndex:
 
     # -- reading ------------------------------------------------------------------------------------
     def compile(self, query: QueryLike = None, *, now: datetime | None = None) -> tantivy.Query:
+        return self._compile(query, now)[0]
+
+    def _compile(self, query: QueryLike, now: datetime | None) -> tuple[tantivy.Query, QueryCompiler]:
         q = _as_doc_query(query)
-        return QueryCompiler(self._index, now or q.now).build(q)
+        compiler = QueryCompiler(self._index, now or q.now)
+        return compiler.build(q), compiler
 
     def count(self, query: QueryLike = None, *, now: datetime | None = None) -> int:
-        return self._count(self._index.searcher(), self.compile(query, now=now))
+        return count_matches(self._index.searcher(), self.compile(query, now=now))
 
     def search(
         self,
@@ -122,18 +126,8 @@ class DocIndex:
         tq = self.compile(query, now=now)
         cursor = _decode_cursor(after) if after else None
         searcher = self._index.searcher()
-        addrs = self._page(searcher, tq, size, cursor, order)
-        hits = [self._load(searcher, a) for a in addrs]
-        keyed = sorted(
-            zip(hits, addrs, strict=True),
-            key=lambda h: (_timestamp_ms(h[0].get("_source") or {}), str(h[0].get("_id", ""))),
-            reverse=order == "desc",
-        )
-        out = [h for h, _ in keyed]
-        next_cursor = None
-        if len(out) == size:
-            last = out[-1]
-            next_cursor = _encode_cursor(_timestamp_ms(last.get("_source") or {}), str(last.get("_id", "")))
+        out = self._hits(searcher, tq, size, cursor, order)
+        next_cursor = _encode_cursor(*_sort_key(out[-1])) if len(out) == size else None
         if fields is not None:
             out = [{**h, "_source": project(h.get("_source") or {}, fields)} for h in out]
         return out, next_cursor
@@ -141,34 +135,36 @@ class DocIndex:
     def aggregate(
         self, query: QueryLike, aggs: Mapping[str, Any], *, now: datetime | None = None
     ) -> dict[str, Any]:
-        tq = self.compile(query, now=now)
+        tq, compiler = self._compile(query, now)
         searcher = self._index.searcher()
         runner = AggRunner(
             searcher=searcher,
-            compiler=QueryCompiler(self._index, now or _as_doc_query(query).now),
+            compiler=compiler,
             top_hits=lambda q, size, order: self._top_hits(searcher, q, size, order),
         )
         return runner.run(tq, aggs, "aggs")
 
     # -- internals ----------------------------------------------------------------------------------
-    @staticmethod
-    def _count(searcher: tantivy.Searcher, q: tantivy.Query) -> int:
-        # limit must be >= 1 (tantivy-py panics on 0).
-        return int(getattr(searcher.search(q, 1, count=True), "count", 0) or 0)
-
     def _top_hits(
         self, searcher: tantivy.Searcher, q: tantivy.Query, size: int, order: Order
     ) -> tuple[int, list[dict[str, Any]]]:
-        total = self._count(searcher, q)
+        total = count_matches(searcher, q)
         if total == 0 or size <= 0:
             return total, []
-        addrs = self._page(searcher, q, size, None, order)
-        hits = [self._load(searcher, a) for a in addrs]
-        hits.sort(
-            key=lambda h: (_timestamp_ms(h.get("_source") or {}), str(h.get("_id", ""))),
-            reverse=order == "desc",
-        )
-        return total, hits
+        return total, self._hits(searcher, q, size, None, order)
+
+    def _hits(
+        self,
+        searcher: tantivy.Searcher,
+        q: tantivy.Query,
+        size: int,
+        cursor: tuple[int, str] | None,
+        order: Order,
+    ) -> list[dict[str, Any]]:
+        """The next `size` hits after `cursor`, loaded and sorted by (@timestamp, _id)."""
+        hits = [self._load(searcher, a) for a in self._page(searcher, q, size, cursor, order)]
+        hits.sort(key=_sort_key, reverse=order == "desc")
+        return hits
 
     def _page(
         self,
@@ -186,7 +182,7 @@ class DocIndex:
         if cursor is not None:
             c_ts, c_id = cursor
             tie = and_all([q, ts_eq(c_ts, schema)])
-            n = self._count(searcher, tie)
+            n = count_matches(searcher, tie)
             if n:
                 for key, addr in searcher.search(
                     tie, n, count=False, order_by_field=sc.ID, order=torder
@@ -217,6 +213,11 @@ class DocIndex:
         raw = searcher.doc(addr).get_first(sc.RAW)
         hit: dict[str, Any] = json.loads(raw or b"{}")
         return hit
+
+
+def _sort_key(hit: Mapping[str, Any]) -> tuple[int, str]:
+    """Where a hit sorts (and what a cursor records): (@timestamp epoch ms, _id)."""
+    return _timestamp_ms(hit.get("_source") or {}), str(hit.get("_id", ""))
 
 
 def ts_eq(ms: int, schema: tantivy.Schema) -> tantivy.Query:
@@ -267,14 +268,14 @@ _B64 = base64.b64encode
 _TS_KEY = f',"{sc.TS}":'
 _TX_KEY = f',"{sc.TX}":'
 _RAW_KEY = f',"{sc.RAW}":"'
-# (name, path parts) of the text fields; single-key ones take the `dict.get` fast path.
-_TEXT_PATHS = tuple((f, f.split(".")) for f in sc.TEXT_FIELDS)
+# (name, path parts, `"name":`) of the text fields; single-key ones take the `dict.get` fast path.
+_TEXT_PATHS = tuple((f, f.split("."), _DUMPS(f) + ":") for f in sc.TEXT_FIELDS)
 
 
 def _text_json(src: dict[str, Any]) -> str:
     """`{"message": ..., "error.message": ...}` for the `@tx` field (`{}` when there is no text)."""
     parts: list[str] = []
-    for name, path in _TEXT_PATHS:
+    for name, path, key in _TEXT_PATHS:
         if len(path) == 1:
             value = src.get(name)
             if value is None:
@@ -284,7 +285,7 @@ def _text_json(src: dict[str, Any]) -> str:
             if not found:
                 continue
             value = found[0] if len(found) == 1 else found
-        parts.append(_DUMPS(name) + ":" + _DUMPS(value))
+        parts.append(key + _DUMPS(value))
     return "{" + ",".join(parts) + "}"
 
 

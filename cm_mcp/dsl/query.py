@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import tantivy
 
@@ -20,10 +20,14 @@ Filter = Mapping[str, Any]
 TermValue = str | int | float | bool
 
 _TOKEN = re.compile(r"[^\W_]+")
+_INT_RE = re.compile(r"-?\d+")
+_PERCENT_RE = re.compile(r"-?\d+(\.\d+)?%")
 # tantivy's default tokenizer drops tokens of 40 bytes or more (RemoveLongFilter).
 _MAX_TOKEN_BYTES = 40
 # Distinct spellings a keyword match collects ("GET", "get", "Get", ...); far above any real count.
 _MAX_CASE_VARIANTS = 10_000
+#: `time_zone` values accepted (on range filters and date_histogram): UTC is the only zone supported.
+UTC_ZONES: Final = (None, "UTC", "Z", "+00:00", "Etc/UTC")
 # Characters the Rust regex syntax (tantivy's `include`) treats as meta, escaped with a backslash.
 _REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
@@ -47,7 +51,7 @@ class DocQuery:
 
 def tokenize(text: str) -> list[str]:
     """Mirror of tantivy's default analyzer: alphanumeric runs, lowercased, long tokens dropped."""
-    return [t.lower() for t in _TOKEN.findall(text) if len(t.lower().encode()) < _MAX_TOKEN_BYTES]
+    return [t for t in map(str.lower, _TOKEN.findall(text)) if len(t.encode()) < _MAX_TOKEN_BYTES]
 
 
 def term_candidates(value: object) -> list[TermValue]:
@@ -75,6 +79,12 @@ def term_candidates(value: object) -> list[TermValue]:
                 pass
         return out
     raise TypeError(value)
+
+
+def count_matches(searcher: tantivy.Searcher, q: tantivy.Query) -> int:
+    """How many documents `q` matches."""
+    # limit must be >= 1 (tantivy-py panics on 0).
+    return int(getattr(searcher.search(q, 1, count=True), "count", 0) or 0)
 
 
 def and_all(queries: Sequence[tantivy.Query]) -> tantivy.Query:
@@ -209,7 +219,7 @@ class QueryCompiler:
                 f"{p}.{bad[0]}", "unsupported range parameter; supported: gt, gte, lt, lte, format"
             )
         tz = spec.get("time_zone")
-        if tz not in (None, "UTC", "Z", "+00:00", "Etc/UTC"):
+        if tz not in UTC_ZONES:
             raise DSLError(f"{p}.time_zone", "only UTC is supported")
         if sc.is_timestamp(fname):
             return self._ts_range(spec, p)
@@ -453,9 +463,9 @@ def _min_should(raw: object, n_should: int, has_must: bool, path: str) -> int:
         raise DSLError(path, "expected an integer or percentage")
     if isinstance(raw, int):
         n = raw
-    elif isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+    elif isinstance(raw, str) and _INT_RE.fullmatch(raw.strip()):
         n = int(raw)
-    elif isinstance(raw, str) and re.fullmatch(r"-?\d+(\.\d+)?%", raw.strip()):
+    elif isinstance(raw, str) and _PERCENT_RE.fullmatch(raw.strip()):
         pct = float(raw.strip()[:-1])
         n = math.floor(n_should * abs(pct) / 100)
         n = n if pct >= 0 else n_should - n

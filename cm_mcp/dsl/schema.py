@@ -37,6 +37,8 @@ TEXT_FIELDS: Final = ("message", "error.message")
 #: Documents without a parsable @timestamp sort first; range filters on @timestamp never match them.
 MISSING_TS: Final = -(2**62)
 
+_SPECIAL: Final = {TIMESTAMP_FIELD: TS, "_id": ID, "_index": IX}
+
 # Paths the tantivy query parser accepts unescaped (only ranges on `_source` go through the parser).
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_@\-]+(\.[A-Za-z0-9_@\-]+)*$")
 
@@ -75,7 +77,7 @@ def build_schema() -> tantivy.Schema:
 
 def strip_keyword(field: str) -> str:
     # `x.keyword` is the OpenSearch exact-match sub-field; here every leaf is exact in `kw` already.
-    return field[: -len(".keyword")] if field.endswith(".keyword") else field
+    return field.removesuffix(".keyword")
 
 
 def is_timestamp(field: str) -> bool:
@@ -84,8 +86,7 @@ def is_timestamp(field: str) -> bool:
 
 def special_field(field: str) -> str | None:
     """The dedicated tantivy field for `@timestamp`, `_id` and `_index`, else None."""
-    f = strip_keyword(field)
-    return {TIMESTAMP_FIELD: TS, "_id": ID, "_index": IX}.get(f)
+    return _SPECIAL.get(strip_keyword(field))
 
 
 def kw_path(field: str) -> str:

@@ -85,11 +85,7 @@ def _kind(body: Mapping[str, Any], request: Mapping[str, Any] | None) -> str:
 
 def _sub_aggs(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Sub-aggregations of a bucket: every other key whose value is an object."""
-    return {
-        k: v
-        for k, v in body.items()
-        if isinstance(v, Mapping) and k not in ("meta",) and not k.startswith("_")
-    }
+    return {k: v for k, v in body.items() if isinstance(v, Mapping) and k != "meta" and not k.startswith("_")}
 
 
 def _bucket_list(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -180,7 +176,7 @@ def _terms(name: str, body: Mapping[str, Any], shape: _Shape, total_documents: i
     shown = [Bucket(key=_key(buckets[i]), count=counts[i], metrics=_bucket_metrics(buckets[i])) for i in keep]
     dropped = sum(counts[i] for i in ranked[shape.top :])
     note = None
-    if total_documents is not None and total != total_documents and name not in ("",):
+    if total_documents is not None and total != total_documents and name:
         missing = total_documents - total
         if missing > 0:
             note = f"buckets add up to {total:,} of {total_documents:,} documents: {missing:,} lack the field"
@@ -211,14 +207,15 @@ def _histogram(name: str, kind: str, body: Mapping[str, Any], shape: _Shape) -> 
         )
         for b in raw
     ]
-    interval = _interval(points)
+    step = _interval_ms(points)
+    interval = _duration_ms(step) if step else None
     factor = max(1, math.ceil(len(points) / shape.histogram)) if shape.histogram else len(points) or 1
-    merged: list[Bucket] = []
-    for start in range(0, len(points), factor):
-        chunk = points[start : start + factor]
-        merged.append(Bucket(key=chunk[0].key, key_ms=chunk[0].key_ms, count=sum(p.count for p in chunk)))
-    if factor == 1:
-        merged = points
+    merged = points
+    if factor > 1:
+        merged = []
+        for start in range(0, len(points), factor):
+            chunk = points[start : start + factor]
+            merged.append(Bucket(key=chunk[0].key, key_ms=chunk[0].key_ms, count=sum(p.count for p in chunk)))
     peaks = (
         sorted((p for p in points if p.count), key=lambda p: -p.count)[: shape.extras] if factor > 1 else []
     )
@@ -235,9 +232,7 @@ def _histogram(name: str, kind: str, body: Mapping[str, Any], shape: _Shape) -> 
         kind=kind,
         buckets=merged,
         total=sum(p.count for p in points),
-        interval=interval
-        if factor == 1
-        else f"{interval} merged to {_duration_ms(_interval_ms(points) * factor)}",
+        interval=interval if factor == 1 else f"{interval} merged to {_duration_ms(step * factor)}",
         merged=factor,
         buckets_omitted=len(points) - len(merged),
         peaks=peaks,
@@ -254,11 +249,6 @@ def _interval_ms(points: Sequence[Bucket]) -> int:
     keys = [p.key_ms for p in points if p.key_ms is not None]
     steps = [b - a for a, b in itertools.pairwise(keys) if b > a]
     return min(steps) if steps else 0
-
-
-def _interval(points: Sequence[Bucket]) -> str | None:
-    step = _interval_ms(points)
-    return _duration_ms(step) if step else None
 
 
 def _duration_ms(ms: int) -> str:
@@ -332,14 +322,7 @@ def summarize_aggs(
             ),
         )
 
-    cache: dict[_Shape, AggsSummary] = {}
-
-    def render(shape: _Shape) -> str:
-        cache[shape] = build(shape)
-        return render_aggs(cache[shape])
-
-    shape, text = fit(_SHAPES, render, budget)
-    summary = cache[shape]
+    summary, text = fit(_SHAPES, build, render_aggs, budget)
     # Last resort (hundreds of aggregations): drop whole sections, counting them as omitted.
     while estimate_tokens(text) > budget and summary.sections:
         summary.sections.pop()

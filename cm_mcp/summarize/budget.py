@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 #: Tool callers may ask for 500..20,000 tokens; the tools pay a header line out of that, so the
@@ -11,6 +11,7 @@ MIN_TOKENS = 300
 MAX_TOKENS = 20_000
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 def estimate_tokens(text: str) -> int:
@@ -27,11 +28,16 @@ def clamp_budget(max_tokens: int) -> int:
     return max(MIN_TOKENS, min(MAX_TOKENS, int(max_tokens)))
 
 
-def fit(candidates: list[T], render: Callable[[T], str], max_tokens: int) -> tuple[T, str]:
-    """The first candidate (ordered largest first) whose rendering fits; else the last one."""
-    best = candidates[-1]
+def fit(
+    candidates: Sequence[T], build: Callable[[T], S], render: Callable[[S], str], max_tokens: int
+) -> tuple[S, str]:
+    """`build` of the first candidate (ordered largest first) whose rendering fits, and that rendering;
+    else those of the last candidate. Each candidate is built and rendered at most once."""
+    if not candidates:
+        raise ValueError("no candidates")
     for candidate in candidates:
-        text = render(candidate)
+        built = build(candidate)
+        text = render(built)
         if estimate_tokens(text) <= max_tokens:
-            return candidate, text
-    return best, render(best)
+            break
+    return built, text

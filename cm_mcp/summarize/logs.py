@@ -64,6 +64,12 @@ class _Analysis:
     last: tuple[float, str] | None
     field_names: list[str]
     message_of: Callable[[Mapping[str, Any]], str]
+    #: Group indexes ranked most severe, then most frequent (the same for every budget shape).
+    order: list[int]
+    #: `rank[group]` is the group's position in `order`.
+    rank: list[int]
+    #: `levels` most severe first, then most frequent.
+    ranked_levels: list[tuple[str, int]]
 
 
 def _earlier(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
@@ -76,11 +82,11 @@ def _later(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[fl
 
 def _analyse(
     hits: Sequence[Mapping[str, Any]],
-    key_of: Callable[[Mapping[str, Any]], str],
     message_of: Callable[[Mapping[str, Any]], str],
     fields: Sequence[str] | None,
     use_templates: bool,
 ) -> _Analysis:
+    """One pass over the hits; `message_of` is both the grouping key and the text shown."""
     grouper = TemplateGrouper() if use_templates else None
     keys: dict[str, int] = {}
     provisional: list[int] = []
@@ -93,7 +99,7 @@ def _analyse(
         level = level_of(doc)
         levels[level] += 1
         record_levels.append(level)
-        key = key_of(doc)
+        key = message_of(doc)
         gid = grouper.add(key) if grouper is not None else keys.setdefault(key, len(keys))
         provisional.append(gid)
         group = stats.get(gid)
@@ -128,6 +134,10 @@ def _analyse(
             into.rep_severity, into.representative = part.rep_severity, part.representative
         into.latest = max(into.latest, part.latest)
     field_names = list(fields) if fields is not None else _default_fields(hits)
+    order = sorted(range(len(groups)), key=lambda i: (-groups[i].rep_severity, -groups[i].count, i))
+    rank = [0] * len(order)
+    for position, gid in enumerate(order):
+        rank[gid] = position
     return _Analysis(
         hits=hits,
         texts=[to_text(t) for t in texts],
@@ -139,6 +149,9 @@ def _analyse(
         last=last,
         field_names=field_names,
         message_of=message_of,
+        order=order,
+        rank=rank,
+        ranked_levels=sorted(levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1])),
     )
 
 
@@ -147,8 +160,10 @@ def _default_fields(hits: Sequence[Mapping[str, Any]]) -> list[str]:
     for hit in hits[:50]:  # a peek is enough: the projection is only a hint
         doc = source_of(hit)
         for name in USEFUL_FIELDS:
+            if name in found:
+                continue
             value = get_field(doc, name)
-            if name not in found and value not in (None, "") and not isinstance(value, Mapping | list):
+            if value not in (None, "") and not isinstance(value, Mapping | list):
                 found.append(name)
         extra = [k for k in doc if k.endswith("domain_name")] + [
             f"{k}.domain_name" for k, v in doc.items() if isinstance(v, Mapping) and "domain_name" in v
@@ -175,11 +190,7 @@ def _build(
     group_by: str,
 ) -> LogSummary:
     returned = len(analysis.hits)
-    order = sorted(
-        range(len(analysis.groups)),
-        key=lambda i: (-analysis.groups[i].rep_severity, -analysis.groups[i].count, i),
-    )
-    rank = {g: r for r, g in enumerate(order)}
+    order = analysis.order
     truncated = 0
     templates: list[TemplateSummary] = []
     for gid in order[: shape.templates]:
@@ -230,14 +241,14 @@ def _build(
                 timestamp=to_text(raw_ts) if raw_ts is not None else None,
                 level=analysis.record_levels[index],
                 message=message,
-                template=rank[analysis.record_groups[index]]
-                if rank[analysis.record_groups[index]] < shape.templates
+                template=rank
+                if (rank := analysis.rank[analysis.record_groups[index]]) < shape.templates
                 else None,
                 fields=extra,
             )
         )
     sample.sort(key=lambda r: (-severity(r.level), r.timestamp or ""))
-    levels = sorted(analysis.levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1]))
+    levels = analysis.ranked_levels
     omitted_templates = [analysis.groups[g] for g in order[shape.templates :]]
     omitted = Omitted(
         records=matched - len(sample),
@@ -310,7 +321,6 @@ def _descending(start: int) -> list[int]:
 def _summarize(
     hits: Sequence[Mapping[str, Any]],
     *,
-    key_of: Callable[[Mapping[str, Any]], str],
     message_of: Callable[[Mapping[str, Any]], str],
     use_templates: bool,
     group_by: str,
@@ -323,7 +333,7 @@ def _summarize(
     from .render import render_logs  # render imports the models only; local import avoids a cycle
 
     budget = clamp_budget(max_tokens)
-    analysis = _analyse(hits, key_of, message_of, fields, use_templates)
+    analysis = _analyse(hits, message_of, fields, use_templates)
     matched = max(total_matched if total_matched is not None else len(hits), len(hits))
 
     def build(shape: _Shape) -> LogSummary:
@@ -337,14 +347,8 @@ def _summarize(
             group_by=group_by,
         )
 
-    cache: dict[_Shape, LogSummary] = {}
-
-    def render(shape: _Shape) -> str:
-        cache[shape] = build(shape)
-        return render_logs(cache[shape])
-
-    shape, _ = fit(_shapes(len(analysis.groups), 2 * len(analysis.groups)), render, budget)
-    return cache[shape]
+    summary, _ = fit(_shapes(len(analysis.groups), 2 * len(analysis.groups)), build, render_logs, budget)
+    return summary
 
 
 def _message(doc: Mapping[str, Any]) -> str:
@@ -368,7 +372,6 @@ def summarize_logs(
     """
     return _summarize(
         hits,
-        key_of=_message,
         message_of=_message,
         use_templates=True,
         group_by="template",
@@ -393,13 +396,12 @@ def summarize_records(
     """Like `summarize_logs` for documents without a message (workloads): groups are the values of
     `group_by` fields instead of templates, and each record's "message" is those values."""
 
-    def key_of(doc: Mapping[str, Any]) -> str:
+    def values_of(doc: Mapping[str, Any]) -> str:
         return " ".join(f"{name}={to_text(get_field(doc, name)) or '-'}" for name in group_by)
 
     return _summarize(
         hits,
-        key_of=key_of,
-        message_of=key_of,
+        message_of=values_of,
         use_templates=False,
         group_by=",".join(group_by),
         total_matched=total_matched,

@@ -1,14 +1,14 @@
 """Group log messages into templates ("upstream connect error to <IP> after <DUR>").
 
-drain3's `TemplateMiner` does the clustering, configured entirely in code (no ini file, no persistence).
-Out of the box it only splits on whitespace and leaves every variable to its similarity threshold, so
-messages whose numbers, addresses or ids vary end up in many clusters. Three things fix that, all
-tuned for logs in general (one setting, never per data set):
+drain3's `Drain` does the clustering, configured entirely in code (no `TemplateMiner`, ini file or
+persistence). Out of the box it only splits on whitespace and leaves every variable to its similarity
+threshold, so messages whose numbers, addresses or ids vary end up in many clusters. Four things fix
+that, all tuned for logs in general (one setting, never per data set):
 
 1. Masking: one compiled alternation replaces variable-looking substrings (timestamps, UUIDs, IPs, hex,
    paths, URLs, numbers with or without units, key=value values, quoted strings) with typed
    placeholders before drain sees the message. One pass over the string is much cheaper than drain3's
-   default of one regex pass per instruction.
+   default of one regex pass per masking instruction.
 2. Caching: identical masked messages map to the same cluster, so repeated lines skip drain entirely.
 3. Drain tweak: messages of 4+ tokens may always differ in one token (one unmasked variable).
 4. Post-merge: after mining, clusters whose templates are equal once placeholder types are ignored are
@@ -23,10 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from drain3 import TemplateMiner
 from drain3.drain import Drain
-from drain3.masking import AbstractMaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
 
 #: The generic placeholder drain uses for positions it learned are variable.
 WILDCARD = "<*>"
@@ -100,42 +97,14 @@ def mask_message(message: str) -> str:
     return masked
 
 
-class _OnePassMasking(AbstractMaskingInstruction):  # type: ignore[misc]
-    """drain3 masking instruction that applies `mask_message` (all patterns in one pass)."""
-
-    def __init__(self) -> None:
-        super().__init__("*")
-
-    def mask(self, content: str, mask_prefix: str, mask_suffix: str) -> str:
-        return mask_message(content)
-
-
-def make_template_miner(*, sim_th: float = SIM_TH, depth: int = DEPTH) -> TemplateMiner:
-    """An in-memory drain3 `TemplateMiner` with our masking and thresholds (no ini file is read)."""
-    config = TemplateMinerConfig()
-    config.drain_sim_th = sim_th
-    config.drain_depth = depth
-    config.drain_max_children = MAX_CHILDREN
-    config.parametrize_numeric_tokens = True
-    config.masking_instructions = [_OnePassMasking()]
-    config.mask_prefix = "<"
-    config.mask_suffix = ">"
-    miner = TemplateMiner(persistence_handler=None, config=config)
-    # Same Drain, with a length-aware threshold (see ONE_VARIABLE_MIN_TOKENS).
-    miner.drain = _Drain(sim_th=sim_th, depth=depth, max_children=MAX_CHILDREN, param_str=WILDCARD)
-    return miner
-
-
 class _Drain(Drain):  # type: ignore[misc]
+    """drain3's `Drain` with a length-aware threshold (see ONE_VARIABLE_MIN_TOKENS)."""
+
     def fast_match(self, cluster_ids, tokens, sim_th, include_params):  # type: ignore[no-untyped-def]
         n = len(tokens)
         if n >= ONE_VARIABLE_MIN_TOKENS:
             sim_th = min(sim_th, (n - 1) / n - 1e-9)
         return super().fast_match(cluster_ids, tokens, sim_th, include_params)
-
-
-def _is_variable(token: str) -> bool:
-    return token == WILDCARD or (token.startswith("<") and token.endswith(">") and token[1:-1].isupper())
 
 
 def _merge_key(tokens: Sequence[str]) -> tuple[str, ...]:
@@ -165,19 +134,18 @@ class TemplateGrouper:
     """
 
     def __init__(self, *, sim_th: float = SIM_TH, depth: int = DEPTH, post_merge: bool = True) -> None:
-        self._miner = make_template_miner(sim_th=sim_th, depth=depth)
+        # In memory, fed already-masked text (`mask_message`): no TemplateMiner, ini file or persistence.
+        self._drain = _Drain(sim_th=sim_th, depth=depth, max_children=MAX_CHILDREN, param_str=WILDCARD)
         self._post_merge = post_merge
         # Identical masked messages always land in the same cluster: the cache makes repeats O(1).
         self._cache: dict[str, int] = {}
         self._sizes: dict[int, int] = {}
 
     def add(self, message: str) -> int:
-        masked = self._miner.masker.mask(message)
+        masked = mask_message(message)
         cluster_id = self._cache.get(masked)
         if cluster_id is None:
-            # drain.add_log_message directly: TemplateMiner.add_log_message would mask again and build a
-            # result dict (joining the template) for every line, which we don't need.
-            cluster, _ = self._miner.drain.add_log_message(masked)
+            cluster, _ = self._drain.add_log_message(masked)
             cluster_id = cluster.cluster_id
             if len(self._cache) < 200_000:  # bound memory on very diverse inputs
                 self._cache[masked] = cluster_id
@@ -186,7 +154,7 @@ class TemplateGrouper:
 
     def finish(self) -> tuple[dict[int, int], list[str], list[int]]:
         """(cluster id -> template index, template texts, counts per template)."""
-        clusters = {c.cluster_id: tuple(c.log_template_tokens) for c in self._miner.drain.clusters}
+        clusters = {c.cluster_id: tuple(c.log_template_tokens) for c in self._drain.clusters}
         groups: dict[tuple[str, ...], list[int]] = {}
         for cluster_id, tokens in clusters.items():
             key = _merge_key(tokens) if self._post_merge else (str(cluster_id),)
