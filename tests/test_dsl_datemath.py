@@ -47,3 +47,18 @@ def test_tokenize_and_catalog() -> None:
     assert tokenize("GET /api/v1_x Payment-FAILED") == ["get", "api", "v1", "x", "payment", "failed"]
     assert supported_aggregation_types() == SUPPORTED_AGGREGATIONS
     assert SUPPORTED_FILTERS == ("term", "terms", "range", "exists", "bool", "match", "match_phrase")
+
+
+def test_out_of_range_epoch_is_a_clear_error_not_a_crash() -> None:
+    from cm_mcp.dsl.datemath import parse_date
+    from cm_mcp.dsl.errors import DSLError
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    with pytest.raises(DSLError, match="out of range"):
+        parse_date(
+            "1700000000000",
+            now=now,
+            round_up=False,
+            path="filters[0].range.@timestamp.gte",
+            fmt="epoch_second",
+        )

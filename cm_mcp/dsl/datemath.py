@@ -72,4 +72,6 @@ def _apply_math(anchor: int, expr: str, *, round_up: bool, path: str, original: 
         moment = times.resolve_date_math("now" + expr, from_ms(anchor), "up" if round_up else "down")
     except times.TimeFormatError:
         raise DSLError(path, f"bad date math {original!r} (e.g. now-15m, now-1d/d, now/h)") from None
+    except (OverflowError, ValueError):  # e.g. epoch seconds given in milliseconds: beyond year 9999
+        raise DSLError(path, f"date {original!r} is out of range (check its unit and format)") from None
     return to_ms(moment)
