@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import jwt
 import pytest
 
 from cm_mcp.api.client import CMClient
@@ -79,8 +80,13 @@ async def _total(client: CMClient, kind: str, body: dict[str, Any]) -> int:
     return result.data.total_documents
 
 
+# Generous: partitions are written in the background and a loaded CI machine can be slow.
+BATCH_DEADLINE_SECONDS = 60.0
+
+
 async def _wait_completed(client: CMClient, endpoint: str, token: str) -> list[dict[str, Any]]:
-    for _ in range(100):
+    deadline = time.monotonic() + BATCH_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
         body = await client.post(endpoint, {"token": token})
         entries: list[dict[str, Any]] = body["presigned_urls"]
         if all(e.get("completed") or e.get("ready") for e in entries):
@@ -90,6 +96,17 @@ async def _wait_completed(client: CMClient, endpoint: str, token: str) -> list[d
                 assert entry["presigned_url"] == "null"  # reference item 25: the string, not null
         await asyncio.sleep(0.05)
     raise AssertionError("batch did not complete")
+
+
+async def _wait_settled(client: CMClient, endpoint: str, token: str) -> Any:
+    """The first status in which every partition has completed or failed."""
+    deadline = time.monotonic() + BATCH_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        status = await client.call(endpoint, {"token": token})
+        if all(e.status in ("completed", "failed") for e in status.presigned_urls):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError("batch did not settle")
 
 
 # --- shapes ------------------------------------------------------------------------------------------
@@ -283,9 +300,12 @@ async def test_401_missing_invalid_expired_jwt(sandbox: RunningSandbox) -> None:
     async with CMClient(api_url=sandbox.url, token=expired) as old:
         with pytest.raises(JWTExpiredError):  # refused locally: nothing sent
             await old.call("logs_scroll", body)
-    short = sandbox.state.issue_token("short-lived", ttl_seconds=1)
+    # iat is whole seconds, so a 1 s token can already be dead when it arrives: give it 3 s and
+    # sleep until just past its own exp.
+    short = sandbox.state.issue_token("short-lived", ttl_seconds=3)
     assert (await _raw(sandbox, "/v2/logs/scroll", body, token=short)).status_code == 200
-    await asyncio.sleep(1.1)
+    expires_at = jwt.decode(short, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.2)
     assert (await _raw(sandbox, "/v2/logs/scroll", body, token=short)).status_code == 401
 
 
@@ -396,8 +416,7 @@ async def test_reset_is_a_transport_error(sandbox: RunningSandbox, faults: httpx
 async def test_failed_partitions_and_corrupt_files(client: CMClient, faults: httpx2.AsyncClient) -> None:
     await faults.post("/_sandbox/faults", json={"partition_fail_rate": 1.0})
     batch = await client.call("workloads_batch", WORKLOADS)
-    await asyncio.sleep(0.5)
-    status = await client.call("workloads_batch_status", {"token": batch.data.token})
+    status = await _wait_settled(client, "workloads_batch_status", batch.data.token)
     assert {e.status for e in status.presigned_urls} == {"failed"}
     assert all(e.presigned_url == "null" and e.completed is False for e in status.presigned_urls)
     await faults.post("/_sandbox/faults", json={"partition_fail_rate": 0, "truncated_file_rate": 1.0})
