@@ -402,6 +402,23 @@ async def test_503_fraction_then_retries_succeed(client: CMClient, faults: httpx
     assert sum(stats["faults"].get(code, 0) for code in ("502", "503", "504")) > 0
 
 
+async def test_injected_faults_use_each_endpoints_error_shape(
+    sandbox: RunningSandbox, faults: httpx2.AsyncClient
+) -> None:
+    await faults.post("/_sandbox/faults", json={"error_rate": 1.0})
+    v1 = await _raw(sandbox, "/v1/query", {"domain": "d1", "time_range": "now-1d"})
+    v2 = await _raw(sandbox, "/v2/logs/scroll", {**PAY, "size": 1})
+    await faults.post("/_sandbox/faults", json={"error_rate": 0, "burst_429": 2})
+    v1_throttled = await _raw(sandbox, "/v1/query", {"domain": "d1", "time_range": "now-1d"})
+    v2_throttled = await _raw(sandbox, "/v2/logs/scroll", {**PAY, "size": 1})
+    assert v1.status_code in (502, 503, 504) and set(v1.json()) == {"status_code", "detail"}
+    assert v1.json()["status_code"] == v1.status_code and v1.headers["x-request-id"]
+    assert v2.status_code in (502, 503, 504) and set(v2.json()) == {"message"}
+    assert v1_throttled.status_code == 429 and v1_throttled.headers["retry-after"] == "1"
+    assert v1_throttled.json() == {"status_code": 429, "detail": "Too Many Requests (throttled)"}
+    assert v2_throttled.json() == {"message": "Too Many Requests (throttled)"}
+
+
 async def test_reset_is_a_transport_error(sandbox: RunningSandbox, faults: httpx2.AsyncClient) -> None:
     await faults.post("/_sandbox/faults", json={"reset_rate": 1.0})
     async with CMClient(api_url=sandbox.url, token=sandbox.token, retry_policy=fast_retries(0)) as c:

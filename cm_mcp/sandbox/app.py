@@ -11,7 +11,7 @@ Every API request goes through `SandboxState.gate` in this order, and stops at t
 3. Quota per (token subject, endpoint family), reset at 00:00 UTC: 429 with Retry-After = seconds to
    midnight UTC. Batch status polls and /v1/logs/batch/urls are free.
 Faults (latency, 5xx, resets, 429 bursts) are applied before all of that by `FaultMiddleware`: they
-model the network and gateway in front of the API.
+model the network and gateway in front of the API, and answer in the endpoint's own error shape.
 
 Error bodies (the reference documents three shapes, item 38):
 - V1: ``{"status_code": N, "detail": "..."}`` for every error.
@@ -414,19 +414,32 @@ class FaultMiddleware:
             stats.fault("reset")
             await _drop_connection(scope)
             return
+        endpoint = _ENDPOINTS_BY_PATH.get(scope["path"])
         status = faults.api_error_status()
         if status is not None:
             stats.fault(str(status))
             reason = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}[status]
-            await JSONResponse({"message": reason}, status_code=status)(scope, receive, send)
+            await _fault_response(endpoint, status, reason)(scope, receive, send)
             return
         if faults.take_429():
             stats.fault("429")
             # A short throttle, unlike the daily quota: Retry-After 1 lets a client retry (item 37).
-            body = {"message": "Too Many Requests (throttled)"}
-            await JSONResponse(body, status_code=429, headers={"Retry-After": "1"})(scope, receive, send)
+            throttled = _fault_response(endpoint, 429, "Too Many Requests (throttled)", {"Retry-After": "1"})
+            await throttled(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+_ENDPOINTS_BY_PATH: Final = {endpoint.path: endpoint for endpoint in ENDPOINTS.values()}
+
+
+def _fault_response(
+    endpoint: Endpoint | None, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An injected failure in the shape the endpoint documents (V1 `{status_code, detail}`)."""
+    if endpoint is None:  # an unknown /v1 or /v2 path: routing would 404 it anyway
+        return JSONResponse({"message": message}, status_code=status, headers=headers)
+    return error_response(endpoint, status, message, request_id=str(uuid.uuid4()), headers=headers)
 
 
 class ConnectionDropped(Exception):
