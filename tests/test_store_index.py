@@ -3,7 +3,12 @@ for (never read partial), rebuilt after an interruption; `sample()` straight fro
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -222,6 +227,64 @@ async def test_export_outcome_is_summarised_from_the_sample_while_building(tmp_p
     assert outcome.summary.totals.matched == 1000
     assert "being built in the background" in rendered.text
     assert store.get(result.result_id).index_state == "building"  # the tool did not wait for it
+
+
+HOLD_BUILD_LOCK = """
+import sys
+from pathlib import Path
+from cm_mcp.store import store
+root, result_id = Path(sys.argv[1]), sys.argv[2]
+with store._locked(root, result_id + ".build"):
+    (root / result_id / ".index-otherprocess").mkdir()
+    (root / result_id / ".index-otherprocess" / "segment").write_text("being built")
+    print("held", flush=True)
+    sys.stdin.readline()  # held until killed
+"""
+
+
+async def test_a_build_in_another_process_is_waited_for_and_its_files_left_alone(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(1000, 6)), store)
+    root = tmp_path / "results"
+    other = await anyio.open_process(
+        [sys.executable, "-c", HOLD_BUILD_LOCK, str(root), result.result_id], stdin=subprocess.PIPE
+    )
+    try:
+        assert other.stdout is not None
+        assert (await other.stdout.receive()).strip() == b"held"
+        counts: list[int] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, lambda: counts.append(store.count(result.result_id)))
+            await anyio.sleep(1.0)
+            # Still waiting, and the other process's build is untouched (not taken for debris).
+            assert counts == []
+            assert (root / result.result_id / ".index-otherprocess" / "segment").exists()
+            other.kill()  # dies holding the lock: the OS releases it
+        assert counts == [1000]
+        assert not (root / result.result_id / ".index-otherprocess").exists()  # debris now: removed
+        assert store.get(result.result_id).index_state == "ready"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            other.kill()
+        await other.wait()
+
+
+def test_lock_files_of_long_gone_results_are_pruned(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    info = store.create(kind="logs", source="scroll", request={}, hits=make_hits(3))
+    store.delete(info.id)  # takes its meta lock: the lock file exists
+    locks = tmp_path / "results" / store_module.LOCKS_DIR
+    gone = locks / f"{info.id}.meta.lock"
+    assert gone.exists()
+    live = store.create(kind="logs", source="scroll", request={}, hits=make_hits(3))
+    kept = locks / f"{live.id}.build.lock"
+    kept.touch()
+    old = time.time() - store_module.STALE_BUILD_SECONDS - 60
+    for path in (gone, kept):
+        os.utime(path, (old, old))
+    ResultStore(tmp_path)  # a new process's store cleans up
+    assert not gone.exists()
+    assert kept.exists()  # its result still exists: never removed under a possible holder
 
 
 def test_small_results_are_ready_at_once(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ Layout under `<data_dir>/results/`:
 - `<id>/.index-*/`   an index being built; renamed to `index/` (marker inside) when complete
 - `.building-<id>/`  a result being built; renamed to `<id>` only when complete, removed on failure
 - `.tombstones.json` id -> when and why a result was evicted, so a later lookup can say so
+- `.locks/`          lock files of the locks below (cross-process; see `_locked`)
 
 Files are kept as downloaded (not normalised) because that costs nothing extra and stays verifiable
 against the source; the index is what every follow-up query reads.
@@ -17,9 +18,9 @@ Two ways to get an index. Small results (`create`, scroll pages) are indexed whi
 and published ready. Exports are published as soon as their files are verified (`defer_index`,
 meta `index_state: "building"`, `records` already exact from the export's id hashes) and the store
 builds the index from the files in a background thread, one build per result at a time (a
-per-result lock, shared by every ResultStore of the process). `search`/`aggs`/`count` call
-`ensure_index`, which waits for that build or runs it, so no answer ever comes from a partial
-index. A build cut short by a process exit leaves no marker and is simply redone on next use; so
+per-result lock, held across every ResultStore and every process on the data dir).
+`search`/`aggs`/`count` call `ensure_index`, which waits for that build or runs it, so no answer
+ever comes from a partial index. A build cut short by a process exit leaves no marker and is simply redone on next use; so
 is the index of a result written before the marker existed. `sample()` reads records straight
 from the files, for summaries that should not wait for the index.
 
@@ -44,6 +45,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
+
+from filelock import FileLock
 
 from cm_mcp.dsl import DocIndex, DocQuery
 from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
@@ -86,6 +89,9 @@ _ID_LOOKUP_CHUNK: Final = 1000
 
 META: Final = "meta.json"
 TOMBSTONES: Final = ".tombstones.json"
+#: Lock files (`<id>.build.lock`, `<id>.meta.lock`, `tombstones.lock`), outside the result folders so
+#: that taking a lock never re-creates the folder of an evicted result.
+LOCKS_DIR: Final = ".locks"
 
 
 def _now() -> datetime:
@@ -111,10 +117,12 @@ class IndexBuildInterrupted(StoreError):
     """The process is exiting; the half-built index is dropped and rebuilt on next use."""
 
 
-# Locks per result folder, shared by every ResultStore in the process (tests and the server may hold
-# several for one data dir). "build" serialises index builds of one result (held for the whole
-# build); "meta" is a short leaf lock making "index swap + meta update" and eviction exclusive, so a
-# build finishing during an eviction cannot resurrect the evicted result.
+# Named locks of a data dir, exclusive across the threads of this process (every ResultStore on that
+# dir: tests and the server may hold several) and across processes (a `cm-mcp call` beside a running
+# server; two MCP clients each starting a server). "<id>.build" serialises index builds of one result
+# (held for the whole build); "<id>.meta" is a short leaf lock making "index swap + meta update" and
+# eviction exclusive, so a build finishing during an eviction cannot resurrect the evicted result;
+# "tombstones" guards the read-modify-write of the tombstone file.
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 _SHUTDOWN = threading.Event()
@@ -144,9 +152,14 @@ def _sampling() -> Iterator[None]:
                 _NO_SAMPLERS.set()
 
 
-def _lock(folder: Path, kind: str) -> threading.Lock:
+@contextlib.contextmanager
+def _locked(root: Path, name: str) -> Iterator[None]:
+    """Hold the lock `name` of the store at `root`: a thread lock, then an OS file lock (flock or
+    LockFileEx, released by the OS if the holder dies, so a crashed build never blocks the next)."""
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault((str(folder), kind), threading.Lock())
+        in_process = _LOCKS.setdefault((str(root), name), threading.Lock())
+    with in_process, FileLock(root / LOCKS_DIR / f"{name}.lock"):
+        yield
 
 
 @atexit.register
@@ -535,7 +548,8 @@ class ResultStore:
         info = self.get(result_id)
         if info.index_state == "ready":
             return info
-        with _lock(self._folder(result_id), "build"):
+        self._folder(result_id)  # validates the id before it names a lock file
+        with _locked(self.root, f"{result_id}.build"):
             info = self.get(result_id)
             if info.index_state == "ready":
                 return info
@@ -589,7 +603,7 @@ class ResultStore:
                 index.close()
             _mark_ready(temp)
             del index  # release tantivy's handles on the temporary path before the rename
-            with _lock(folder, "meta"):
+            with _locked(self.root, f"{info.id}.meta"):
                 if not (folder / META).exists():
                     raise self._missing(info.id)  # evicted while building
                 os.replace(temp, folder / INDEX_DIR)
@@ -693,13 +707,14 @@ class ResultStore:
 
     def _evict(self, result_id: str, reason: str) -> None:
         folder = self.root / result_id
-        tombstones = self._tombstones()
-        tombstones[result_id] = {"evicted_at": _now().isoformat(), "reason": reason}
-        if len(tombstones) > MAX_TOMBSTONES:
-            for old in sorted(tombstones, key=lambda k: tombstones[k]["evicted_at"])[:-MAX_TOMBSTONES]:
-                del tombstones[old]
-        atomic_write(self.root / TOMBSTONES, json.dumps(tombstones, indent=1).encode())
-        with _lock(folder, "meta"):
+        with _locked(self.root, "tombstones"):
+            tombstones = self._tombstones()
+            tombstones[result_id] = {"evicted_at": _now().isoformat(), "reason": reason}
+            if len(tombstones) > MAX_TOMBSTONES:
+                for old in sorted(tombstones, key=lambda k: tombstones[k]["evicted_at"])[:-MAX_TOMBSTONES]:
+                    del tombstones[old]
+            atomic_write(self.root / TOMBSTONES, json.dumps(tombstones, indent=1).encode())
+        with _locked(self.root, f"{result_id}.meta"):
             # meta.json first: from that instant the directory is no longer a result for readers.
             (folder / META).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
@@ -720,11 +735,20 @@ class ResultStore:
         )
 
     def _remove_stale_builds(self) -> None:
+        """Debris of crashed processes: old `.building-*` folders, and the lock files of results
+        long gone (a lock file is never removed while its result exists: that would race its users)."""
         cutoff = time.time() - STALE_BUILD_SECONDS
         for folder in self.root.glob(".building-*"):
             try:
                 if folder.stat().st_mtime < cutoff:
                     shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
+        for lock_file in self.root.glob(f"{LOCKS_DIR}/r*.lock"):
+            result_id = lock_file.name.split(".", 1)[0]
+            try:
+                if not (self.root / result_id).exists() and lock_file.stat().st_mtime < cutoff:
+                    lock_file.unlink()
             except OSError:
                 continue
 
