@@ -135,6 +135,7 @@ async def phase_download(folder: Path, base: str, out: Path) -> dict[str, Any]:
 
     parts = json.loads((folder / "parts.json").read_text())
     limiter = anyio.CapacityLimiter(4)
+    keys: set[bytes] = set()  # every `_id` hashed, as the export does
     records = 0
     started = time.perf_counter()
 
@@ -142,7 +143,11 @@ async def phase_download(folder: Path, base: str, out: Path) -> dict[str, Any]:
         nonlocal records
         async with limiter:
             got = await dl.fetch(
-                f"{base}/files/{p['name']}", out, f"part-{i:04d}", expected_records=p["log_count"]
+                f"{base}/files/{p['name']}",
+                out,
+                f"part-{i:04d}",
+                expected_records=p["log_count"],
+                id_sink=keys,
             )
             records += got.records
 

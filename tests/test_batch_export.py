@@ -161,6 +161,23 @@ async def test_file_damaged_twice_is_a_failed_partition(tmp_path: Path) -> None:
     assert "999" in result.failed_partitions[1].error
 
 
+async def test_failed_partition_overlapping_a_verified_one_counts_only_verified_records(
+    tmp_path: Path,
+) -> None:
+    hits = make_hits(300)
+    api = FakeBatchAPI(
+        [
+            FakePartition(T0, T0 + timedelta(hours=1), hits[:200]),
+            FakePartition(T0 + timedelta(hours=1), T0 + timedelta(hours=2), hits[150:]),
+        ]
+    )
+    # Parsed past the 50 shared ids (and then some) before the stream turns out truncated, twice.
+    api.partitions[1].bodies = [encode(api.partitions[1].hits)[:-40]]
+    result = await export(api, ResultStore(tmp_path))
+    assert len(result.failed_partitions) == 1
+    assert (result.records, result.records_received) == (200, 200)
+
+
 async def test_expired_url_triggers_a_fresh_poll(tmp_path: Path) -> None:
     api = FakeBatchAPI(even_partitions(100, 1))
     api.partitions[0].expired_downloads = 2

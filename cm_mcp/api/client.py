@@ -51,6 +51,7 @@ from cm_mcp.api.responses import (
 )
 from cm_mcp.api.retry import RetryPolicy, should_retry
 from cm_mcp.api.settings import Settings
+from cm_mcp.api.tls import default_ssl_context
 
 logger = logging.getLogger("cm_mcp.api")
 
@@ -105,6 +106,7 @@ class CMClient:
                 "User-Agent": f"cm-mcp/{__version__}",
             },
             follow_redirects=False,
+            verify=default_ssl_context(),
             transport=transport,
         )
 

@@ -11,13 +11,12 @@ Rules, in the order they apply:
   failure or cancellation removes the temporary file.
 - Parsing and writing run in a worker thread, one chunk per hop: zlib inflates without the GIL, so
   the inflate of one partition overlaps the counting/id regex of another and the event loop stays
-  free for the network. The parser also collects the records' `_id`s (`DownloadedFile.id_keys`),
-  so the export knows its distinct count when the last file is verified, without an index.
+  free for the network. Given an `id_sink`, the parser adds the records' `_id`s to it as they
+  arrive, so the export knows its distinct count when the last file is verified, without an index.
 """
 
 from __future__ import annotations
 
-import builtins
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import anyio
 import httpx2
 
 from cm_mcp import __version__
+from cm_mcp.api.tls import default_ssl_context
 from cm_mcp.batch.errors import (
     CountMismatchError,
     DownloadError,
@@ -76,8 +76,6 @@ class DownloadedFile:
     compression: Compression
     layout: Layout
     meta: dict[str, str] = field(default_factory=dict)
-    #: the distinct record_keys of the file (formats.RecordParser ids mode), for exact de-duplication
-    id_keys: set[builtins.bytes] = field(default_factory=set)  # `bytes` is the size field here
 
     @property
     def format(self) -> str:
@@ -131,6 +129,7 @@ class Downloader:
             follow_redirects=False,
             # identity: we store the object's bytes as they are and detect gzip from its magic bytes.
             headers={"User-Agent": f"cm-mcp/{__version__}", "Accept-Encoding": "identity"},
+            verify=default_ssl_context(),
             transport=transport,
         )
 
@@ -146,9 +145,17 @@ class Downloader:
         await self._http.aclose()
 
     async def fetch(
-        self, url: str, directory: Path, stem: str, *, expected_records: int | None = None
+        self,
+        url: str,
+        directory: Path,
+        stem: str,
+        *,
+        expected_records: int | None = None,
+        id_sink: set[bytes] | None = None,
     ) -> DownloadedFile:
-        """Download, verify and store `url` as `directory/stem.<format>`.
+        """Download, verify and store `url` as `directory/stem.<format>`; the records' de-duplication
+        keys (formats.record_key) go into `id_sink` while the file is parsed, so a file that then
+        fails to verify may have added some.
 
         Raises URLExpiredError (403), DownloadError, FileTooLargeError, RecordFileError (corrupt,
         truncated, unknown format) or CountMismatchError; the target never exists after a failure.
@@ -156,7 +163,7 @@ class Downloader:
         host = check_url(url, self.policy)
         await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
         temp = directory / f"{stem}.part-{secrets.token_hex(4)}"
-        parser = RecordParser(ids=True, max_decompressed=self.policy.max_decompressed_bytes)
+        parser = RecordParser(id_sink=id_sink, max_decompressed=self.policy.max_decompressed_bytes)
         received = 0
         try:
             async with self._http.stream("GET", url) as response:
@@ -200,7 +207,6 @@ class Downloader:
                 compression=parser.compression,
                 layout=parser.layout,
                 meta=headers,
-                id_keys=parser.id_keys if parser.id_keys is not None else set(),
             )
             os.replace(temp, result.path)
             return result

@@ -20,8 +20,8 @@ in memory. Two modes:
 long before a search index exists. In the gzip NDJSON counting mode one C-level regex pass over each decompressed
 block (`_LINE_STARTS`) yields both the newline count and the ids, with no per-line Python; only a
 block where some line lacks the compact `{"_index":..,"_id":..,"_source":{` shape is handled line by
-line. Keys are the matched bytes, put in a set by C code (set.update) in the caller's worker thread,
-so the export's union of partitions reuses their cached hashes.
+line. Keys are the matched bytes, put in a set by C code (set.update) in the caller's worker thread:
+the parser's own set, or with `id_sink` the caller's (the export gathers every file's keys in one).
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ class RecordParser:
         collect: bool = False,
         exact: bool = False,
         ids: bool = False,
+        id_sink: set[bytes] | None = None,
         max_decompressed: int = MAX_DECOMPRESSED_BYTES,
     ) -> None:
         self.collect = collect
@@ -137,8 +138,9 @@ class RecordParser:
         #: caller whose count disagrees re-counts with exact=True before calling the file short.
         self.exact = exact
         self.max_decompressed = max_decompressed
-        #: ids=True: the distinct record_keys of this file.
-        self.id_keys: set[bytes] | None = set() if ids else None
+        #: ids=True: the distinct record_keys of this file; with `id_sink`, that caller's set, into
+        #: which they go directly (a caller gathering keys across files saves a set and a union per file).
+        self.id_keys: set[bytes] | None = id_sink if id_sink is not None else (set() if ids else None)
         self.compression: Compression | None = None
         self.layout: Layout | None = None
         self.records = 0
@@ -401,11 +403,16 @@ def iter_file_records(path: str | Path, *, chunk_size: int = CHUNK_BYTES) -> Ite
 
 
 def count_file_records(
-    path: str | Path, *, exact: bool = False, ids: bool = False, chunk_size: int = CHUNK_BYTES
+    path: str | Path,
+    *,
+    exact: bool = False,
+    ids: bool = False,
+    id_sink: set[bytes] | None = None,
+    chunk_size: int = CHUNK_BYTES,
 ) -> RecordParser:
     """Verify a local file in counting mode; the finished parser (records, compression, layout, and
-    with `ids` the id keys)."""
-    parser = RecordParser(collect=False, exact=exact, ids=ids)
+    with `ids` the id keys, or with `id_sink` the keys added to that set)."""
+    parser = RecordParser(collect=False, exact=exact, ids=ids, id_sink=id_sink)
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
             parser.feed(chunk)
