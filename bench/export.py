@@ -16,7 +16,10 @@ own child process so that its peak RSS (ru_maxrss) is its own:
             (c) time until the background index is ready (queryable) and peak RSS including it,
             (d) the first results aggs on it
 
-Issue targets: (b) >= 0.8x (a) in logs/s, and (b) peak RSS < 300 MB.
+Issue targets: (b) >= 0.8x (a) in logs/s, and (b) peak RSS < 300 MB. Two processes on 2 cores
+make one pair of runs vary by +-15%, so (a) and (b) are run `--repeat` times in alternation (the
+export without its index build) and the target is judged on the median of the paired ratios; one
+more full export then measures (c) and (d).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -160,7 +164,7 @@ async def phase_download(folder: Path, base: str, out: Path) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "records": records}
 
 
-async def phase_export(base: str, data_dir: Path, heap_mb: int, threads: int) -> dict[str, Any]:
+async def phase_export(base: str, data_dir: Path, heap_mb: int, threads: int, full: bool) -> dict[str, Any]:
     import anyio
     import jwt
 
@@ -185,7 +189,9 @@ async def phase_export(base: str, data_dir: Path, heap_mb: int, threads: int) ->
             "end_time": "now",
         },
     )
-    store = ResultStore(data_dir, index_heap=heap_mb * 1_000_000, index_threads=threads)
+    store = ResultStore(
+        data_dir, index_heap=heap_mb * 1_000_000, index_threads=threads, background_index=full
+    )
     started = time.perf_counter()
     async with CMClient(api_url=base, token=token) as client:
         result = await run_export(
@@ -198,6 +204,8 @@ async def phase_export(base: str, data_dir: Path, heap_mb: int, threads: int) ->
     returned = time.perf_counter()
     seconds = returned - started
     export_rss = peak_rss_mb()
+    if not full:  # a throughput repeat: no index, no sample
+        return {"seconds": seconds, "records_received": result.records_received, "export_rss_mb": export_rss}
     # what the MCP tool does next: a summary sample from the files, concurrent with the index build
     s0 = time.perf_counter()
     hits, _ = await anyio.to_thread.run_sync(store.sample, result.result_id, 10_000)
@@ -234,7 +242,7 @@ def run_phase(argv: list[str]) -> None:
     elif name == "download":
         out = anyio.run(phase_download, folder, base, Path(argv[3]))
     else:
-        out = anyio.run(phase_export, base, Path(argv[3]), int(argv[4]), int(argv[5]))
+        out = anyio.run(phase_export, base, Path(argv[3]), int(argv[4]), int(argv[5]), argv[6] == "full")
     out["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(out))
 
@@ -267,6 +275,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=10)
     parser.add_argument("--format", default="ndjson.gz", choices=["ndjson.gz", "ndjson", "json"])
     parser.add_argument("--skip-export", action="store_true", help="only raw vs verified download")
+    parser.add_argument("--repeat", type=int, default=5, help="paired raw/export runs for the ratio")
     parser.add_argument("--index-heap-mb", type=int, default=32, help="tantivy writer heap of the build")
     parser.add_argument("--index-threads", type=int, default=1, help="tantivy writer threads of the build")
     args = parser.parse_args()
@@ -304,22 +313,29 @@ def main() -> None:
                 f"peak RSS {dl['peak_rss_mb']:.0f} MB, ratio {rate_dl / rate_raw:.2f}x raw"
             )
             if not args.skip_export:
-                ex = child(
-                    "export",
-                    str(files),
-                    base,
-                    str(root / "data"),
-                    str(args.index_heap_mb),
-                    str(args.index_threads),
-                )
-                rate_ex = ex["records_received"] / ex["seconds"]
-                ratio = rate_ex / rate_raw
-                ok = "OK" if ratio >= 0.8 and ex["export_rss_mb"] < 300 else "MISSED"
+                heap, threads = str(args.index_heap_mb), str(args.index_threads)
+                pairs = []
+                for i in range(args.repeat):
+                    raw_i = child("raw", str(files), base)
+                    ex_i = child("export", str(files), base, str(root / f"data-{i}"), heap, threads, "fast")
+                    pairs.append((raw_i, ex_i))
+                ratios = [r["seconds"] / e["seconds"] for r, e in pairs]
+                ratio = statistics.median(ratios)
+                raw_s = statistics.median(r["seconds"] for r, _ in pairs)
+                ex_s = statistics.median(e["seconds"] for _, e in pairs)
+                rss = max(e["export_rss_mb"] for _, e in pairs)
+                ok = "OK" if ratio >= 0.8 and rss < 300 else "MISSED"
                 print(
-                    f"(b) run_export until it returns: {ex['seconds']:.2f} s, {rate_ex:,.0f} logs/s, "
-                    f"ratio {ratio:.2f}x raw, peak RSS {ex['export_rss_mb']:.0f} MB [{ok}: >= 0.8x, < 300 MB]; "
-                    f"{ex['records']:,} distinct of {ex['records_received']:,} received, "
-                    f"complete={ex['complete']}, index {ex['index_state_at_return']}"
+                    f"(b) run_export until it returns, {args.repeat} runs paired with raw: median "
+                    f"{ex_s:.2f} s ({args.logs / ex_s:,.0f} logs/s) vs raw {raw_s:.2f} s; median ratio "
+                    f"{ratio:.2f}x raw (runs {min(ratios):.2f}-{max(ratios):.2f}), peak RSS {rss:.0f} MB "
+                    f"[{ok}: >= 0.8x, < 300 MB]"
+                )
+                ex = child("export", str(files), base, str(root / "data"), heap, threads, "full")
+                print(
+                    f"    full run: {ex['seconds']:.2f} s, {ex['records']:,} distinct of "
+                    f"{ex['records_received']:,} received, complete={ex['complete']}, "
+                    f"index {ex['index_state_at_return']} at return"
                 )
                 print(
                     f"    summary sample ({ex['sample_size']:,} records from the files, during the build): "
