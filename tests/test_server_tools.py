@@ -307,7 +307,13 @@ async def test_quota_status_costs_nothing_and_reports_what_was_seen() -> None:
         result = await client.call_tool("quota_status", {})
         families = {f["family"]: f for f in result.structured_content["families"]}  # type: ignore[index]
         assert families["logs_aggs"]["remaining"] == 41
-        assert families.get("logs_scroll", {}).get("remaining") is None
+        assert families["logs_scroll"]["remaining"] is None
+        assert not [name for name in families if name.startswith("v1_")]  # no V1 tools, no V1 quota
+        assert "billing_query" in families  # /v1/query is a V1 path but always a tool
+    async for client in _session(upstream, enable_v1=True):
+        result = await client.call_tool("quota_status", {})
+        listed = {f["family"] for f in result.structured_content["families"]}  # type: ignore[index]
+        assert {"v1_logs_scroll", "v1_logs_batch"} <= listed
     assert len(upstream.requests) == 1
 
 

@@ -76,7 +76,10 @@ _TABLE: Final = (
 #: Every endpoint by name, in the reference's order.
 ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType({endpoint.name: endpoint for endpoint in _TABLE})
 
-_BY_PATH: Final[Mapping[str, Endpoint]] = MappingProxyType({endpoint.path: endpoint for endpoint in _TABLE})
+#: Every endpoint by path (`/v2/logs/scroll`).
+ENDPOINTS_BY_PATH: Final[Mapping[str, Endpoint]] = MappingProxyType(
+    {endpoint.path: endpoint for endpoint in _TABLE}
+)
 
 #: The quota families, i.e. the names of the tracked endpoints.
 QUOTA_FAMILIES: Final = tuple(endpoint.family for endpoint in _TABLE if endpoint.family is not None)
@@ -86,7 +89,7 @@ def get_endpoint(name_or_path: Endpoint | str) -> Endpoint:
     """Look an endpoint up by name (`logs_scroll`) or path (`/v2/logs/scroll`); KeyError when unknown."""
     if isinstance(name_or_path, Endpoint):
         return name_or_path
-    found = ENDPOINTS.get(name_or_path) or _BY_PATH.get(name_or_path)
+    found = ENDPOINTS.get(name_or_path) or ENDPOINTS_BY_PATH.get(name_or_path)
     if found is None:
         known = ", ".join(ENDPOINTS)
         raise KeyError(f"unknown endpoint {name_or_path!r}; known: {known}")

@@ -6,6 +6,7 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -221,9 +222,12 @@ async def billing(client: CMClient, request: BillingQueryRequest) -> Rendered:
     return Rendered(structured=BillingResult(call=call, summary=summary), text="\n".join(lines))
 
 
-def quota_status(tracker: QuotaTracker, *, now: datetime | None = None) -> Rendered:
+def quota_status(
+    tracker: QuotaTracker, *, families: Collection[str] | None = None, now: datetime | None = None
+) -> Rendered:
+    """The quota of `families` (default: all), as last reported by the API."""
     now = now or datetime.now(UTC)
-    families = [
+    shown = [
         QuotaFamily(
             family=family,
             remaining=state.remaining,
@@ -231,18 +235,19 @@ def quota_status(tracker: QuotaTracker, *, now: datetime | None = None) -> Rende
             exhausted_until=format_utc(state.exhausted_until) if state.exhausted_until else None,
         )
         for family, state in sorted(tracker.snapshot().items())
+        if families is None or family in families
     ]
     reset = next_utc_midnight(now)
     note = (
         "Only families used since the server started are known; others are unknown (not zero). "
         "Batch status polls are not counted by the API."
     )
-    result = QuotaResult(families=families, resets_at=format_utc(reset), note=note)
+    result = QuotaResult(families=shown, resets_at=format_utc(reset), note=note)
     lines = [f"quota (as last reported by the API; resets {reset:%Y-%m-%d %H:%M} UTC, assumed)"]
     lines += [
         f"  {f.family:<18} {'unknown' if f.remaining is None else f.remaining:>8}"
         + (f"  exhausted until {f.exhausted_until}" if f.exhausted_until else "")
-        for f in families
+        for f in shown
     ] or ["  no request made yet: every family unknown"]
     lines.append(note)
     return Rendered(structured=result, text="\n".join(lines))

@@ -51,7 +51,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cm_mcp.api.endpoints import ENDPOINTS, Endpoint
+from cm_mcp.api.endpoints import ENDPOINTS, ENDPOINTS_BY_PATH, Endpoint
 from cm_mcp.api.errors import RequestValidationError
 from cm_mcp.api.requests import REQUEST_MODELS, APIRequest, parse_request
 from cm_mcp.api.times import format_utc
@@ -414,7 +414,7 @@ class FaultMiddleware:
             stats.fault("reset")
             await _drop_connection(scope)
             return
-        endpoint = _ENDPOINTS_BY_PATH.get(scope["path"])
+        endpoint = ENDPOINTS_BY_PATH.get(scope["path"])
         status = faults.api_error_status()
         if status is not None:
             stats.fault(str(status))
@@ -428,9 +428,6 @@ class FaultMiddleware:
             await throttled(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-_ENDPOINTS_BY_PATH: Final = {endpoint.path: endpoint for endpoint in ENDPOINTS.values()}
 
 
 def _fault_response(

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from cm_mcp.api import requests as rq
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
@@ -294,7 +295,9 @@ async def _status_or_resume(
 
 
 async def _quota(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
-    return calls.quota_status(s.client.quota)
+    # Only the families this server has tools for: V1's are noise while CM_ENABLE_V1 is off.
+    families = {ENDPOINTS[spec.model.ENDPOINT].family for spec in _endpoint_specs(s.settings)}
+    return calls.quota_status(s.client.quota, families={f for f in families if f is not None})
 
 
 #: Tools answered locally: no API request, no quota.
@@ -336,7 +339,12 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
 )
 
 
+def _endpoint_specs(settings: Settings) -> tuple[EndpointTool, ...]:
+    """The API-backed tools this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
+    return ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ())
+
+
 def build_tools(settings: Settings) -> list[Tool]:
-    """Every tool this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
-    specs = ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ()) + LOCAL_TOOLS
+    """Every tool this server exposes with `settings`."""
+    specs = _endpoint_specs(settings) + LOCAL_TOOLS
     return [_endpoint_tool(spec, settings.default_max_tokens) for spec in specs]
