@@ -40,7 +40,7 @@ from tests.test_batch_fakes import (
 
 pytestmark = pytest.mark.anyio
 
-FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03, index_batch=50)
+FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03)
 POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com",))
 
 

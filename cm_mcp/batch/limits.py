@@ -24,9 +24,6 @@ DOWNLOAD_ATTEMPTS: Final = 2
 URL_REFRESHES: Final = 3
 #: Largest partition file accepted (bytes on the wire); a bigger one is stopped mid-stream.
 MAX_FILE_BYTES: Final = 2 * 1024**3
-#: Records per DocIndex.add call. Exports no longer index (the store builds the index in the
-#: background, store.INDEX_BUILD_BATCH); kept so existing callers' ExportLimits stay valid.
-INDEX_BATCH_RECORDS: Final = 10_000
 
 
 @dataclass(frozen=True)
@@ -41,4 +38,3 @@ class ExportLimits:
     concurrency: int = DOWNLOAD_CONCURRENCY
     attempts: int = DOWNLOAD_ATTEMPTS
     url_refreshes: int = URL_REFRESHES
-    index_batch: int = INDEX_BATCH_RECORDS
