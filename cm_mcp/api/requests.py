@@ -145,6 +145,13 @@ def _issues(exc: ValidationError, model: type[APIRequest]) -> list[ValidationIss
             message = "required field is missing"
         elif error["type"] == "list_type":
             message = 'must be a list of strings, e.g. ["*"] or ["pay.example.com"]'
+        elif loc[-1:] == ["size"] and error["type"] == "greater_than":
+            message = f"must be at least 1 (a page holds 1-{MAX_PAGE_SIZE} records)"
+        elif loc[-1:] == ["size"] and error["type"] == "less_than_equal":
+            message = (
+                f"must be at most {MAX_PAGE_SIZE} per page; for more, continue with the returned "
+                "scroll_id, or export with the batch tool (over 100k records)"
+            )
         issues.append(ValidationIssue(path=path or "(request)", message=message))
     return issues
 
