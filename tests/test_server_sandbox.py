@@ -306,6 +306,35 @@ async def test_sampled_export_summary_says_so_and_its_advice_works(
     exact = await mcp.call_tool("results_aggs", json.loads(advice.group(1)))
     assert not exact.is_error, _text(exact)
     assert exact.structured_content["summary"]["total_documents"] == records  # type: ignore[index]
+    more = exported.structured_content["summary"]["omitted"]["how_to_get_more"]  # type: ignore[index]
+    narrower = json.loads(more.split("results_search ", 1)[1])
+    found = await mcp.call_tool("results_search", narrower)
+    assert not found.is_error, _text(found)
+    level = narrower["filters"][0]["term"]["regex.extractions.logLevel"]
+    assert found.structured_content["summary"]["levels"] == {  # type: ignore[index]
+        level: found.structured_content["summary"]["totals"]["matched"]  # type: ignore[index]
+    }
+
+
+@pytest.mark.parametrize("kind", ["logs", "workloads"])
+async def test_failed_partitions_are_reported_with_the_tool_that_resubmits_them(
+    mcp: Client, sandbox: RunningSandbox, kind: str
+) -> None:
+    scope = ATR_K8S if kind == "logs" else {"application": "atr", "app_type": "ec2", "domain": ["*"]}
+    async with httpx2.AsyncClient(base_url=sandbox.url) as control:
+        await control.post("/_sandbox/faults", json={"partition_fail_rate": 1.0})
+        try:
+            with anyio.fail_after(60):
+                exported = await mcp.call_tool(
+                    f"{kind}_batch", {**scope, "start_time": "now-2d", "end_time": "now-1d"}
+                )
+        finally:
+            await control.post("/_sandbox/faults", json={"partition_fail_rate": 0})
+    text = _text(exported)
+    assert exported.structured_content["complete"] is False  # type: ignore[index]
+    assert f"resubmit each with {kind}_batch:" in text
+    other = "workloads" if kind == "logs" else "logs"
+    assert f"{other}_batch" not in text
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ for (never read partial), rebuilt after an interruption; `sample()` straight fro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -227,6 +229,39 @@ async def test_export_outcome_is_summarised_from_the_sample_while_building(tmp_p
     assert outcome.summary.totals.matched == 1000
     assert "being built in the background" in rendered.text
     assert store.get(result.result_id).index_state == "building"  # the tool did not wait for it
+
+
+async def test_export_outcome_hints_are_calls_that_run_on_the_stored_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hits = make_hits(1000)
+    for hit in hits:  # serverless-shaped records: the level is `logLevel`, not regex.extractions
+        source = hit["_source"]
+        source["logLevel"] = source.pop("regex")["extractions"]["logLevel"]
+    parts = [
+        FakePartition(T0 + timedelta(hours=i), T0 + timedelta(hours=i + 1), hits[i * 250 : (i + 1) * 250])
+        for i in range(4)
+    ]
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(parts), store)
+    monkeypatch.setattr(local, "SUMMARY_SAMPLE", 400)  # summarised from a sample: exact counts hinted
+    rendered = await local._outcome(result, store, max_tokens=2000)
+    outcome = rendered.structured
+    assert isinstance(outcome, local.ExportOutcome)
+
+    exact = re.search(r"use results_aggs, e\.g\. (\{.*\})\.", rendered.text)
+    assert exact is not None, rendered.text
+    aggs_call = parse_request(local.ResultsAggsRequest, json.loads(exact.group(1)))
+    buckets = store.aggs(aggs_call.result_id, aggs_call.aggs)["aggregations"]["levels"]["buckets"]
+    assert {b["key"]: b["doc_count"] for b in buckets} == {"INFO": 800, "ERROR": 200}
+
+    more = outcome.summary.omitted.how_to_get_more
+    assert more is not None and "no quota" in more
+    search_call = parse_request(local.ResultsSearchRequest, json.loads(more.split("results_search ", 1)[1]))
+    assert search_call.result_id == result.result_id
+    page = store.search(search_call.result_id, search_call.filters, size=search_call.size)
+    assert page.total == 200
+    assert {hit["_source"]["logLevel"] for hit in page.hits} == {"ERROR"}
 
 
 HOLD_BUILD_LOCK = """

@@ -8,7 +8,7 @@ the upstream tools, so a model can move between them without learning anything n
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 import anyio
@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.querydsl import check_aggs, check_filters
 from cm_mcp.api.requests import APIRequest, LogsBatchRequest, StringList, WorkloadsBatchRequest
 from cm_mcp.api.settings import Settings
@@ -23,6 +24,7 @@ from cm_mcp.batch import ExportResult, ProgressEvent, resume_export, run_export
 from cm_mcp.ops.results import Rendered
 from cm_mcp.store import IndexState, ResultInfo, ResultStore
 from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+from cm_mcp.summarize.fields import raw_level, source_of
 from cm_mcp.summarize.models import AggsSummary, LogSummary
 
 #: Records an export's summary is built from: enough for templates and levels, bounded in time.
@@ -80,6 +82,15 @@ async def resume(
     return await _outcome(result, store, max_tokens)
 
 
+def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
+    """The field to count levels (logs) or states (workloads) by, as the stored records spell it:
+    serverless logs carry `logLevel`, ec2/kubernetes logs `regex.extractions.logLevel`."""
+    if kind != "logs":
+        return WORKLOAD_STATE_FIELD
+    found = next((level for hit in hits if (level := raw_level(source_of(hit))) is not None), None)
+    return found[0] if found else LEVEL_FIELDS[0]
+
+
 async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
     # A sample spread over every partition file, not the index: the export returns before the index
     # is built, and a spread sample shows the whole time range, not its first 10,000 records.
@@ -93,7 +104,7 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
         "questions: results_search / results_aggs with this result_id cost no API request."
     )
     if len(hits) < total:
-        level_field = "regex.extractions.logLevel" if result.kind == "logs" else "workload.state"
+        level_field = _count_field(hits, result.kind)
         header += (
             f"\nThe summary below comes from an even sample of {len(hits):,} of the {total:,} records: its "
             f"level and template counts are the sample's. For exact counts over everything use results_aggs, "
@@ -104,11 +115,11 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
         header += _BUILDING_NOTE
     failed = [partition.model_dump() for partition in result.failed_partitions]
     if failed:
-        header += f"\nMISSING {len(failed)} partition(s); resubmit each with logs_batch:" + "".join(
+        header += f"\nMISSING {len(failed)} partition(s); resubmit each with {result.kind}_batch:" + "".join(
             f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
         )
     budget = max(300, max_tokens - len(header) // 4 - 10)
-    summary = summarize(hits, total_matched=total, max_tokens=budget)
+    summary = summarize(hits, total_matched=total, max_tokens=budget, local_result_id=result.result_id)
     outcome = ExportOutcome(
         result_id=result.result_id,
         resource_uri=resource_uri(result.result_id),
@@ -216,7 +227,11 @@ async def results_search(store: ResultStore, request: ResultsSearchRequest, *, m
     )
     summarize = summarize_logs if info.kind == "logs" else summarize_records
     summary = summarize(
-        page.hits, total_matched=page.total, max_tokens=max_tokens - 30, fields=request.fields
+        page.hits,
+        total_matched=page.total,
+        max_tokens=max_tokens - 30,
+        fields=request.fields,
+        local_result_id=request.result_id,
     )
     header = f"results_search on {request.result_id} (local, no API request): {page.total:,} match"
     return Rendered(

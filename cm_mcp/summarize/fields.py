@@ -90,11 +90,19 @@ def severity(level: str) -> int:
 
 def level_of(doc: Mapping[str, Any]) -> str:
     """Level from the first of LEVEL_FIELDS present in `doc`."""
+    found = raw_level(doc)
+    return normalize_level(found[1]) if found else "UNSET"
+
+
+def raw_level(doc: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """(field name, value as stored) of the first of LEVEL_FIELDS present in `doc`: what a term
+    filter on the level must use (`regex.extractions.logLevel` on ec2/kubernetes, `logLevel` on
+    serverless)."""
     for name in LEVEL_FIELDS:
         value = get_field(doc, name)
         if value not in (None, ""):
-            return normalize_level(value)
-    return "UNSET"
+            return name, value
+    return None
 
 
 def parse_time(value: Any) -> float | None:

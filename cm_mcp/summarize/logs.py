@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 from cm_mcp.api.fields import MESSAGE_FIELD, TIMESTAMP_FIELD, WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD
 
 from .budget import clamp_budget, fit
-from .fields import get_field, level_of, parse_time, severity, source_of
+from .fields import get_field, level_of, parse_time, raw_level, severity, source_of
 from .models import LogSummary, Omitted, SampleRecord, TemplateSummary, Totals
 from .templates import TemplateGrouper
 from .text import to_text, truncate
@@ -187,6 +188,7 @@ def _build(
     max_tokens: int,
     continuation: str | None,
     query: Mapping[str, Any] | None,
+    local_result_id: str | None,
     group_by: str,
 ) -> LogSummary:
     returned = len(analysis.hits)
@@ -256,7 +258,9 @@ def _build(
         levels=max(0, len(levels) - _MAX_LEVELS),
         truncated_messages=truncated,
         continuation=continuation,
-        how_to_get_more=_how_to_get_more(analysis, omitted_templates, matched, returned, continuation, query),
+        how_to_get_more=_how_to_get_more(
+            analysis, omitted_templates, matched, returned, continuation, query, local_result_id
+        ),
     )
     return LogSummary(
         group_by=group_by,
@@ -281,6 +285,7 @@ def _how_to_get_more(
     returned: int,
     continuation: str | None,
     query: Mapping[str, Any] | None,
+    local_result_id: str | None,
 ) -> str:
     if continuation:
         return f"fetch the next page with continuation (scroll_id) {continuation!r}"
@@ -292,10 +297,25 @@ def _how_to_get_more(
     else:
         level = max(target.levels, key=lambda lv: (severity(lv), target.levels[lv]))
         first, last = target.first, target.last
+    counted = "every matched record is counted above; " if matched <= returned and target is None else ""
+    if local_result_id:
+        # Stored data: the narrower query is a ready results_search call, at no quota.
+        filters: list[dict[str, Any]] = [] if (term := _level_term(analysis, level)) is None else [term]
+        if first and last:
+            filters.append({"range": {TIMESTAMP_FIELD: {"gte": first[1], "lte": last[1]}}})
+        call = {"result_id": local_result_id, "filters": filters, "size": 1000}
+        return f"{counted}to read more records (stored locally, no quota): results_search {json.dumps(call)}"
     window = f" and {TIMESTAMP_FIELD} between {first[1]} and {last[1]}" if first and last else ""
     base = "the same query" if query else "a query"
-    counted = "every matched record is counted above; " if matched <= returned and target is None else ""
     return f"{counted}to read more records, narrow {base}: add a filter on level {level}{window}"
+
+
+def _level_term(analysis: _Analysis, level: str) -> dict[str, Any] | None:
+    """A term filter matching `level` as the data stores it (field and spelling of a record)."""
+    for hit, record_level in zip(analysis.hits, analysis.record_levels, strict=True):
+        if record_level == level and (found := raw_level(source_of(hit))) is not None:
+            return {"term": {found[0]: found[1]}}
+    return None
 
 
 def _shapes(templates: int, candidates: int) -> list[_Shape]:
@@ -329,6 +349,7 @@ def _summarize(
     fields: Sequence[str] | None,
     continuation: str | None,
     query: Mapping[str, Any] | None,
+    local_result_id: str | None,
 ) -> LogSummary:
     from .render import render_logs  # render imports the models only; local import avoids a cycle
 
@@ -344,6 +365,7 @@ def _summarize(
             max_tokens=budget,
             continuation=continuation,
             query=query,
+            local_result_id=local_result_id,
             group_by=group_by,
         )
 
@@ -363,12 +385,14 @@ def summarize_logs(
     fields: Sequence[str] | None = None,
     continuation: str | None = None,
     query: Mapping[str, Any] | None = None,
+    local_result_id: str | None = None,
 ) -> LogSummary:
     """Summarise log hits (OpenSearch envelopes or bare documents) within `max_tokens` when rendered.
 
     Messages are grouped into templates (drain3, see templates.py); templates are ranked most severe,
     then most frequent; the sample covers the templates, most severe first. Whatever does not fit the
-    budget is counted in `omitted`, with a way to get it.
+    budget is counted in `omitted`, with a way to get it: the next page (`continuation`), a narrower
+    `query`, or for data already stored locally (`local_result_id`) a ready results_search call.
     """
     return _summarize(
         hits,
@@ -380,6 +404,7 @@ def summarize_logs(
         fields=fields,
         continuation=continuation,
         query=query,
+        local_result_id=local_result_id,
     )
 
 
@@ -392,6 +417,7 @@ def summarize_records(
     fields: Sequence[str] | None = None,
     continuation: str | None = None,
     query: Mapping[str, Any] | None = None,
+    local_result_id: str | None = None,
 ) -> LogSummary:
     """Like `summarize_logs` for documents without a message (workloads): groups are the values of
     `group_by` fields instead of templates, and each record's "message" is those values."""
@@ -409,4 +435,5 @@ def summarize_records(
         fields=fields,
         continuation=continuation,
         query=query,
+        local_result_id=local_result_id,
     )
