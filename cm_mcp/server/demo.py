@@ -18,7 +18,7 @@ from mcp import Client
 
 from cm_mcp.server import names
 from cm_mcp.server.app import build_server
-from cm_mcp.server.runtime import backend
+from cm_mcp.server.runtime import backend, block_text
 
 SCOPE = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
 LEVEL = "regex.extractions.logLevel"
@@ -92,7 +92,7 @@ async def _step(
     print(f"\n{'=' * 100}\nstep {number}: {title}\n> {tool} {json.dumps(arguments)}\n{'-' * 100}")
     result = await client.call_tool(tool, arguments)
     for block in result.content:
-        print(getattr(block, "text", ""))
+        print(block_text(block))
     if result.is_error:
         raise SystemExit(f"step {number} failed")
     return result.structured_content or {}

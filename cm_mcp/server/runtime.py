@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 from mcp import Client
+from mcp.types import ContentBlock, ResourceLink, TextContent
 from pydantic import SecretStr
 
 from cm_mcp.api.settings import Settings
@@ -114,8 +115,18 @@ async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
         print(json.dumps(result.structured_content, indent=2))
     else:
         for block in result.content:
-            print(getattr(block, "text", None) or block.model_dump_json())
+            print(block_text(block))
     return 1 if result.is_error else 0
+
+
+def block_text(block: ContentBlock) -> str:
+    """A content block for a terminal: text as it is, a resource link as one readable line."""
+    if isinstance(block, TextContent):
+        return block.text
+    if isinstance(block, ResourceLink):
+        about = f"  ({block.description})" if block.description else ""
+        return f"-> {block.name}: {block.uri}{about}"
+    return block.model_dump_json(exclude_none=True)
 
 
 def schema_documents() -> dict[str, dict[str, Any]]:

@@ -1,0 +1,73 @@
+"""`cm-mcp call` as a user runs it: a real process, the embedded sandbox, a real MCP session inside."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mcp.types import ResourceLink, TextContent
+
+from cm_mcp.server.runtime import block_text
+
+EXPORT_ARGS = {
+    "application": "atr",
+    "app_type": "kubernetes",
+    "domain": ["*"],
+    "start_time": "now-2d",
+    "end_time": "now",
+}
+
+
+def _cm_mcp(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cm_mcp.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CM_DATA_DIR": str(data_dir), **env},
+        timeout=180,
+        check=False,
+    )
+
+
+def test_call_logs_batch_prints_progress_summary_and_links(tmp_path: Path) -> None:
+    done = _cm_mcp(
+        "call", "logs_batch", json.dumps(EXPORT_ARGS), "--sandbox", "--volume", "300", data_dir=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "partitions" in done.stderr and "1/1" in done.stderr  # the progress bar, on stderr
+    out = done.stdout
+    assert out.startswith("export complete: ")
+    (result_line,) = [line for line in out.splitlines() if line.startswith("-> result-")]
+    result_id = result_line.split("cm://results/", 1)[1].split()[0]
+    assert (tmp_path / "results" / result_id / "meta.json").exists()
+    file_lines = [line for line in out.splitlines() if line.startswith("-> part-")]
+    assert file_lines and all("file://" in line for line in file_lines)
+    assert '{"name"' not in out  # links are lines for a person, not JSON dumps
+
+    listed = _cm_mcp("call", "results_list", "{}", "--json", data_dir=tmp_path)  # no API needed
+    assert listed.returncode == 0, listed.stderr
+    assert [r["id"] for r in json.loads(listed.stdout)["results"]] == [result_id]
+
+
+def test_call_with_invalid_arguments_fails_with_the_rule_and_sends_nothing(tmp_path: Path) -> None:
+    bad = {**EXPORT_ARGS, "domain": "pay.example.com"}
+    # Nothing listens on the API URL and there is no token: only local validation can answer.
+    offline = {"CM_API_URL": "http://127.0.0.1:9", "CM_API_TOKEN": ""}
+    done = _cm_mcp("call", "logs_batch", json.dumps(bad), data_dir=tmp_path, **offline)
+    assert done.returncode == 1
+    assert "domain: must be a list of strings" in done.stdout
+    assert "nothing was sent" in done.stdout
+    assert "A valid call:" in done.stdout
+    not_json = _cm_mcp("call", "logs_batch", "{domain", data_dir=tmp_path, **offline)
+    assert not_json.returncode == 2 and "JSON" in not_json.stderr
+
+
+def test_block_text_renders_links_as_lines() -> None:
+    assert block_text(TextContent(type="text", text="hello")) == "hello"
+    link = ResourceLink(type="resource_link", name="r1", uri="cm://results/r1", description="The export")
+    assert block_text(link) == "-> r1: cm://results/r1  (The export)"
+    bare = ResourceLink(type="resource_link", name="f", uri="file:///tmp/f.gz")
+    assert block_text(bare) == "-> f: file:///tmp/f.gz"
