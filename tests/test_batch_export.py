@@ -23,6 +23,7 @@ from cm_mcp.batch import (
     run_export,
 )
 from cm_mcp.batch.download import DownloadPolicy
+from cm_mcp.batch.jobs import JobFiles, JobState, unfinished_jobs
 from cm_mcp.store import ResultStore
 from tests.test_batch_fakes import (
     LOGS_REQUEST_ARGS,
@@ -353,3 +354,26 @@ def test_old_job_files_are_pruned_recent_ones_kept(tmp_path: Path) -> None:
     assert not (jobs / "old.json").exists()
     assert not (jobs / "old").exists()
     assert (jobs / "new.json").exists()
+
+
+def test_unfinished_jobs_are_running_ones_whose_token_lives(tmp_path: Path) -> None:
+    now = datetime(2026, 1, 19, 12, 0, tzinfo=UTC)
+
+    def job(token: str, minutes_ago: int, phase: str = "running") -> None:
+        state = JobState(
+            kind="logs",
+            token=token,
+            request={},
+            submitted_at=now - timedelta(minutes=minutes_ago),
+            phase=phase,
+        )
+        JobFiles(tmp_path, token).save(state)
+
+    job("fresh", 10)
+    job("older", 100)
+    job("dead", 121)  # past the 2 h token life: cannot be continued
+    job("finished", 5, phase="done")
+    job("gone", 30, phase="expired")
+    (tmp_path / "jobs" / "junk.json").write_text("{not json")  # half-written or damaged: skipped
+    found = unfinished_jobs(tmp_path, lifetime=timedelta(hours=2), now=now)
+    assert [j.token for j in found] == ["fresh", "older"]  # newest first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from cm_mcp.api.errors import TokenExpiredError
 from cm_mcp.api.requests import LogsAggsRequest, LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, ProgressEvent, job_status, resume_export, run_export
 from cm_mcp.batch.download import DownloadPolicy
-from cm_mcp.batch.jobs import JobFiles, JobState
+from cm_mcp.batch.jobs import JobFiles, JobState, unfinished_jobs
+from cm_mcp.ops.interrupted import unfinished_exports
 from cm_mcp.sandbox.runner import RunningSandbox
 from cm_mcp.store import ResultStore
 
@@ -147,12 +149,21 @@ async def test_cancel_then_resume_gets_the_exact_count(
     state = JobState.model_validate_json(jobs[0].read_text())
     assert state.phase == "running"
     token_box.append(state.token)
+    # What results_list offers the model: the cancelled export, with the call that continues it.
+    (unfinished,) = unfinished_exports(store.data_dir)
+    assert unfinished.resume == {
+        "tool": "logs_batch_status",
+        "arguments": {"token": state.token, "download": True},
+    }
+    assert unfinished.partitions_done >= 1
     async with CMClient(api_url=sandbox.url, token=sandbox.token) as fresh:  # "after a restart"
         result = await resume_export(
             fresh, token_box[0], store=ResultStore(store.data_dir), limits=LIMITS, policy=POLICY
         )
     assert result.complete
     assert result.records == expected
+    assert unfinished_exports(store.data_dir) == []  # stored now: nothing left to continue
+    assert unfinished_jobs(store.data_dir, lifetime=timedelta(hours=2)) == []
 
 
 def _token_of(store: ResultStore, job_name: str) -> str:

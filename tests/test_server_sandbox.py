@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +433,61 @@ async def test_builtin_failed_workloads_show_in_default_summaries(
     top = failed["children"][0]["buckets"][0]
     assert top["key"] == incident["workflow"]
     assert top["count"] >= incident["count"]
+
+
+@asynccontextmanager
+async def _session(sandbox: RunningSandbox, settings: Settings) -> AsyncIterator[Client]:
+    async with (
+        CMClient(api_url=sandbox.url, token=sandbox.token, retry_policy=fast_retries()) as api,
+        Client(build_server(settings, client=api), raise_exceptions=True) as client,
+    ):
+        yield client
+
+
+async def test_interrupted_export_hands_over_its_free_resume_call(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A download host missing from the allow-list stops the export after its batch was accepted; the
+    error and results_list give the call that continues it, which then needs no second batch."""
+    good = pointed_at(Settings(data_dir=tmp_path), sandbox.url, sandbox.token)
+    blocked = good.model_copy(update={"download_allowed_hosts": ["*.amazonaws.com"]})
+    window = {**ATR_K8S, "start_time": "now-3d", "end_time": "now-2d"}
+    batches_before = await _batch_submissions(sandbox)
+
+    async with _session(sandbox, blocked) as mcp:
+        count = await mcp.call_tool(
+            "logs_aggs", {**window, "aggs": {"n": {"value_count": {"field": "@timestamp"}}}}
+        )
+        expected = count.structured_content["summary"]["total_documents"]  # type: ignore[index]
+        with anyio.fail_after(60):
+            stopped = await mcp.call_tool("logs_batch", window)
+        assert stopped.is_error
+        text = _text(stopped)
+        assert "CM_DOWNLOAD_ALLOWED_HOSTS" in text  # the cause, explained
+        assert "Calling logs_batch again would submit a new batch" in text
+        call = json.loads(text.split("with: logs_batch_status ", 1)[1].split(". Calling", 1)[0])
+        assert call["download"] is True and call["token"]
+        listed = await mcp.call_tool("results_list", {})
+        (unfinished,) = listed.structured_content["unfinished_exports"]  # type: ignore[index]
+        assert unfinished["resume"] == {"tool": "logs_batch_status", "arguments": call}
+        assert f"logs_batch_status {json.dumps(call)}" in _text(listed)
+
+    async with _session(sandbox, good) as mcp:  # the configuration fixed (or a restarted server)
+        with anyio.fail_after(60):
+            resumed = await mcp.call_tool("logs_batch_status", call)
+        assert not resumed.is_error, _text(resumed)
+        status = resumed.structured_content  # the status tool's shape, the export inside it
+        assert status is not None and status["done"] is True and status["token"] == call["token"]
+        assert status["export"]["records"] == expected  # verified: exactly the API's count
+        assert status["local"]["phase"] == "done"
+        links = [str(block.uri) for block in resumed.content if getattr(block, "type", "") == "resource_link"]  # type: ignore[attr-defined]
+        assert links[0] == status["export"]["resource_uri"]
+        listed = await mcp.call_tool("results_list", {})
+        assert listed.structured_content["unfinished_exports"] == []  # type: ignore[index]
+        assert len(listed.structured_content["results"]) == 1  # type: ignore[index]
+    assert await _batch_submissions(sandbox) == batches_before + 1, "resuming submitted nothing"
+
+
+async def _batch_submissions(sandbox: RunningSandbox) -> int:
+    stats = await _get(sandbox, "/_sandbox/stats")
+    return int(stats["requests"].get("/v2/logs/batch", {}).get("total", 0))

@@ -15,7 +15,14 @@ from cm_mcp.batch.errors import (
     VerificationError,
 )
 from cm_mcp.batch.export import resume_export, run_export
-from cm_mcp.batch.jobs import JobState, PartitionRecord, job_status, job_summary, token_hash
+from cm_mcp.batch.jobs import (
+    JobState,
+    PartitionRecord,
+    job_status,
+    job_summary,
+    token_hash,
+    unfinished_jobs,
+)
 from cm_mcp.batch.limits import ExportLimits
 from cm_mcp.batch.models import ExportResult, ProgressEvent
 
@@ -45,4 +52,5 @@ __all__ = [
     "resume_export",
     "run_export",
     "token_hash",
+    "unfinished_jobs",
 ]

@@ -87,12 +87,15 @@ async def run_export(
     policy: DownloadPolicy | None = None,
     download_transport: httpx2.AsyncBaseTransport | None = None,
     now: Clock = _utc_now,
+    on_submitted: Callable[[JobState], None] | None = None,
 ) -> ExportResult:
     """Submit `request` as a batch and drive it to a stored result (see the module docstring).
 
     `policy` defaults to the allow-list of `settings` (CM_DOWNLOAD_ALLOWED_HOSTS); `download_transport`
-    is an httpx2 transport for the file downloads (tests). Raises TokenExpiredError (404 on status),
-    HostNotAllowedError / InsecureURLError, APIError from the submission, TokenLifetimeError.
+    is an httpx2 transport for the file downloads (tests). `on_submitted` gets the job as soon as the
+    batch is accepted: from then on a failure leaves a job that `resume_export` can continue, and the
+    caller needs its token to say so. Raises TokenExpiredError (404 on status), HostNotAllowedError /
+    InsecureURLError, APIError from the submission or a status poll, TokenLifetimeError.
     """
     kind: ExportKind = "workloads" if isinstance(request, WorkloadsBatchRequest) else "logs"
     await anyio.to_thread.run_sync(prune_jobs, store.data_dir)
@@ -107,6 +110,8 @@ async def run_export(
     files = JobFiles(store.data_dir, job.token)
     files.save(job)
     logger.info("export %s: submitted %s batch", files.name, kind)
+    if on_submitted is not None:
+        on_submitted(job)
     export = _Export(client, job, files, store, progress, settings, limits, policy, download_transport, now)
     await export.emit("submitted", f"submitted the {kind} batch; waiting for partitions")
     return await export.run()

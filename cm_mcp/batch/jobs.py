@@ -125,6 +125,23 @@ def job_status(data_dir: str | Path, token: str) -> JobState | None:
         return None
 
 
+def unfinished_jobs(
+    data_dir: str | Path, *, lifetime: timedelta, now: datetime | None = None
+) -> list[JobState]:
+    """Exports still running or interrupted whose token still lives (`lifetime` after submission),
+    newest first: what a `*_batch_status` call with download=true can continue."""
+    now = now or datetime.now(UTC)
+    jobs = []
+    for state_path in (Path(data_dir) / "jobs").glob("*.json"):
+        try:
+            job = JobState.model_validate_json(state_path.read_bytes())
+        except (OSError, ValueError):
+            continue  # being written or pruned right now, or damaged: not resumable anyway
+        if job.phase == "running" and job.submitted_at + lifetime > now:
+            jobs.append(job)
+    return sorted(jobs, key=lambda job: job.submitted_at, reverse=True)
+
+
 def job_summary(state: JobState) -> dict[str, Any]:
     """A compact JSON-able view for a status tool (no token)."""
     by_state = dict(Counter(p.state for p in state.partitions))

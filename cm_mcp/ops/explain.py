@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 from cm_mcp.api import errors
 from cm_mcp.api.quota import next_utc_midnight
+from cm_mcp.api.times import format_utc
+from cm_mcp.ops.interrupted import ExportInterrupted, resume_call
 
 TOKEN_HELP = (
     "Set a fresh JWT with CM_API_TOKEN (or write it to the file named by CM_API_TOKEN_FILE, which is "
@@ -51,6 +53,24 @@ def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) ->
     if isinstance(error, errors.APIError):
         return f"The API refused the call: {error}. Adjust the arguments and retry."
     return f"{type(error).__name__}: {error}"
+
+
+def explain_failure(error: Exception, *, tool: str, now: datetime | None = None) -> str:
+    """Any failure a tool reports: API errors through `explain`, an interrupted export with the free
+    call that continues it, anything else (store, batch) by its own message."""
+    if isinstance(error, ExportInterrupted):
+        tool_name, arguments = resume_call(error.kind, error.token)
+        return (
+            f"{explain_failure(error.cause, tool=tool, now=now)}\n"
+            f"The export stopped, but its batch was accepted and goes on upstream; "
+            f"{error.partitions_done}/{error.partitions} partitions ({error.records:,} records) are "
+            f"downloaded and kept. Once the cause is fixed, continue it at no quota before "
+            f"{format_utc(error.expires_at)} (when its token expires) with: {tool_name} {json.dumps(arguments)}. "
+            f"Calling {error.kind}_batch again would submit a new batch and cost quota."
+        )
+    if isinstance(error, errors.CMError):
+        return explain(error, tool=tool, now=now)
+    return f"{tool} failed: {error}"
 
 
 def explain_validation(error: errors.RequestValidationError, *, tool: str) -> str:

@@ -8,6 +8,8 @@ the upstream tools, so a model can move between them without learning anything n
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -16,13 +18,27 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.errors import CMError, TokenExpiredError
 from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.querydsl import check_aggs, check_filters
 from cm_mcp.api.requests import APIRequest, LogsBatchRequest, StringList, WorkloadsBatchRequest
 from cm_mcp.api.settings import Settings
-from cm_mcp.batch import ExportResult, ProgressEvent, resume_export, run_export
-from cm_mcp.ops.results import Rendered
-from cm_mcp.store import IndexState, ResultInfo, ResultStore
+from cm_mcp.batch import (
+    BatchError,
+    ExportResult,
+    JobNotFoundError,
+    JobState,
+    ProgressEvent,
+    TokenLifetimeError,
+    job_status,
+    job_summary,
+    resume_export,
+    run_export,
+)
+from cm_mcp.batch.jobs import JobFiles
+from cm_mcp.ops.interrupted import ExportInterrupted, UnfinishedExport, unfinished_exports
+from cm_mcp.ops.results import BatchStatusResult, CallInfo, ExportOutcome, PartitionInfo, Rendered
+from cm_mcp.store import ResultInfo, ResultStore
 from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
 from cm_mcp.summarize.fields import raw_level, source_of
 from cm_mcp.summarize.models import AggsSummary, LogSummary
@@ -38,20 +54,6 @@ _BUILDING_NOTE = (
 Progress = Callable[[ProgressEvent], Awaitable[None]]
 
 
-class ExportOutcome(BaseModel):
-    result_id: str
-    resource_uri: str
-    complete: bool
-    partitions: int
-    records: int
-    duplicates: int
-    failed_partitions: list[dict[str, Any]]
-    elapsed_seconds: float
-    summary: LogSummary
-    #: "building" until the store has indexed the files (results_* wait for it), then "ready"
-    index_state: IndexState = "ready"
-
-
 def resource_uri(result_id: str) -> str:
     return f"cm://results/{result_id}"
 
@@ -65,7 +67,15 @@ async def export(
     progress: Progress | None,
     max_tokens: int,
 ) -> Rendered:
-    result = await run_export(client, request, store=store, progress=progress, settings=settings)
+    submitted: list[JobState] = []
+    try:
+        result = await run_export(
+            client, request, store=store, progress=progress, settings=settings, on_submitted=submitted.append
+        )
+    except (CMError, BatchError) as exc:
+        if submitted and not isinstance(exc, _NOT_RESUMABLE):
+            raise ExportInterrupted(_latest(store, submitted[0]), exc) from exc
+        raise
     return await _outcome(result, store, max_tokens)
 
 
@@ -77,9 +87,52 @@ async def resume(
     settings: Settings,
     progress: Progress | None,
     max_tokens: int,
+    status_endpoint: str,
 ) -> Rendered:
-    result = await resume_export(client, token, store=store, progress=progress, settings=settings)
-    return await _outcome(result, store, max_tokens)
+    """Continue (or finish) the export of `token`: the status tool's result shape, from the job's
+    own record of the partitions (no extra request), with the finished export in `export`."""
+    try:
+        result = await resume_export(client, token, store=store, progress=progress, settings=settings)
+    except (CMError, BatchError) as exc:
+        job = job_status(store.data_dir, token)
+        if job is not None and not isinstance(exc, _NOT_RESUMABLE):
+            raise ExportInterrupted(job, exc) from exc
+        raise
+    outcome, text = await _export_outcome(result, store, max_tokens)
+    job = await anyio.to_thread.run_sync(JobFiles(store.data_dir, token).load)  # as resume_export left it
+    return Rendered(structured=_status_of(job, status_endpoint, outcome), text=text)
+
+
+def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchStatusResult:
+    partitions = [
+        PartitionInfo(
+            start=record.start_time,
+            end=record.end_time,
+            status=record.server_status,
+            count=record.count,
+            ready=record.state == "downloaded",
+        )
+        for record in job.partitions
+    ]
+    return BatchStatusResult(
+        call=CallInfo(endpoint=endpoint),
+        token=job.token,
+        partitions=partitions,
+        counts=dict(Counter(p.status for p in partitions)),
+        records_ready=sum(p.count or 0 for p in partitions if p.ready),
+        done=job.phase == "done",
+        local=job_summary(job),
+        export=outcome,
+    )
+
+
+#: Failures after which the export cannot be continued: its token is dead.
+_NOT_RESUMABLE = (TokenExpiredError, TokenLifetimeError, JobNotFoundError)
+
+
+def _latest(store: ResultStore, job: JobState) -> JobState:
+    """The job as last saved (partitions downloaded since submission), else as submitted."""
+    return job_status(store.data_dir, job.token) or job
 
 
 def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
@@ -92,6 +145,13 @@ def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
 
 
 async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
+    outcome, text = await _export_outcome(result, store, max_tokens)
+    return Rendered(structured=outcome, text=text)
+
+
+async def _export_outcome(
+    result: ExportResult, store: ResultStore, max_tokens: int
+) -> tuple[ExportOutcome, str]:
     # A sample spread over every partition file, not the index: the export returns before the index
     # is built, and a spread sample shows the whole time range, not its first 10,000 records.
     hits, total = await anyio.to_thread.run_sync(lambda: store.sample(result.result_id, SUMMARY_SAMPLE))
@@ -132,7 +192,7 @@ async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) ->
         summary=summary,
         index_state=index_state,
     )
-    return Rendered(structured=outcome, text=f"{header}\n{render_logs(summary)}")
+    return outcome, f"{header}\n{render_logs(summary)}"
 
 
 # --- follow-ups on stored results ----------------------------------------------------------------
@@ -194,6 +254,8 @@ class ResultsAggsRequest(_OnResult):
 class ResultsList(BaseModel):
     results: list[ResultInfo]
     retention: str
+    #: exports not stored yet whose token still lives: each continues at no quota with its `resume` call
+    unfinished_exports: list[UnfinishedExport] = []
 
 
 class LocalSearch(BaseModel):
@@ -208,6 +270,7 @@ class LocalAggs(BaseModel):
 
 async def results_list(store: ResultStore) -> Rendered:
     infos = await anyio.to_thread.run_sync(store.list)
+    unfinished = await anyio.to_thread.run_sync(unfinished_exports, store.data_dir)
     lines = [f"{len(infos)} stored result(s); retention: {store.retention_text}"]
     for info in infos:
         state = "complete" if info.complete else "partial"
@@ -215,9 +278,19 @@ async def results_list(store: ResultStore) -> Rendered:
             f"- {info.id}  {info.source:<6} {info.kind:<9} {info.records:>9,} records  {state:<8} "
             f"{info.start_time} .. {info.end_time}"
         )
-    return Rendered(
-        structured=ResultsList(results=infos, retention=store.retention_text), text="\n".join(lines)
-    )
+    if unfinished:
+        lines.append(
+            f"{len(unfinished)} unfinished export(s), running or interrupted; continue one at no quota "
+            "with its call (submitting the batch again would cost quota):"
+        )
+    for job in unfinished:
+        lines.append(
+            f"- {job.kind} export submitted {job.submitted_at}: {job.partitions_done}/{job.partitions} "
+            f"partitions, {job.downloaded_records:,} records downloaded; token expires "
+            f"{job.token_expires_at}; {job.resume['tool']} {json.dumps(job.resume['arguments'])}"
+        )
+    listing = ResultsList(results=infos, retention=store.retention_text, unfinished_exports=unfinished)
+    return Rendered(structured=listing, text="\n".join(lines))
 
 
 async def results_search(store: ResultStore, request: ResultsSearchRequest, *, max_tokens: int) -> Rendered:

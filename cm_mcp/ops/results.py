@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cm_mcp.store import IndexState
 from cm_mcp.summarize.models import AggsSummary, LogSummary
 
 
@@ -49,6 +50,22 @@ class PartitionInfo(BaseModel):
     ready: bool
 
 
+class ExportOutcome(BaseModel):
+    """A finished export (`*_batch`, or `*_batch_status` with download=true)."""
+
+    result_id: str
+    resource_uri: str
+    complete: bool
+    partitions: int
+    records: int
+    duplicates: int
+    failed_partitions: list[dict[str, Any]]
+    elapsed_seconds: float
+    summary: LogSummary
+    #: "building" until the store has indexed the files (results_* wait for it), then "ready"
+    index_state: IndexState = "ready"
+
+
 class BatchStatusResult(BaseModel):
     call: CallInfo
     token: str
@@ -57,6 +74,9 @@ class BatchStatusResult(BaseModel):
     records_ready: int
     done: bool
     local: dict[str, Any] | None = Field(default=None, description="this server's download of the token")
+    export: ExportOutcome | None = Field(
+        default=None, description="with download=true: the finished export, as *_batch returns it"
+    )
 
 
 class BillingResult(BaseModel):

@@ -62,7 +62,8 @@ sample. application 'atr', app_type ec2 or kubernetes, domain list or ["*"]. Exa
 [{"term": {"workload.state": "FAILED"}}, {"terms": {"workflow.name": ["Incident_Response_Workflow"]}}]""",
     names.WORKLOADS_BATCH: """\
 Export atr workloads (over ~100k) in one call: submit, wait, download, verify, store locally; returns \
-a summary and a result_id for results_search/results_aggs.""",
+a summary and a result_id for results_search/results_aggs. If it stops after submitting, its error \
+gives the free call that continues it.""",
     names.WORKLOADS_BATCH_STATUS: """\
 Status of a workloads export token: partitions, states, counts, local download; download=true \
 continues an interrupted export. Tokens expire after 2 h. Free.""",

@@ -25,13 +25,15 @@ from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
 from cm_mcp.ops import calls, local
-from cm_mcp.ops.explain import explain, explain_validation
-from cm_mcp.ops.local import ExportOutcome, Progress
+from cm_mcp.ops.explain import explain_failure, explain_validation
+from cm_mcp.ops.interrupted import ExportInterrupted
+from cm_mcp.ops.local import Progress
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
     BatchSubmitResult,
     BillingResult,
+    ExportOutcome,
     QuotaResult,
     Rendered,
     ScrollResult,
@@ -201,10 +203,9 @@ def _endpoint_tool(spec: EndpointTool, default_budget: int) -> Tool:
             return error_result(explain_validation(invalid, tool=spec.name))
         try:
             rendered = await spec.operation(state, request, int(budget), _progress(ctx), options)
-        except (CMError, StoreError, BatchError) as exc:
+        except (CMError, StoreError, BatchError, ExportInterrupted) as exc:
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
-            text = explain(exc, tool=spec.name) if isinstance(exc, CMError) else f"{spec.name} failed: {exc}"
-            return error_result(text)
+            return error_result(explain_failure(exc, tool=spec.name))
         return await _result(rendered, state.store)
 
     return sdk_tool(
@@ -242,12 +243,15 @@ def _progress(ctx: Context[Any, Any]) -> Progress:
 
 async def _result(rendered: Rendered, store: ResultStore) -> CallToolResult:
     result = text_result(rendered.text, rendered.structured)
-    if isinstance(rendered.structured, ExportOutcome):
-        result_id = rendered.structured.result_id
+    outcome: BaseModel | None = rendered.structured
+    if isinstance(outcome, BatchStatusResult):  # a status call that finished the export (download=true)
+        outcome = outcome.export
+    if isinstance(outcome, ExportOutcome):
+        result_id = outcome.result_id
         result.content.append(
             ResourceLink(
                 name=f"result-{result_id}",
-                uri=rendered.structured.resource_uri,
+                uri=outcome.resource_uri,
                 mime_type="application/json",
                 description="The stored export: metadata and files (query it with results_search/results_aggs)",
             )
@@ -280,6 +284,7 @@ async def _status_or_resume(
             settings=state.settings,
             progress=progress,
             max_tokens=budget,
+            status_endpoint=request.ENDPOINT,
         )
     rendered = await calls.batch_status(state.client, request, kind=kind)
     job = await anyio.to_thread.run_sync(job_status, state.settings.data_dir, request.token)
