@@ -491,3 +491,40 @@ async def test_interrupted_export_hands_over_its_free_resume_call(
 async def _batch_submissions(sandbox: RunningSandbox) -> int:
     stats = await _get(sandbox, "/_sandbox/stats")
     return int(stats["requests"].get("/v2/logs/batch", {}).get("total", 0))
+
+
+async def test_v1_tools_and_plain_status_through_a_validating_client(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """Paths the other tests do not take; the client checks every structured result against the
+    tool's declared output schema."""
+    settings = pointed_at(Settings(data_dir=tmp_path, enable_v1=True), sandbox.url, sandbox.token)
+    query = {"application": "atr", "app_type": "caas", "domain": "pay.example.com", "time_range": "now-1d"}
+    async with _session(sandbox, settings) as mcp:
+        page = await mcp.call_tool("logs_scroll_v1", query)
+        assert not page.is_error, _text(page)
+        assert "V1 is deprecated: prefer logs_scroll" in _text(page)
+        assert page.structured_content["summary"]["totals"]["matched"] > 0  # type: ignore[index]
+        submitted = await mcp.call_tool("logs_batch_v1", query)
+        assert not submitted.is_error, _text(submitted)
+        token = submitted.structured_content["token"]  # type: ignore[index]
+        with anyio.fail_after(30):
+            while True:
+                urls = await mcp.call_tool("logs_batch_urls_v1", {"token": token})
+                assert not urls.is_error, _text(urls)
+                if urls.structured_content["done"]:  # type: ignore[index]
+                    break
+                await anyio.sleep(0.2)
+
+        window = {**ATR_K8S, "start_time": "now-3d", "end_time": "now-2d"}
+        exported = await mcp.call_tool("logs_batch", window)
+        assert not exported.is_error, _text(exported)
+        jobs = list((tmp_path / "jobs").glob("*.json"))
+        export_token = json.loads(jobs[0].read_text())["token"]
+        status = await mcp.call_tool("logs_batch_status", {"token": export_token})  # no download
+        assert not status.is_error, _text(status)
+        assert status.structured_content["local"]["phase"] == "done"  # type: ignore[index]
+        assert status.structured_content["export"] is None  # type: ignore[index]
+        again = await mcp.call_tool("logs_batch_status", {"token": export_token, "download": True})
+        assert not again.is_error, _text(again)  # already stored: the stored result, no new download
+        assert again.structured_content["export"]["result_id"] == exported.structured_content["result_id"]  # type: ignore[index]
