@@ -74,7 +74,9 @@ async def export(
         )
     except (CMError, BatchError) as exc:
         if submitted and not isinstance(exc, _NOT_RESUMABLE):
-            raise ExportInterrupted(_latest(store, submitted[0]), exc) from exc
+            # The job as last saved (partitions downloaded since submission), else as submitted.
+            saved = await anyio.to_thread.run_sync(job_status, store.data_dir, submitted[0].token)
+            raise ExportInterrupted(saved or submitted[0], exc) from exc
         raise
     return await _outcome(result, store, max_tokens)
 
@@ -94,7 +96,7 @@ async def resume(
     try:
         result = await resume_export(client, token, store=store, progress=progress, settings=settings)
     except (CMError, BatchError) as exc:
-        job = job_status(store.data_dir, token)
+        job = await anyio.to_thread.run_sync(job_status, store.data_dir, token)
         if job is not None and not isinstance(exc, _NOT_RESUMABLE):
             raise ExportInterrupted(job, exc) from exc
         raise
@@ -128,11 +130,6 @@ def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchSta
 
 #: Failures after which the export cannot be continued: its token is dead.
 _NOT_RESUMABLE = (TokenExpiredError, TokenLifetimeError, JobNotFoundError)
-
-
-def _latest(store: ResultStore, job: JobState) -> JobState:
-    """The job as last saved (partitions downloaded since submission), else as submitted."""
-    return job_status(store.data_dir, job.token) or job
 
 
 def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
