@@ -528,3 +528,48 @@ async def test_v1_tools_and_plain_status_through_a_validating_client(
         again = await mcp.call_tool("logs_batch_status", {"token": export_token, "download": True})
         assert not again.is_error, _text(again)  # already stored: the stored result, no new download
         assert again.structured_content["export"]["result_id"] == exported.structured_content["result_id"]  # type: ignore[index]
+
+
+async def test_cancelled_export_is_listed_then_resumed_to_the_exact_count(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = pointed_at(Settings(data_dir=tmp_path), sandbox.url, sandbox.token)
+    window = {**ATR_K8S, "start_time": "now-7d", "end_time": "now-1d"}
+    async with _session(sandbox, settings) as mcp:
+        count = await mcp.call_tool(
+            "logs_aggs", {**window, "aggs": {"n": {"value_count": {"field": "@timestamp"}}}}
+        )
+        expected = count.structured_content["summary"]["total_documents"]  # type: ignore[index]
+        first_partition = anyio.Event()
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if progress >= 1:
+                first_partition.set()
+
+        async with httpx2.AsyncClient(base_url=sandbox.url) as control:
+            # Every partition 10x slower: they complete one by one, far enough apart to cancel between.
+            await control.post(
+                "/_sandbox/faults", json={"slow_partition_factor": 10, "slow_partition_rate": 1.0}
+            )
+            try:
+                async with anyio.create_task_group() as tg:
+
+                    async def export() -> None:
+                        await mcp.call_tool("logs_batch", window, progress_callback=on_progress)
+
+                    tg.start_soon(export)
+                    with anyio.fail_after(60):
+                        await first_partition.wait()
+                    tg.cancel_scope.cancel()  # the client gives up: the server's handler is cancelled
+            finally:
+                await control.post("/_sandbox/faults", json={"slow_partition_factor": 1})
+
+        listed = await mcp.call_tool("results_list", {})
+        assert listed.structured_content["results"] == []  # type: ignore[index]  # nothing half-stored
+        (unfinished,) = listed.structured_content["unfinished_exports"]  # type: ignore[index]
+        assert 1 <= unfinished["partitions_done"] < unfinished["partitions"]
+        with anyio.fail_after(60):
+            resumed = await mcp.call_tool(unfinished["resume"]["tool"], unfinished["resume"]["arguments"])
+        assert not resumed.is_error, _text(resumed)
+        assert resumed.structured_content["export"]["records"] == expected  # type: ignore[index]
+        assert resumed.structured_content["export"]["complete"] is True  # type: ignore[index]
