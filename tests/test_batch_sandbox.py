@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -123,47 +126,112 @@ async def test_unknown_token_is_a_clear_error(client: CMClient, store: ResultSto
         await resume_export(client, "not-a-real-token", store=store, limits=LIMITS, policy=POLICY)
 
 
-async def test_cancel_then_resume_gets_the_exact_count(
-    client: CMClient, store: ResultStore, sandbox: RunningSandbox
-) -> None:
-    expected = (await upstream(client))["total_documents"]
-    token_box: list[str] = []
+async def _cancelled_export(client: CMClient, store: ResultStore) -> str:
+    """Start an export, cancel it after its first partition; its token."""
 
     async def on_progress(event: ProgressEvent) -> None:
         if event.progress >= 1:
-            raise_cancel.set()
+            first_partition.set()
 
-    raise_cancel = anyio.Event()
+    first_partition = anyio.Event()
     async with anyio.create_task_group() as tg:
 
         async def go() -> None:
             await export(client, store, progress=on_progress)
 
         tg.start_soon(go)
-        await raise_cancel.wait()
+        await first_partition.wait()
         tg.cancel_scope.cancel()
+    (job,) = unfinished_jobs(store.data_dir, lifetime=timedelta(hours=2))
+    return job.token
+
+
+async def test_cancel_then_resume_gets_the_exact_count(
+    client: CMClient, store: ResultStore, sandbox: RunningSandbox
+) -> None:
+    expected = (await upstream(client))["total_documents"]
+    token = await _cancelled_export(client, store)
     assert store.list() == []
     assert not list(store.data_dir.rglob("*.part-*"))
     jobs = list((store.data_dir / "jobs").glob("*.json"))
     assert len(jobs) == 1
     state = JobState.model_validate_json(jobs[0].read_text())
     assert state.phase == "running"
-    token_box.append(state.token)
+    assert state.token == token
     # What results_list offers the model: the cancelled export, with the call that continues it.
     (unfinished,) = unfinished_exports(store.data_dir)
-    assert unfinished.resume == {
-        "tool": "logs_batch_status",
-        "arguments": {"token": state.token, "download": True},
-    }
+    assert unfinished.resume == {"tool": "logs_batch_status", "arguments": {"token": token, "download": True}}
     assert unfinished.partitions_done >= 1
+    assert unfinished.running is False  # the cancelled run let go of it
     async with CMClient(api_url=sandbox.url, token=sandbox.token) as fresh:  # "after a restart"
         result = await resume_export(
-            fresh, token_box[0], store=ResultStore(store.data_dir), limits=LIMITS, policy=POLICY
+            fresh, token, store=ResultStore(store.data_dir), limits=LIMITS, policy=POLICY
         )
     assert result.complete
     assert result.records == expected
     assert unfinished_exports(store.data_dir) == []  # stored now: nothing left to continue
     assert unfinished_jobs(store.data_dir, lifetime=timedelta(hours=2)) == []
+
+
+async def test_two_resumes_of_one_export_run_it_once(client: CMClient, store: ResultStore) -> None:
+    expected = (await upstream(client))["total_documents"]
+    token = await _cancelled_export(client, store)
+
+    results: list[Any] = []
+
+    async def resume() -> None:
+        results.append(await resume_export(client, token, store=store, limits=LIMITS, policy=POLICY))
+
+    async with anyio.create_task_group() as tg:  # e.g. two parallel tool calls
+        tg.start_soon(resume)
+        tg.start_soon(resume)
+    first, second = results
+    assert first.result_id == second.result_id  # the second waited, then found it done
+    assert first.records == second.records == expected
+    assert [info.id for info in store.list()] == [first.result_id]
+
+
+HOLD_JOB = """
+import sys
+from pathlib import Path
+import anyio
+from cm_mcp.batch.jobs import JobFiles
+
+async def main():
+    async with JobFiles(Path(sys.argv[1]), sys.argv[2]).running():
+        print("held", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)  # held until killed
+
+anyio.run(main)
+"""
+
+
+async def test_a_run_in_another_process_is_waited_for(client: CMClient, store: ResultStore) -> None:
+    expected = (await upstream(client))["total_documents"]
+    token = await _cancelled_export(client, store)
+    other = await anyio.open_process(
+        [sys.executable, "-c", HOLD_JOB, str(store.data_dir), token], stdin=subprocess.PIPE
+    )
+    try:
+        assert other.stdout is not None
+        assert (await other.stdout.receive()).strip() == b"held"
+        (listed,) = unfinished_exports(store.data_dir)
+        assert listed.running is True
+        results: list[Any] = []
+        async with anyio.create_task_group() as tg:
+
+            async def resume() -> None:
+                results.append(await resume_export(client, token, store=store, limits=LIMITS, policy=POLICY))
+
+            tg.start_soon(resume)
+            await anyio.sleep(1.0)
+            assert results == []  # waiting for the other process's run
+            other.kill()  # it dies holding the lock: the OS releases it
+        assert results[0].records == expected
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            other.kill()
+        await other.wait()
 
 
 def _token_of(store: ResultStore, job_name: str) -> str:

@@ -568,6 +568,8 @@ async def test_cancelled_export_is_listed_then_resumed_to_the_exact_count(
         assert listed.structured_content["results"] == []  # type: ignore[index]  # nothing half-stored
         (unfinished,) = listed.structured_content["unfinished_exports"]  # type: ignore[index]
         assert 1 <= unfinished["partitions_done"] < unfinished["partitions"]
+        assert unfinished["running"] is False  # the cancelled handler let go of it
+        assert "interrupted" in _text(listed)
         with anyio.fail_after(60):
             resumed = await mcp.call_tool(unfinished["resume"]["tool"], unfinished["resume"]["arguments"])
         assert not resumed.is_error, _text(resumed)

@@ -112,9 +112,12 @@ async def run_export(
     logger.info("export %s: submitted %s batch", files.name, kind)
     if on_submitted is not None:
         on_submitted(job)
-    export = _Export(client, job, files, store, progress, settings, limits, policy, download_transport, now)
-    await export.emit("submitted", f"submitted the {kind} batch; waiting for partitions")
-    return await export.run()
+    async with files.running():
+        export = _Export(
+            client, job, files, store, progress, settings, limits, policy, download_transport, now
+        )
+        await export.emit("submitted", f"submitted the {kind} batch; waiting for partitions")
+        return await export.run()
 
 
 async def resume_export(
@@ -131,24 +134,30 @@ async def resume_export(
 ) -> ExportResult:
     """Continue the export of `token` from its job file (also after a restart); verified partitions
     are not downloaded again. A finished export returns its stored result (ResultEvictedError if it
-    is gone); JobNotFoundError when no job is known; TokenLifetimeError past the token's life."""
+    is gone); JobNotFoundError when no job is known; TokenLifetimeError past the token's life.
+    While another run of the same export is in progress (here or in another process) this waits for
+    it, then returns its result or continues where it stopped."""
     files = JobFiles(store.data_dir, token)
-    job = files.load()
+    files.load()  # JobNotFoundError at once, not after waiting for a lock
     limits = limits or ExportLimits()
-    if job.phase == "done" and job.result_id:
-        return _result_from_store(store, job, files.name)
-    if now() >= job.submitted_at + limits.token_lifetime:
-        job.phase = "expired"
+    async with files.running():
+        job = files.load()  # as the previous run left it
+        if job.phase == "done" and job.result_id:
+            return _result_from_store(store, job, files.name)
+        if now() >= job.submitted_at + limits.token_lifetime:
+            job.phase = "expired"
+            files.save(job)
+            raise TokenLifetimeError(
+                f"the batch token was issued at {job.submitted_at:%Y-%m-%d %H:%M} UTC and has expired "
+                f"(tokens live {limits.token_lifetime}); re-submit the batch request to export again"
+            )
+        # Staged files that went missing are found (and re-fetched) by _Export._recount_staged.
+        job.phase = "running"
         files.save(job)
-        raise TokenLifetimeError(
-            f"the batch token was issued at {job.submitted_at:%Y-%m-%d %H:%M} UTC and has expired "
-            f"(tokens live {limits.token_lifetime}); re-submit the batch request to export again"
+        export = _Export(
+            client, job, files, store, progress, settings, limits, policy, download_transport, now
         )
-    # Staged files that went missing are found (and re-fetched) by _Export._recount_staged.
-    job.phase = "running"
-    files.save(job)
-    export = _Export(client, job, files, store, progress, settings, limits, policy, download_transport, now)
-    return await export.run()
+        return await export.run()
 
 
 class _Export:

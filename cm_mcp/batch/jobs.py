@@ -4,24 +4,38 @@ Written atomically (temp file + rename) after every change. Holds the batch toke
 it is not the JWT and grants only this batch's files for 2 h) but the file *name* is a hash, so the
 token never shows in directory listings or logs. Downloaded, verified partition files wait in
 `jobs/<hash>/` until the export completes and the result store takes them over.
+
+One run at a time per job (`JobFiles.running`): a resume called while the export still runs, in this
+process or another, waits for it instead of racing it over the same staged files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import threading
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import anyio
+from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field
 
 from cm_mcp.batch.errors import JobNotFoundError
 from cm_mcp.store.fsutil import atomic_write
 
 ExportKind = Literal["logs", "workloads"]
+#: How often a run waiting for another run of the same job tries the lock again.
+RUN_LOCK_POLL_SECONDS: Final = 0.2
+# Jobs run by this process. filelock is re-entrant within a process, so it alone would let two
+# tasks here run one job; this set makes the lock exclusive between them too.
+_RUNNING: set[str] = set()
+_RUNNING_GUARD = threading.Lock()
 #: pending: not downloaded yet (whatever the server says); downloaded: verified file on disk;
 #: failed: final without data (server said failed, or the file stayed bad after a re-fetch).
 LocalState = Literal["pending", "downloaded", "failed"]
@@ -92,6 +106,42 @@ class JobFiles:
         state.updated_at = datetime.now(UTC)
         atomic_write(self.state_path, state.model_dump_json(indent=1).encode())
 
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Hold this job's run lock, waiting (cancellably) while another run holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / f"{self.name}.lock", thread_local=False)
+        # Polled: the holder may be another process, whose flock no event here can signal.
+        while not self._try_take(lock):  # noqa: ASYNC110
+            await anyio.sleep(RUN_LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            lock.release()
+            with _RUNNING_GUARD:
+                _RUNNING.discard(self.name)
+
+    def is_running(self) -> bool:
+        """True while a run of this job holds its lock, here or in another process."""
+        lock = FileLock(self.root / f"{self.name}.lock", thread_local=False)
+        if not self._try_take(lock):
+            return True
+        lock.release()
+        with _RUNNING_GUARD:
+            _RUNNING.discard(self.name)
+        return False
+
+    def _try_take(self, lock: FileLock) -> bool:
+        with _RUNNING_GUARD:
+            if self.name in _RUNNING:
+                return False
+            try:
+                lock.acquire(timeout=0)  # never blocks: flock LOCK_NB
+            except Timeout:
+                return False
+            _RUNNING.add(self.name)
+            return True
+
 
 #: Job files outlive their token (2 h) only to answer "already exported" and to resume; after a day
 #: neither is possible (the token is dead, the result is in the store), so they are pruned.
@@ -111,6 +161,7 @@ def prune_jobs(
                 continue
             shutil.rmtree(root / state_path.stem, ignore_errors=True)
             state_path.unlink(missing_ok=True)
+            (root / f"{state_path.stem}.lock").unlink(missing_ok=True)  # a day idle: nobody holds it
             removed += 1
         except OSError:
             continue  # another process is pruning or writing it: not ours to fight over

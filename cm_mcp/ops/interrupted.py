@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from cm_mcp.api.times import format_utc
 from cm_mcp.batch import JobState, unfinished_jobs
+from cm_mcp.batch.jobs import JobFiles
 from cm_mcp.batch.limits import TOKEN_LIFETIME
 
 
@@ -51,6 +52,8 @@ class UnfinishedExport(BaseModel):
     partitions: int
     partitions_done: int
     downloaded_records: int
+    #: True while a run holds it (this server or another process): its resume call would wait for it
+    running: bool
     #: the call that continues it at no quota: {"tool": ..., "arguments": {...}}
     resume: dict[str, Any]
 
@@ -68,6 +71,7 @@ def unfinished_exports(data_dir: Path, *, now: datetime | None = None) -> list[U
                 partitions=len(job.partitions),
                 partitions_done=job.done_count,
                 downloaded_records=job.downloaded_records,
+                running=JobFiles(data_dir, job.token).is_running(),
                 resume={"tool": tool, "arguments": arguments},
             )
         )

@@ -281,8 +281,9 @@ async def results_list(store: ResultStore) -> Rendered:
             "with its call (submitting the batch again would cost quota):"
         )
     for job in unfinished:
+        state = "running now (its call waits for it)" if job.running else "interrupted"
         lines.append(
-            f"- {job.kind} export submitted {job.submitted_at}: {job.partitions_done}/{job.partitions} "
+            f"- {job.kind} export submitted {job.submitted_at}, {state}: {job.partitions_done}/{job.partitions} "
             f"partitions, {job.downloaded_records:,} records downloaded; token expires "
             f"{job.token_expires_at}; {job.resume['tool']} {json.dumps(job.resume['arguments'])}"
         )
