@@ -179,3 +179,28 @@ def test_records_grouped_by_workflow_and_state() -> None:
         "workflow.name=billing workload.state=SUCCEEDED": 5,
     }
     assert estimate_tokens(render_logs(summary)) <= summary.max_tokens
+
+
+def test_workload_summaries_rank_failed_runs_first_and_speak_of_states() -> None:
+    def run(i: int, workflow: str, state: str) -> dict[str, Any]:
+        stamp = f"2026-01-19T10:{i // 60:02d}:{i % 60:02d}.000Z"
+        return {
+            "_id": f"w{i}",
+            "_source": {"@timestamp": stamp, "workflow": {"name": workflow}, "workload": {"state": state}},
+        }
+
+    hits = [run(i, "Daily_Report", "COMPLETED") for i in range(100)]
+    hits += [run(100 + i, "Backup", "FAILED") for i in range(3)]
+    hits += [run(200 + i, "Renewal", "TIMED_OUT") for i in range(2)]
+    summary = summarize_records(hits, max_tokens=2000)
+    assert summary.kind == "workloads"
+    assert [t.template for t in summary.templates] == [
+        "workflow.name=Backup workload.state=FAILED",  # 3 failures outrank 100 completed runs
+        "workflow.name=Renewal workload.state=TIMED_OUT",
+        "workflow.name=Daily_Report workload.state=COMPLETED",
+    ]
+    assert summary.sample[0].level == "FAILED"
+    text = render_logs(summary)
+    assert text.startswith("WORKLOADS matched=105")
+    assert "states: FAILED 3  TIMED_OUT 2  COMPLETED 100" in text
+    assert "UNSET" not in text

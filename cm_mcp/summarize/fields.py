@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cm_mcp.api.fields import LEVEL_FIELDS
+from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.times import TimeFormatError, parse_iso8601
 
 _MISSING = object()
@@ -67,8 +67,27 @@ _LEVEL_ALIASES = {
     "verbose": "TRACE",
     "finest": "TRACE",
 }
-#: Higher is more severe; unknown levels rank between INFO and WARN so they are not buried.
-SEVERITY = {"FATAL": 6, "ERROR": 5, "WARN": 4, "INFO": 2, "DEBUG": 1, "TRACE": 0, "UNSET": -1}
+#: Higher is more severe; unknown levels rank between INFO and WARN so they are not buried. Workload
+#: states play the part of levels in workload summaries: a failed run ranks like an ERROR line.
+SEVERITY = {
+    "FATAL": 6,
+    "ERROR": 5,
+    "WARN": 4,
+    "INFO": 2,
+    "DEBUG": 1,
+    "TRACE": 0,
+    "UNSET": -1,
+    "FAILED": 5,
+    "TIMED_OUT": 5,
+    "CANCELLED": 4,
+    "CANCELED": 4,
+    "ABORTED": 4,
+    "COMPLETED": 2,
+    "SUCCEEDED": 2,
+    "RUNNING": 1,
+    "PENDING": 1,
+    "QUEUED": 1,
+}
 UNKNOWN_SEVERITY = 3
 
 
@@ -92,6 +111,12 @@ def level_of(doc: Mapping[str, Any]) -> str:
     """Level from the first of LEVEL_FIELDS present in `doc`."""
     found = raw_level(doc)
     return normalize_level(found[1]) if found else "UNSET"
+
+
+def raw_state(doc: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """(WORKLOAD_STATE_FIELD, value as stored) of a workload: its "level" in workload summaries."""
+    value = get_field(doc, WORKLOAD_STATE_FIELD)
+    return None if value in (None, "") else (WORKLOAD_STATE_FIELD, value)
 
 
 def raw_level(doc: Mapping[str, Any]) -> tuple[str, Any] | None:

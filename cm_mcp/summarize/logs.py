@@ -11,7 +11,7 @@ from typing import Any
 from cm_mcp.api.fields import MESSAGE_FIELD, TIMESTAMP_FIELD, WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD
 
 from .budget import clamp_budget, fit
-from .fields import get_field, level_of, parse_time, raw_level, severity, source_of
+from .fields import get_field, normalize_level, parse_time, raw_level, raw_state, severity, source_of
 from .models import LogSummary, Omitted, SampleRecord, TemplateSummary, Totals
 from .templates import TemplateGrouper
 from .text import to_text, truncate
@@ -65,12 +65,20 @@ class _Analysis:
     last: tuple[float, str] | None
     field_names: list[str]
     message_of: Callable[[Mapping[str, Any]], str]
+    #: (field, value as stored) of a record's level: the log level, or a workload's state
+    level_source: LevelSource
+    #: "logs" or "workloads": what the records are, and whether "level" reads "state"
+    kind: str
     #: Group indexes ranked most severe, then most frequent (the same for every budget shape).
     order: list[int]
     #: `rank[group]` is the group's position in `order`.
     rank: list[int]
     #: `levels` most severe first, then most frequent.
     ranked_levels: list[tuple[str, int]]
+
+
+#: A record's level as (field, value as stored), or None when it has none.
+LevelSource = Callable[[Mapping[str, Any]], tuple[str, Any] | None]
 
 
 def _earlier(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
@@ -86,6 +94,8 @@ def _analyse(
     message_of: Callable[[Mapping[str, Any]], str],
     fields: Sequence[str] | None,
     use_templates: bool,
+    level_source: LevelSource,
+    kind: str,
 ) -> _Analysis:
     """One pass over the hits; `message_of` is both the grouping key and the text shown."""
     grouper = TemplateGrouper() if use_templates else None
@@ -97,7 +107,8 @@ def _analyse(
     first = last = None
     for index, hit in enumerate(hits):
         doc = source_of(hit)
-        level = level_of(doc)
+        found = level_source(doc)
+        level = normalize_level(found[1]) if found else "UNSET"
         levels[level] += 1
         record_levels.append(level)
         key = message_of(doc)
@@ -150,6 +161,8 @@ def _analyse(
         last=last,
         field_names=field_names,
         message_of=message_of,
+        level_source=level_source,
+        kind=kind,
         order=order,
         rank=rank,
         ranked_levels=sorted(levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1])),
@@ -263,6 +276,7 @@ def _build(
         ),
     )
     return LogSummary(
+        kind=analysis.kind,
         group_by=group_by,
         max_tokens=max_tokens,
         totals=Totals(
@@ -307,13 +321,14 @@ def _how_to_get_more(
         return f"{counted}to read more records (stored locally, no quota): results_search {json.dumps(call)}"
     window = f" and {TIMESTAMP_FIELD} between {first[1]} and {last[1]}" if first and last else ""
     base = "the same query" if query else "a query"
-    return f"{counted}to read more records, narrow {base}: add a filter on level {level}{window}"
+    noun = "state" if analysis.kind == "workloads" else "level"
+    return f"{counted}to read more records, narrow {base}: add a filter on {noun} {level}{window}"
 
 
 def _level_term(analysis: _Analysis, level: str) -> dict[str, Any] | None:
     """A term filter matching `level` as the data stores it (field and spelling of a record)."""
     for hit, record_level in zip(analysis.hits, analysis.record_levels, strict=True):
-        if record_level == level and (found := raw_level(source_of(hit))) is not None:
+        if record_level == level and (found := analysis.level_source(source_of(hit))) is not None:
             return {"term": {found[0]: found[1]}}
     return None
 
@@ -350,11 +365,13 @@ def _summarize(
     continuation: str | None,
     query: Mapping[str, Any] | None,
     local_result_id: str | None,
+    level_source: LevelSource,
+    kind: str,
 ) -> LogSummary:
     from .render import render_logs  # render imports the models only; local import avoids a cycle
 
     budget = clamp_budget(max_tokens)
-    analysis = _analyse(hits, message_of, fields, use_templates)
+    analysis = _analyse(hits, message_of, fields, use_templates, level_source, kind)
     matched = max(total_matched if total_matched is not None else len(hits), len(hits))
 
     def build(shape: _Shape) -> LogSummary:
@@ -398,6 +415,8 @@ def summarize_logs(
         hits,
         message_of=_message,
         use_templates=True,
+        level_source=raw_level,
+        kind="logs",
         group_by="template",
         total_matched=total_matched,
         max_tokens=max_tokens,
@@ -420,7 +439,8 @@ def summarize_records(
     local_result_id: str | None = None,
 ) -> LogSummary:
     """Like `summarize_logs` for documents without a message (workloads): groups are the values of
-    `group_by` fields instead of templates, and each record's "message" is those values."""
+    `group_by` fields instead of templates, each record's "message" is those values, and its
+    `workload.state` stands for the level (FAILED and TIMED_OUT rank first)."""
 
     def values_of(doc: Mapping[str, Any]) -> str:
         return " ".join(f"{name}={to_text(get_field(doc, name)) or '-'}" for name in group_by)
@@ -429,6 +449,8 @@ def summarize_records(
         hits,
         message_of=values_of,
         use_templates=False,
+        level_source=raw_state,  # a failed run ranks like an ERROR line (fields.SEVERITY)
+        kind="workloads",
         group_by=",".join(group_by),
         total_matched=total_matched,
         max_tokens=max_tokens,
