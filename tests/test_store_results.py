@@ -115,3 +115,37 @@ def test_stale_build_directories_are_cleaned(tmp_path: Path) -> None:
     os.utime(stale, (0, 0))
     ResultStore(tmp_path)
     assert not stale.exists()
+
+
+def test_results_list_keeps_to_its_budget_newest_first(tmp_path: Path) -> None:
+    import anyio
+
+    from cm_mcp.ops import local
+    from cm_mcp.summarize import estimate_tokens
+
+    store = ResultStore(tmp_path)
+    long_filter = [{"term": {"message": "x" * 400}}]  # a long request is cut, never the listing
+    ids = [
+        store.create(
+            kind="logs",
+            source="scroll",
+            request={"application": "atr", "filters": long_filter},
+            hits=make_hits(2),
+        ).id
+        for _ in range(40)
+    ]
+    rendered = anyio.run(lambda: local.results_list(store, max_tokens=1000))
+    listing = rendered.structured
+    assert isinstance(listing, local.ResultsList)
+    shown = [entry.id for entry in listing.results]
+    assert 0 < len(shown) < 40
+    assert listing.omitted == 40 - len(shown)
+    newest_first = [info.id for info in store.list()]
+    assert shown == newest_first[: len(shown)]
+    assert set(ids) == set(newest_first)
+    assert estimate_tokens(rendered.text) + estimate_tokens(listing.model_dump_json()) <= 1000
+    assert f"omitted: {listing.omitted} older result(s)" in rendered.text
+    assert all(len(entry.scope) <= local.SCOPE_CHARS for entry in listing.results)
+    everything = anyio.run(lambda: local.results_list(store, max_tokens=20_000)).structured
+    assert isinstance(everything, local.ResultsList)
+    assert (len(everything.results), everything.omitted) == (40, 0)

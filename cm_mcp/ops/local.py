@@ -23,6 +23,7 @@ from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.querydsl import check_aggs, check_filters
 from cm_mcp.api.requests import APIRequest, LogsBatchRequest, StringList, WorkloadsBatchRequest
 from cm_mcp.api.settings import Settings
+from cm_mcp.api.times import format_utc
 from cm_mcp.batch import (
     BatchError,
     ExportResult,
@@ -38,8 +39,15 @@ from cm_mcp.batch import (
 from cm_mcp.batch.jobs import JobFiles
 from cm_mcp.ops.interrupted import ExportInterrupted, UnfinishedExport, unfinished_exports
 from cm_mcp.ops.results import BatchStatusResult, CallInfo, ExportOutcome, PartitionInfo, Rendered
-from cm_mcp.store import ResultInfo, ResultStore
-from cm_mcp.summarize import render_aggs, render_logs, summarize_aggs, summarize_logs, summarize_records
+from cm_mcp.store import IndexState, ResultInfo, ResultStore
+from cm_mcp.summarize import (
+    estimate_tokens,
+    render_aggs,
+    render_logs,
+    summarize_aggs,
+    summarize_logs,
+    summarize_records,
+)
 from cm_mcp.summarize.fields import raw_level, source_of
 from cm_mcp.summarize.models import AggsSummary, LogSummary
 
@@ -248,8 +256,56 @@ class ResultsAggsRequest(_OnResult):
         return value
 
 
+class ResultEntry(BaseModel):
+    """One stored result as results_list shows it; everything else is in its cm://results/{id}."""
+
+    id: str
+    source: str
+    kind: str
+    #: what was asked, without the time window: application, scope, filters (cut at SCOPE_CHARS)
+    scope: str
+    start_time: str | None
+    end_time: str | None
+    records: int
+    complete: bool
+    created: str
+    index_state: IndexState
+
+    @classmethod
+    def of(cls, info: ResultInfo) -> ResultEntry:
+        asked = {k: v for k, v in info.request.items() if k not in ("start_time", "end_time", "time_range")}
+        scope = json.dumps(asked, separators=(",", ":"))
+        if len(scope) > SCOPE_CHARS:
+            scope = scope[: SCOPE_CHARS - 1] + "…"
+        return cls(
+            id=info.id,
+            source=info.source,
+            kind=info.kind,
+            scope=scope,
+            start_time=info.start_time,
+            end_time=info.end_time,
+            records=info.records,
+            complete=info.complete,
+            created=format_utc(info.created),
+            index_state=info.index_state,
+        )
+
+    def line(self) -> str:
+        state = "complete" if self.complete else "partial"
+        return (
+            f"- {self.id}  {self.source:<6} {self.kind:<9} {self.records:>9,} records  {state:<8} "
+            f"{self.start_time} .. {self.end_time}  {self.scope}"
+        )
+
+
+#: Longest request summary in a results_list entry; the whole request is in the result's resource.
+SCOPE_CHARS = 160
+
+
 class ResultsList(BaseModel):
-    results: list[ResultInfo]
+    results: list[ResultEntry]
+    #: stored results left out to keep within the budget (the oldest)
+    omitted: int = 0
     retention: str
     #: exports not stored yet whose token still lives: each continues at no quota with its `resume` call
     unfinished_exports: list[UnfinishedExport] = []
@@ -265,16 +321,11 @@ class LocalAggs(BaseModel):
     summary: AggsSummary
 
 
-async def results_list(store: ResultStore) -> Rendered:
+async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
+    """Unfinished exports, then stored results newest first, as many as fit in `max_tokens`."""
     infos = await anyio.to_thread.run_sync(store.list)
     unfinished = await anyio.to_thread.run_sync(unfinished_exports, store.data_dir)
-    lines = [f"{len(infos)} stored result(s); retention: {store.retention_text}"]
-    for info in infos:
-        state = "complete" if info.complete else "partial"
-        lines.append(
-            f"- {info.id}  {info.source:<6} {info.kind:<9} {info.records:>9,} records  {state:<8} "
-            f"{info.start_time} .. {info.end_time}"
-        )
+    lines = [f"{len(infos)} stored result(s), newest first; retention: {store.retention_text}"]
     if unfinished:
         lines.append(
             f"{len(unfinished)} unfinished export(s), running or interrupted; continue one at no quota "
@@ -287,7 +338,28 @@ async def results_list(store: ResultStore) -> Rendered:
             f"partitions, {job.downloaded_records:,} records downloaded; token expires "
             f"{job.token_expires_at}; {job.resume['tool']} {json.dumps(job.resume['arguments'])}"
         )
-    listing = ResultsList(results=infos, retention=store.retention_text, unfinished_exports=unfinished)
+    # An entry costs its text line and its structured JSON: a client may show the model either.
+    header = ResultsList(results=[], retention=store.retention_text, unfinished_exports=unfinished)
+    room = max_tokens - estimate_tokens("\n".join(lines)) - estimate_tokens(header.model_dump_json()) - 40
+    entries: list[ResultEntry] = []
+    for info in infos:
+        entry = ResultEntry.of(info)
+        cost = estimate_tokens(entry.line()) + estimate_tokens(entry.model_dump_json()) + 1
+        if cost > room:
+            break
+        entries.append(entry)
+        room -= cost
+    lines[1:1] = [entry.line() for entry in entries]
+    omitted = len(infos) - len(entries)
+    if omitted:
+        lines.insert(
+            1 + len(entries),
+            f"omitted: {omitted} older result(s) (budget {max_tokens} tokens); "
+            "pass a larger max_tokens (up to 20000) to list more",
+        )
+    listing = ResultsList(
+        results=entries, omitted=omitted, retention=store.retention_text, unfinished_exports=unfinished
+    )
     return Rendered(structured=listing, text="\n".join(lines))
 
 

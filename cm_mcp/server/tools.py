@@ -320,9 +320,8 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
         names.RESULTS_LIST,
         local.NoArguments,
         local.ResultsList,
-        lambda s, r, b, p, o: local.results_list(s.store),
+        lambda s, r, b, p, o: local.results_list(s.store, max_tokens=b),
         idempotent=True,
-        budgeted=False,
         open_world=False,
     ),
     EndpointTool(
