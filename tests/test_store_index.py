@@ -340,3 +340,65 @@ def test_result_without_marker_from_an_older_version_is_rebuilt(tmp_path: Path) 
     shutil.rmtree(tmp_path / "results" / info.id / "index")
     assert store.get(info.id).index_state == "building"
     assert store.count(info.id) == 50
+
+
+async def test_a_follow_up_waiting_for_the_index_reports_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(1000, 4)), store)
+    # A slow build: 10 batches, each held back 50 ms (as if a sampler had priority).
+    monkeypatch.setattr(store_module, "INDEX_BUILD_BATCH", 100)
+    monkeypatch.setattr(store_module, "_NO_SAMPLERS", store_module.threading.Event())
+    monkeypatch.setattr(store_module, "SAMPLER_PRIORITY_SECONDS", 0.05)
+    monkeypatch.setattr(local, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
+    events: list[Any] = []
+
+    async def on_progress(event: Any) -> None:
+        events.append(event)
+
+    request = parse_request(local.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
+    rendered = await local.results_aggs(store, request, max_tokens=2000, progress=on_progress)
+    assert rendered.structured.summary.total_documents == 1000  # type: ignore[attr-defined]
+    assert events, "a waiting follow-up reports progress"
+    values = [event.progress for event in events]
+    assert values == sorted(set(values))  # strictly increasing, as MCP requires
+    assert [(e.total, e.stage) for e in events] == [(1000, "indexing")] * len(events), events
+    assert 0 < values[-1] <= 1000
+    assert "building the search index" in events[-1].message
+    assert store.index_progress(result.result_id) is None  # nothing left running
+
+
+async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(1000, 6)), store)
+    monkeypatch.setattr(local, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(local, "FOREIGN_BUILD_QUIET_SECONDS", 0.2)
+    root = tmp_path / "results"
+    other = await anyio.open_process(
+        [sys.executable, "-c", HOLD_BUILD_LOCK, str(root), result.result_id], stdin=subprocess.PIPE
+    )
+    events: list[Any] = []
+
+    async def on_progress(event: Any) -> None:
+        events.append(event)
+        if len(events) == 3:
+            other.kill()  # the other process dies holding the lock: ours builds then
+
+    try:
+        assert other.stdout is not None
+        assert (await other.stdout.receive()).strip() == b"held"
+        request = parse_request(local.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
+        with anyio.fail_after(30):
+            rendered = await local.results_aggs(store, request, max_tokens=2000, progress=on_progress)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            other.kill()
+        await other.wait()
+    assert rendered.structured.summary.total_documents == 1000  # type: ignore[attr-defined]
+    assert len(events) >= 3
+    assert all("built by another process" in e.message and e.total is None for e in events[:3])
+    values = [e.progress for e in events]
+    assert values == sorted(set(values)) and values[0] >= 0.2

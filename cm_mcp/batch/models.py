@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 from cm_mcp.batch.jobs import ExportKind
 from cm_mcp.store.models import FailedPartition, IndexState, StoredFile
 
-Stage = Literal["submitted", "polling", "downloading", "done"]
+#: "indexing": a follow-up on a stored export waiting for its search index (cm_mcp.ops.local)
+Stage = Literal["submitted", "polling", "downloading", "done", "indexing"]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ the upstream tools, so a model can move between them without learning anything n
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal
@@ -321,6 +322,60 @@ class LocalAggs(BaseModel):
     summary: AggsSummary
 
 
+#: How often a follow-up waiting for a result's index reports progress.
+INDEX_WAIT_PROGRESS_SECONDS = 2.0
+#: With no build of the result running in this process (it runs in another one, or ours is only
+#: about to start), progress is elapsed time instead of records; not before this, so that a build
+#: about to start here reports in one unit, well within a client's ~60 s patience.
+FOREIGN_BUILD_QUIET_SECONDS = 10.0
+
+
+async def await_index(store: ResultStore, result_id: str, progress: Progress | None) -> None:
+    """Wait until the result's search index is complete, with progress every few seconds.
+
+    A fresh export indexes at ~30k records/s in the background, so a follow-up on a few million
+    records can wait minutes, beyond the ~60 s after which clients give up on a silent call.
+    """
+    info = await anyio.to_thread.run_sync(store.get, result_id)
+    if info.index_state == "ready":
+        return
+    started, reported = time.monotonic(), 0.0
+    built = anyio.Event()
+    failure: list[BaseException] = []
+
+    async def build() -> None:
+        try:
+            await anyio.to_thread.run_sync(store.ensure_index, result_id)  # builds it, or waits for the build
+        except Exception as exc:  # re-raised below, as itself rather than inside an ExceptionGroup
+            failure.append(exc)
+        finally:
+            built.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(build)
+        while not built.is_set():
+            with anyio.move_on_after(INDEX_WAIT_PROGRESS_SECONDS):
+                await built.wait()
+            if built.is_set() or progress is None:
+                continue
+            indexed = store.index_progress(result_id)
+            if indexed is not None:
+                value, total = float(indexed), float(info.records)
+                text = f"building the search index of {result_id}: {indexed:,} of {info.records:,} records"
+            elif time.monotonic() - started >= FOREIGN_BUILD_QUIET_SECONDS:  # built by another process
+                value, total = time.monotonic() - started, None
+                text = (
+                    f"waiting for the search index of {result_id} (built by another process): {value:.0f} s"
+                )
+            else:
+                continue
+            if value > reported:  # MCP progress must increase
+                reported = value
+                await progress(ProgressEvent(value, total, text, "indexing"))
+    if failure:
+        raise failure[0]
+
+
 async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
     """Unfinished exports, then stored results newest first, as many as fit in `max_tokens`."""
     infos = await anyio.to_thread.run_sync(store.list)
@@ -363,7 +418,10 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
     return Rendered(structured=listing, text="\n".join(lines))
 
 
-async def results_search(store: ResultStore, request: ResultsSearchRequest, *, max_tokens: int) -> Rendered:
+async def results_search(
+    store: ResultStore, request: ResultsSearchRequest, *, max_tokens: int, progress: Progress | None = None
+) -> Rendered:
+    await await_index(store, request.result_id, progress)
     info = await anyio.to_thread.run_sync(store.get, request.result_id)
     page = await anyio.to_thread.run_sync(
         lambda: store.search(request.result_id, request.filters, request.fields, request.size, request.order)
@@ -383,7 +441,10 @@ async def results_search(store: ResultStore, request: ResultsSearchRequest, *, m
     )
 
 
-async def results_aggs(store: ResultStore, request: ResultsAggsRequest, *, max_tokens: int) -> Rendered:
+async def results_aggs(
+    store: ResultStore, request: ResultsAggsRequest, *, max_tokens: int, progress: Progress | None = None
+) -> Rendered:
+    await await_index(store, request.result_id, progress)
     data = await anyio.to_thread.run_sync(
         lambda: store.aggs(request.result_id, request.aggs, request.filters)
     )

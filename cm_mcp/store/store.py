@@ -41,7 +41,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -127,6 +127,8 @@ _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 _SHUTDOWN = threading.Event()
 _BUILDERS: set[threading.Thread] = set()
+# Records indexed so far by the builds running in this process, by result folder (index_progress).
+_BUILD_PROGRESS: dict[str, int] = {}
 # Background builds step aside (between batches) while a sample() runs: both need the GIL, and the
 # sample is what an export tool is waiting for; 4.6 s at 1M logs with the build running, ~1 s without.
 _SAMPLERS = 0
@@ -594,11 +596,17 @@ class ResultStore:
         shutil.rmtree(folder / INDEX_DIR, ignore_errors=True)
         temp = folder / f"{INDEX_TEMP_PREFIX}{secrets.token_hex(4)}"
         paths = [folder / "files" / f.name for f in info.files]
+        _BUILD_PROGRESS[str(folder)] = 0  # running here from now on (index_progress)
         try:
             index = self.new_index(temp)
             try:
                 # records == records_received means no duplicates at all: skip the ~80 MB id set.
-                added = _fill_index(index, paths, dedup=info.records != info.records_received)
+                added = _fill_index(
+                    index,
+                    paths,
+                    dedup=info.records != info.records_received,
+                    on_progress=lambda n: _BUILD_PROGRESS.__setitem__(str(folder), n),
+                )
             finally:
                 index.close()
             _mark_ready(temp)
@@ -624,6 +632,13 @@ class ResultStore:
             if not (folder / META).exists():
                 raise self._missing(info.id) from None
             raise
+        finally:
+            _BUILD_PROGRESS.pop(str(folder), None)
+
+    def index_progress(self, result_id: str) -> int | None:
+        """Records indexed so far by a build of `result_id` running in this process; None when no
+        build runs here (none at all, or one in another process)."""
+        return _BUILD_PROGRESS.get(str(self._folder(result_id)))
 
     def files(self, result_id: str) -> builtins.list[Path]:
         info = self.get(result_id)
@@ -753,8 +768,11 @@ class ResultStore:
                 continue
 
 
-def _fill_index(index: DocIndex, paths: Sequence[Path], *, dedup: bool) -> int:
-    """Add every record of `paths` to `index` (the first of each `_id` when `dedup`); returns how many."""
+def _fill_index(
+    index: DocIndex, paths: Sequence[Path], *, dedup: bool, on_progress: Callable[[int], None] | None = None
+) -> int:
+    """Add every record of `paths` to `index` (the first of each `_id` when `dedup`); returns how
+    many. `on_progress` gets the running count after each batch."""
 
     def distinct() -> Iterator[dict[str, Any]]:
         seen: set[int] = set()
@@ -777,6 +795,8 @@ def _fill_index(index: DocIndex, paths: Sequence[Path], *, dedup: bool) -> int:
             _NO_SAMPLERS.wait(SAMPLER_PRIORITY_SECONDS)
             added += index.add(batch, commit=False)
             batch = []
+            if on_progress is not None:
+                on_progress(added)
     if batch:
         added += index.add(batch, commit=False)
     return added
