@@ -295,9 +295,9 @@ async def test_sampled_export_summary_says_so_and_its_advice_works(
     import json
     import re
 
-    from cm_mcp.ops import local
+    from cm_mcp.ops import exports
 
-    monkeypatch.setattr(local, "SUMMARY_SAMPLE", 100)
+    monkeypatch.setattr(exports, "SUMMARY_SAMPLE", 100)
     exported = await mcp.call_tool("logs_batch", {**ATR_K8S, "start_time": "now-2d", "end_time": "now-1d"})
     text = _text(exported)
     records = exported.structured_content["records"]  # type: ignore[index]

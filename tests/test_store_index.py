@@ -21,7 +21,7 @@ import pytest
 from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, run_export
 from cm_mcp.batch.download import DownloadPolicy
-from cm_mcp.ops import local
+from cm_mcp.ops import exports, stored
 from cm_mcp.store import ResultStore
 from cm_mcp.store import store as store_module
 from tests.test_batch_fakes import (
@@ -221,9 +221,9 @@ async def test_sample_of_overlapping_partitions_has_no_duplicates(tmp_path: Path
 async def test_export_outcome_is_summarised_from_the_sample_while_building(tmp_path: Path) -> None:
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(even_partitions(1000, 4)), store)
-    rendered = await local._outcome(result, store, max_tokens=2000)
+    rendered = await exports._outcome(result, store, max_tokens=2000)
     outcome = rendered.structured
-    assert isinstance(outcome, local.ExportOutcome)
+    assert isinstance(outcome, exports.ExportOutcome)
     assert outcome.index_state == "building"
     assert outcome.records == 1000
     assert outcome.summary.totals.matched == 1000
@@ -244,20 +244,20 @@ async def test_export_outcome_hints_are_calls_that_run_on_the_stored_records(
     ]
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(parts), store)
-    monkeypatch.setattr(local, "SUMMARY_SAMPLE", 400)  # summarised from a sample: exact counts hinted
-    rendered = await local._outcome(result, store, max_tokens=2000)
+    monkeypatch.setattr(exports, "SUMMARY_SAMPLE", 400)  # summarised from a sample: exact counts hinted
+    rendered = await exports._outcome(result, store, max_tokens=2000)
     outcome = rendered.structured
-    assert isinstance(outcome, local.ExportOutcome)
+    assert isinstance(outcome, exports.ExportOutcome)
 
     exact = re.search(r"use results_aggs, e\.g\. (\{.*\})\.", rendered.text)
     assert exact is not None, rendered.text
-    aggs_call = parse_request(local.ResultsAggsRequest, json.loads(exact.group(1)))
+    aggs_call = parse_request(stored.ResultsAggsRequest, json.loads(exact.group(1)))
     buckets = store.aggs(aggs_call.result_id, aggs_call.aggs)["aggregations"]["levels"]["buckets"]
     assert {b["key"]: b["doc_count"] for b in buckets} == {"INFO": 800, "ERROR": 200}
 
     more = outcome.summary.omitted.how_to_get_more
     assert more is not None and "no quota" in more
-    search_call = parse_request(local.ResultsSearchRequest, json.loads(more.split("results_search ", 1)[1]))
+    search_call = parse_request(stored.ResultsSearchRequest, json.loads(more.split("results_search ", 1)[1]))
     assert search_call.result_id == result.result_id
     page = store.search(search_call.result_id, search_call.filters, size=search_call.size)
     assert page.total == 200
@@ -351,14 +351,14 @@ async def test_a_follow_up_waiting_for_the_index_reports_progress(
     monkeypatch.setattr(store_module, "INDEX_BUILD_BATCH", 100)
     monkeypatch.setattr(store_module, "_NO_SAMPLERS", store_module.threading.Event())
     monkeypatch.setattr(store_module, "SAMPLER_PRIORITY_SECONDS", 0.05)
-    monkeypatch.setattr(local, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(stored, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
     events: list[Any] = []
 
     async def on_progress(event: Any) -> None:
         events.append(event)
 
-    request = parse_request(local.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
-    rendered = await local.results_aggs(store, request, max_tokens=2000, progress=on_progress)
+    request = parse_request(stored.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
+    rendered = await stored.results_aggs(store, request, max_tokens=2000, progress=on_progress)
     assert rendered.structured.summary.total_documents == 1000  # type: ignore[attr-defined]
     assert events, "a waiting follow-up reports progress"
     values = [event.progress for event in events]
@@ -374,8 +374,8 @@ async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
 ) -> None:
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(even_partitions(1000, 6)), store)
-    monkeypatch.setattr(local, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
-    monkeypatch.setattr(local, "FOREIGN_BUILD_QUIET_SECONDS", 0.2)
+    monkeypatch.setattr(stored, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(stored, "FOREIGN_BUILD_QUIET_SECONDS", 0.2)
     root = tmp_path / "results"
     other = await anyio.open_process(
         [sys.executable, "-c", HOLD_BUILD_LOCK, str(root), result.result_id], stdin=subprocess.PIPE
@@ -390,9 +390,9 @@ async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
     try:
         assert other.stdout is not None
         assert (await other.stdout.receive()).strip() == b"held"
-        request = parse_request(local.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
+        request = parse_request(stored.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
         with anyio.fail_after(30):
-            rendered = await local.results_aggs(store, request, max_tokens=2000, progress=on_progress)
+            rendered = await stored.results_aggs(store, request, max_tokens=2000, progress=on_progress)
     finally:
         with contextlib.suppress(ProcessLookupError):
             other.kill()

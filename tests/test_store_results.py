@@ -120,7 +120,7 @@ def test_stale_build_directories_are_cleaned(tmp_path: Path) -> None:
 def test_results_list_keeps_to_its_budget_newest_first(tmp_path: Path) -> None:
     import anyio
 
-    from cm_mcp.ops import local
+    from cm_mcp.ops import stored
     from cm_mcp.summarize import estimate_tokens
 
     store = ResultStore(tmp_path)
@@ -134,9 +134,9 @@ def test_results_list_keeps_to_its_budget_newest_first(tmp_path: Path) -> None:
         ).id
         for _ in range(40)
     ]
-    rendered = anyio.run(lambda: local.results_list(store, max_tokens=1000))
+    rendered = anyio.run(lambda: stored.results_list(store, max_tokens=1000))
     listing = rendered.structured
-    assert isinstance(listing, local.ResultsList)
+    assert isinstance(listing, stored.ResultsList)
     shown = [entry.id for entry in listing.results]
     assert 0 < len(shown) < 40
     assert listing.omitted == 40 - len(shown)
@@ -145,7 +145,7 @@ def test_results_list_keeps_to_its_budget_newest_first(tmp_path: Path) -> None:
     assert set(ids) == set(newest_first)
     assert estimate_tokens(rendered.text) + estimate_tokens(listing.model_dump_json()) <= 1000
     assert f"omitted: {listing.omitted} older result(s)" in rendered.text
-    assert all(len(entry.scope) <= local.SCOPE_CHARS for entry in listing.results)
-    everything = anyio.run(lambda: local.results_list(store, max_tokens=20_000)).structured
-    assert isinstance(everything, local.ResultsList)
+    assert all(len(entry.scope) <= stored.SCOPE_CHARS for entry in listing.results)
+    everything = anyio.run(lambda: stored.results_list(store, max_tokens=20_000)).structured
+    assert isinstance(everything, stored.ResultsList)
     assert (len(everything.results), everything.omitted) == (40, 0)

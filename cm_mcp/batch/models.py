@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from cm_mcp.batch.jobs import ExportKind
 from cm_mcp.store.models import FailedPartition, IndexState, StoredFile
 
-#: "indexing": a follow-up on a stored export waiting for its search index (cm_mcp.ops.local)
+#: "indexing": a follow-up on a stored export waiting for its search index (cm_mcp.ops.stored)
 Stage = Literal["submitted", "polling", "downloading", "done", "indexing"]
 
 

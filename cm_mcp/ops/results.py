@@ -6,12 +6,17 @@ the model reads. Both come from the same model, so they never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cm_mcp.batch.models import ProgressEvent
 from cm_mcp.store import IndexState
 from cm_mcp.summarize.models import AggsSummary, LogSummary
+
+#: How an operation reports progress (the server turns it into MCP progress notifications).
+Progress = Callable[[ProgressEvent], Awaitable[None]]
 
 
 class CallInfo(BaseModel):

@@ -24,16 +24,16 @@ from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
-from cm_mcp.ops import calls, local
+from cm_mcp.ops import calls, exports, stored
 from cm_mcp.ops.explain import explain_failure, explain_validation
 from cm_mcp.ops.interrupted import ExportInterrupted
-from cm_mcp.ops.local import Progress
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
     BatchSubmitResult,
     BillingResult,
     ExportOutcome,
+    Progress,
     QuotaResult,
     Rendered,
     ScrollResult,
@@ -90,7 +90,7 @@ async def _aggregate(s: AppState, r: Any, b: int, p: Progress | None, o: dict[st
 
 
 async def _export(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
-    return await local.export(s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b)
+    return await exports.export(s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b)
 
 
 async def _logs_status(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
@@ -277,7 +277,7 @@ async def _status_or_resume(
 ) -> Rendered:
     """Status of a token; with download=true, continue (or finish) its export locally."""
     if options.get("download"):
-        return await local.resume(
+        return await exports.resume(
             state.client,
             request.token,
             store=state.store,
@@ -309,7 +309,7 @@ async def _quota(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, A
 LOCAL_TOOLS: tuple[EndpointTool, ...] = (
     EndpointTool(
         names.QUOTA_STATUS,
-        local.NoArguments,
+        stored.NoArguments,
         QuotaResult,
         _quota,
         idempotent=True,
@@ -318,25 +318,25 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
     ),
     EndpointTool(
         names.RESULTS_LIST,
-        local.NoArguments,
-        local.ResultsList,
-        lambda s, r, b, p, o: local.results_list(s.store, max_tokens=b),
+        stored.NoArguments,
+        stored.ResultsList,
+        lambda s, r, b, p, o: stored.results_list(s.store, max_tokens=b),
         idempotent=True,
         open_world=False,
     ),
     EndpointTool(
         names.RESULTS_SEARCH,
-        local.ResultsSearchRequest,
-        local.LocalSearch,
-        lambda s, r, b, p, o: local.results_search(s.store, r, max_tokens=b, progress=p),
+        stored.ResultsSearchRequest,
+        stored.LocalSearch,
+        lambda s, r, b, p, o: stored.results_search(s.store, r, max_tokens=b, progress=p),
         idempotent=True,
         open_world=False,
     ),
     EndpointTool(
         names.RESULTS_AGGS,
-        local.ResultsAggsRequest,
-        local.LocalAggs,
-        lambda s, r, b, p, o: local.results_aggs(s.store, r, max_tokens=b, progress=p),
+        stored.ResultsAggsRequest,
+        stored.LocalAggs,
+        lambda s, r, b, p, o: stored.results_aggs(s.store, r, max_tokens=b, progress=p),
         idempotent=True,
         open_world=False,
     ),

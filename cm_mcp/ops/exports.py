@@ -1,0 +1,188 @@
+"""Batch exports in one call, as the `*_batch` tools and `*_batch_status` with download=true run them
+(no MCP here).
+
+`export` drives `batch.run_export` (submit -> poll -> download -> verify -> store) and summarises the
+stored result from a sample read straight from its files (`ResultStore.sample`), so the tool answers
+while the store still builds the result's search index in the background. A failure after the batch
+was accepted becomes `ExportInterrupted`, which carries the free call that continues it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from cm_mcp.api.client import CMClient
+from cm_mcp.api.errors import CMError, TokenExpiredError
+from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
+from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
+from cm_mcp.api.settings import Settings
+from cm_mcp.batch import (
+    BatchError,
+    ExportResult,
+    JobNotFoundError,
+    JobState,
+    TokenLifetimeError,
+    job_status,
+    job_summary,
+    resume_export,
+    run_export,
+)
+from cm_mcp.batch.jobs import JobFiles
+from cm_mcp.ops.interrupted import ExportInterrupted
+from cm_mcp.ops.results import BatchStatusResult, CallInfo, ExportOutcome, PartitionInfo, Progress, Rendered
+from cm_mcp.store import ResultStore
+from cm_mcp.summarize import render_logs, summarize_logs, summarize_records
+from cm_mcp.summarize.fields import raw_level, source_of
+
+#: Records an export's summary is built from: enough for templates and levels, bounded in time.
+SUMMARY_SAMPLE = 10_000
+#: What a caller should know while the index is being built.
+_BUILDING_NOTE = (
+    " The search index is being built in the background; the first results_search / results_aggs waits"
+    " for it (exact counts, never a partial index)."
+)
+
+
+def resource_uri(result_id: str) -> str:
+    return f"cm://results/{result_id}"
+
+
+async def export(
+    client: CMClient,
+    request: LogsBatchRequest | WorkloadsBatchRequest,
+    *,
+    store: ResultStore,
+    settings: Settings,
+    progress: Progress | None,
+    max_tokens: int,
+) -> Rendered:
+    submitted: list[JobState] = []
+    try:
+        result = await run_export(
+            client, request, store=store, progress=progress, settings=settings, on_submitted=submitted.append
+        )
+    except (CMError, BatchError) as exc:
+        if submitted and not isinstance(exc, _NOT_RESUMABLE):
+            # The job as last saved (partitions downloaded since submission), else as submitted.
+            saved = await anyio.to_thread.run_sync(job_status, store.data_dir, submitted[0].token)
+            raise ExportInterrupted(saved or submitted[0], exc) from exc
+        raise
+    return await _outcome(result, store, max_tokens)
+
+
+async def resume(
+    client: CMClient,
+    token: str,
+    *,
+    store: ResultStore,
+    settings: Settings,
+    progress: Progress | None,
+    max_tokens: int,
+    status_endpoint: str,
+) -> Rendered:
+    """Continue (or finish) the export of `token`: the status tool's result shape, from the job's
+    own record of the partitions (no extra request), with the finished export in `export`."""
+    try:
+        result = await resume_export(client, token, store=store, progress=progress, settings=settings)
+    except (CMError, BatchError) as exc:
+        job = await anyio.to_thread.run_sync(job_status, store.data_dir, token)
+        if job is not None and not isinstance(exc, _NOT_RESUMABLE):
+            raise ExportInterrupted(job, exc) from exc
+        raise
+    outcome, text = await _export_outcome(result, store, max_tokens)
+    job = await anyio.to_thread.run_sync(JobFiles(store.data_dir, token).load)  # as resume_export left it
+    return Rendered(structured=_status_of(job, status_endpoint, outcome), text=text)
+
+
+def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchStatusResult:
+    partitions = [
+        PartitionInfo(
+            start=record.start_time,
+            end=record.end_time,
+            status=record.server_status,
+            count=record.count,
+            ready=record.state == "downloaded",
+        )
+        for record in job.partitions
+    ]
+    return BatchStatusResult(
+        call=CallInfo(endpoint=endpoint),
+        token=job.token,
+        partitions=partitions,
+        counts=dict(Counter(p.status for p in partitions)),
+        records_ready=sum(p.count or 0 for p in partitions if p.ready),
+        done=job.phase == "done",
+        local=job_summary(job),
+        export=outcome,
+    )
+
+
+#: Failures after which the export cannot be continued: its token is dead.
+_NOT_RESUMABLE = (TokenExpiredError, TokenLifetimeError, JobNotFoundError)
+
+
+def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
+    """The field to count levels (logs) or states (workloads) by, as the stored records spell it:
+    serverless logs carry `logLevel`, ec2/kubernetes logs `regex.extractions.logLevel`."""
+    if kind != "logs":
+        return WORKLOAD_STATE_FIELD
+    found = next((level for hit in hits if (level := raw_level(source_of(hit))) is not None), None)
+    return found[0] if found else LEVEL_FIELDS[0]
+
+
+async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
+    outcome, text = await _export_outcome(result, store, max_tokens)
+    return Rendered(structured=outcome, text=text)
+
+
+async def _export_outcome(
+    result: ExportResult, store: ResultStore, max_tokens: int
+) -> tuple[ExportOutcome, str]:
+    # A sample spread over every partition file, not the index: the export returns before the index
+    # is built, and a spread sample shows the whole time range, not its first 10,000 records.
+    hits, total = await anyio.to_thread.run_sync(lambda: store.sample(result.result_id, SUMMARY_SAMPLE))
+    index_state = await anyio.to_thread.run_sync(lambda: store.get(result.result_id).index_state)
+    summarize = summarize_logs if result.kind == "logs" else summarize_records
+    header = (
+        f"export {'complete' if result.complete else 'INCOMPLETE'}: {result.records:,} {result.kind} in "
+        f"{result.partitions} partitions ({result.duplicates:,} duplicates dropped), verified against the "
+        f"API's counts, stored as result {result.result_id} ({resource_uri(result.result_id)}). Follow-up "
+        "questions: results_search / results_aggs with this result_id cost no API request."
+    )
+    if len(hits) < total:
+        level_field = _count_field(hits, result.kind)
+        header += (
+            f"\nThe summary below comes from an even sample of {len(hits):,} of the {total:,} records: its "
+            f"level and template counts are the sample's. For exact counts over everything use results_aggs, "
+            f'e.g. {{"result_id": "{result.result_id}", "aggs": {{"levels": {{"terms": {{"field": '
+            f'"{level_field}"}}}}}}}}.'
+        )
+    if index_state != "ready":
+        header += _BUILDING_NOTE
+    failed = [partition.model_dump() for partition in result.failed_partitions]
+    if failed:
+        header += f"\nMISSING {len(failed)} partition(s); resubmit each with {result.kind}_batch:" + "".join(
+            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
+        )
+    budget = max(300, max_tokens - len(header) // 4 - 10)
+    summary = summarize(hits, total_matched=total, max_tokens=budget, local_result_id=result.result_id)
+    outcome = ExportOutcome(
+        result_id=result.result_id,
+        resource_uri=resource_uri(result.result_id),
+        complete=result.complete,
+        partitions=result.partitions,
+        records=result.records,
+        duplicates=result.duplicates,
+        failed_partitions=failed,
+        elapsed_seconds=result.elapsed_seconds,
+        summary=summary,
+        index_state=index_state,
+    )
+    return outcome, f"{header}\n{render_logs(summary)}"
+
+
+# --- follow-ups on stored results ----------------------------------------------------------------
