@@ -136,6 +136,21 @@ async def test_scroll_continuation_pages_to_the_end(mcp: Client) -> None:
         seen += result.structured_content["summary"]["totals"]["returned"]  # type: ignore[index]
         scroll_id = result.structured_content["scroll_id"]  # type: ignore[index]
     assert seen == matched
+    # The last page: every matched record is stored, so "to get more" is a free local call.
+    last = result.structured_content
+    assert last is not None
+    more = last["summary"]["omitted"]["how_to_get_more"]
+    assert "no quota" in more
+    call = json.loads(more.split("results_search ", 1)[1])
+    assert call["result_id"] == last["result_id"]
+    local = await mcp.call_tool("results_search", call)
+    assert not local.is_error, _text(local)
+    assert local.structured_content["summary"]["totals"]["matched"] > 0  # type: ignore[index]
+    whole = await mcp.call_tool(
+        "results_aggs",
+        {"result_id": call["result_id"], "aggs": {"n": {"value_count": {"field": "@timestamp"}}}},
+    )
+    assert whole.structured_content["summary"]["total_documents"] == matched  # type: ignore[index]
 
 
 async def test_cluster_down_incident_is_visible_in_default_summaries(

@@ -146,6 +146,8 @@ async def _scroll_page(
         fields=request.fields,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
+        # The last page: every matched record is in the stored result, so reading more is free.
+        local_result_id=result_id if scroll_id is None else None,
     )
     result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary)
     kept = (
