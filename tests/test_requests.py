@@ -619,3 +619,26 @@ def test_random_filters_only_raise_validation_errors(filters: list[Any]) -> None
         parse_request(LogsScrollRequest, scroll(filters=filters), now=NOW)
     except RequestValidationError as exc:
         assert all(issue.path.startswith("filters") for issue in exc.issues)
+
+
+def test_filter_fields_names_every_field_through_bool_clauses() -> None:
+    from cm_mcp.api.querydsl import filter_fields
+
+    filters = [
+        {"term": {"regex.extractions.logLevel.keyword": "ERROR"}},
+        {"range": {"@timestamp": {"gte": "now-1h"}}},
+        {
+            "bool": {
+                "should": [{"match": {"message": "timeout"}}, {"exists": {"field": "error.message"}}],
+                "must_not": {"terms": {"atr.domain_name": ["a", "b"]}},
+                "minimum_should_match": 1,
+            }
+        },
+    ]
+    assert filter_fields(filters) == {
+        "regex.extractions.logLevel",
+        "@timestamp",
+        "message",
+        "error.message",
+        "atr.domain_name",
+    }

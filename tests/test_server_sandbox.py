@@ -590,3 +590,26 @@ async def test_cancelled_export_is_listed_then_resumed_to_the_exact_count(
         assert not resumed.is_error, _text(resumed)
         assert resumed.structured_content["export"]["records"] == expected  # type: ignore[index]
         assert resumed.structured_content["export"]["complete"] is True  # type: ignore[index]
+
+
+async def test_an_empty_filtered_scroll_says_which_filter_fields_the_records_lack(mcp: Client) -> None:
+    window = {**ATR_K8S, "start_time": "now-1d", "end_time": "now", "size": 50}
+
+    async def note(filters: list[dict[str, Any]]) -> str:
+        result = await mcp.call_tool("logs_scroll", {**window, "filters": filters})
+        assert not result.is_error, _text(result)
+        assert result.structured_content["summary"]["totals"]["matched"] == 0  # type: ignore[index]
+        text = result.structured_content["note"]  # type: ignore[index]
+        assert f"note: {text}" in _text(result)
+        return str(text)
+
+    wrong = [{"term": {"level": "ERROR"}}, {"term": {"atr.domain.keyword": "pay.example.com"}}]
+    before = await note(wrong)  # nothing stored yet: the documented fields
+    assert "regex.extractions.logLevel" in before and "atr.domain_name" in before
+    await mcp.call_tool("logs_scroll", {**window, "start_time": "now-1h", "size": 20})  # stores 20 records
+    after = await note(wrong)
+    assert "None of 20 stored atr kubernetes logs records has" in after
+    assert "level (did you mean regex.extractions.logLevel?)" in after
+    assert "atr.domain (did you mean atr.domain_name?)" in after
+    right_fields = await note([{"term": {"atr.domain_name": "nope.example.com"}}])
+    assert "every filter field occurs" in right_fields and "values or the time window" in right_fields

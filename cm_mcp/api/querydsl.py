@@ -12,7 +12,7 @@ the same structures into the search engine and re-exports these catalogues.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 SUPPORTED_FILTERS: Final = ("term", "terms", "range", "exists", "bool", "match", "match_phrase")
@@ -59,6 +59,23 @@ def check_filters(filters: Any) -> list[Issue]:
     for index, item in enumerate(filters):
         issues += check_filter(item, f"[{index}]")
     return issues
+
+
+def filter_fields(filters: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The document fields a valid `filters` array names (through `bool` clauses), `.keyword` removed:
+    what must exist in `_source` for the filters to match anything."""
+    found: set[str] = set()
+    for node in filters:
+        (kind, body), *_ = node.items()
+        if kind == "bool":
+            for clause, items in body.items():
+                if clause in BOOL_CLAUSES:
+                    found |= filter_fields([items] if isinstance(items, Mapping) else items)
+        elif kind == "exists":
+            found.add(str(body["field"]))
+        else:
+            found.update(str(name) for name in body)
+    return {name.removesuffix(".keyword") for name in found}
 
 
 def check_filter(node: Any, path: str) -> list[Issue]:

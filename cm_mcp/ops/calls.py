@@ -33,6 +33,7 @@ from cm_mcp.api.responses import (
     partitions_from_status,
 )
 from cm_mcp.api.times import format_utc
+from cm_mcp.ops.fieldcheck import no_match_note
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -149,13 +150,15 @@ async def _scroll_page(
         # The last page: every matched record is in the stored result, so reading more is free.
         local_result_id=result_id if scroll_id is None else None,
     )
-    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary)
+    note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
+    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary, note=note)
     kept = (
         f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
         if result_id
         else ""
     )
-    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{kept}")
+    noted = f"\nnote: {note}" if note else ""
+    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{noted}{kept}")
 
 
 async def aggregate(

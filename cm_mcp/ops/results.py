@@ -33,6 +33,7 @@ class ScrollResult(BaseModel):
     scroll_id: str | None = Field(default=None, description="pass alone to get the next page")
     result_id: str | None = Field(default=None, description="the page kept locally (results_search)")
     summary: LogSummary
+    note: str | None = Field(default=None, description="why nothing matched, when the filters may say")
 
 
 class AggsResult(BaseModel):
