@@ -231,7 +231,13 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
     ("size missing", LogsScrollRequest, scroll(size=_DROP), "size", "required"),
     ("size on batch", LogsBatchRequest, {**K8S, "size": 10}, "size", "unknown field"),
     ("size on aggs", LogsAggsRequest, {**K8S, "aggs": AGGS, "size": 10}, "size", "unknown field"),
-    ("filters on aggs", LogsAggsRequest, {**K8S, "aggs": AGGS, "filters": []}, "filters", "valid fields"),
+    (
+        "filters on aggs",
+        LogsAggsRequest,
+        {**K8S, "aggs": AGGS, "filters": []},
+        "filters",
+        "filter inside a `filter` aggregation",
+    ),
     (
         "start after end",
         LogsScrollRequest,
@@ -432,6 +438,13 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
         "required",
     ),
     ("workloads size 0", WorkloadsScrollRequest, {**WORKLOADS, "size": 0}, "size", "at least 1"),
+    (
+        "filters on workloads aggs",
+        WorkloadsAggsRequest,
+        {**WORKLOADS, "aggs": AGGS, "filters": [{"term": {"workload.state": "FAILED"}}]},
+        "filters",
+        "reference item 15",
+    ),
     ("workloads tenant", WorkloadsScrollRequest, {**WORKLOADS, "tenant": ["x"]}, "tenant", "unknown field"),
     ("v1 bad app_type", V1LogsScrollRequest, {**V1, "app_type": "kubernetes"}, "app_type", "caas"),
     (

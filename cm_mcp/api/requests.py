@@ -114,6 +114,8 @@ class APIRequest(BaseModel):
     ENDPOINT: ClassVar[str]
     #: A valid call, quoted in validation errors so a model can correct itself in one step.
     EXAMPLE: ClassVar[dict[str, Any]]
+    #: What to do instead, for fields a caller is likely to send but this endpoint does not take.
+    NOT_ACCEPTED: ClassVar[dict[str, str]] = {}
 
     def to_body(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -157,6 +159,8 @@ def _issues(exc: ValidationError, model: type[APIRequest]) -> list[ValidationIss
 
 
 def _unknown_field_message(name: str, model: type[APIRequest]) -> str:
+    if name in model.NOT_ACCEPTED:
+        return f"not accepted: {model.NOT_ACCEPTED[name]}"
     valid = list(model.model_fields)
     if not valid:
         return "unknown field; this tool takes no arguments"
@@ -273,6 +277,14 @@ class _Filtered(APIRequest):
 
 
 class _Aggregating(APIRequest):
+    NOT_ACCEPTED: ClassVar[dict[str, str]] = {
+        "filters": (
+            "the aggs endpoints take no top-level filters (reference item 15); filter inside a `filter` "
+            'aggregation: {"errors": {"filter": {"term": {"regex.extractions.logLevel": "ERROR"}}, '
+            '"aggs": {"by_domain": {"terms": {"field": "atr.domain_name"}}}}}'
+        ),
+    }
+
     aggs: Annotated[
         dict[str, Any],
         Field(description='Named OpenSearch aggregations, e.g. {"by_level": {"terms": {"field": ...}}}'),
