@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import pytest
+from mcp import Client
 from mcp.types import ResourceLink, TextContent
 
 from cm_mcp.server.runtime import block_text
@@ -71,3 +75,41 @@ def test_block_text_renders_links_as_lines() -> None:
     assert block_text(link) == "-> r1: cm://results/r1  (The export)"
     bare = ResourceLink(type="resource_link", name="f", uri="file:///tmp/f.gz")
     assert block_text(bare) == "-> f: file:///tmp/f.gz"
+
+
+@pytest.mark.anyio
+async def test_serve_over_streamable_http_with_the_sandbox(tmp_path: Path) -> None:
+    """`cm-mcp serve --sandbox --transport streamable-http`: a real MCP client over HTTP."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "cm_mcp.cli", "serve", "--sandbox", "--volume", "300"]
+    command += ["--transport", "streamable-http", "--port", str(port)]
+    server = await anyio.open_process(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CM_DATA_DIR": str(tmp_path)},
+    )
+    try:
+        with anyio.fail_after(90):
+            while True:  # the sandbox builds its index before the server listens
+                assert server.returncode is None, "the server exited"
+                try:
+                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
+                    break
+                except OSError:
+                    await anyio.sleep(0.2)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            assert {"logs_aggs", "logs_batch", "results_search"} <= names
+            levels = {"levels": {"terms": {"field": "regex.extractions.logLevel"}}}
+            result = await client.call_tool(
+                "logs_aggs", {**EXPORT_ARGS, "start_time": "now-1d", "aggs": levels}
+            )
+            assert not result.is_error, result.content
+            assert result.structured_content["summary"]["total_documents"] > 0  # type: ignore[index]
+    finally:
+        server.terminate()
+        with anyio.fail_after(20):
+            await server.wait()
