@@ -117,18 +117,14 @@ class JobFiles:
         try:
             yield
         finally:
-            lock.release()
-            with _RUNNING_GUARD:
-                _RUNNING.discard(self.name)
+            self._let_go(lock)
 
     def is_running(self) -> bool:
         """True while a run of this job holds its lock, here or in another process."""
         lock = FileLock(self.root / f"{self.name}.lock", thread_local=False)
         if not self._try_take(lock):
             return True
-        lock.release()
-        with _RUNNING_GUARD:
-            _RUNNING.discard(self.name)
+        self._let_go(lock)
         return False
 
     def _try_take(self, lock: FileLock) -> bool:
@@ -141,6 +137,11 @@ class JobFiles:
                 return False
             _RUNNING.add(self.name)
             return True
+
+    def _let_go(self, lock: FileLock) -> None:
+        lock.release()
+        with _RUNNING_GUARD:
+            _RUNNING.discard(self.name)
 
 
 #: Job files outlive their token (2 h) only to answer "already exported" and to resume; after a day
