@@ -15,27 +15,20 @@ import contextlib
 import hashlib
 import json
 import shutil
-import threading
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import anyio
-from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field
 
 from cm_mcp.batch.errors import JobNotFoundError
-from cm_mcp.store.fsutil import atomic_write
+from cm_mcp.store.fsutil import NamedLock, atomic_write
 
 ExportKind = Literal["logs", "workloads"]
 #: How often a run waiting for another run of the same job tries the lock again.
 RUN_LOCK_POLL_SECONDS: Final = 0.2
-# Jobs run by this process. filelock is re-entrant within a process, so it alone would let two
-# tasks here run one job; this set makes the lock exclusive between them too.
-_RUNNING: set[str] = set()
-_RUNNING_GUARD = threading.Lock()
+
 #: pending: not downloaded yet (whatever the server says); downloaded: verified file on disk;
 #: failed: final without data (server said failed, or the file stayed bad after a re-fetch).
 LocalState = Literal["pending", "downloaded", "failed"]
@@ -91,6 +84,7 @@ class JobFiles:
         self.name = token_hash(token)
         self.state_path = self.root / f"{self.name}.json"
         self.staging = self.root / self.name
+        self._run_lock = NamedLock(self.root / f"{self.name}.lock")
 
     def load(self) -> JobState:
         try:
@@ -106,42 +100,14 @@ class JobFiles:
         state.updated_at = datetime.now(UTC)
         atomic_write(self.state_path, state.model_dump_json(indent=1).encode())
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold this job's run lock, waiting (cancellably) while another run holds it."""
         self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.root / f"{self.name}.lock", thread_local=False)
-        # Polled: the holder may be another process, whose flock no event here can signal.
-        while not self._try_take(lock):  # noqa: ASYNC110
-            await anyio.sleep(RUN_LOCK_POLL_SECONDS)
-        try:
-            yield
-        finally:
-            self._let_go(lock)
+        return self._run_lock.held_async(RUN_LOCK_POLL_SECONDS)
 
     def is_running(self) -> bool:
         """True while a run of this job holds its lock, here or in another process."""
-        lock = FileLock(self.root / f"{self.name}.lock", thread_local=False)
-        if not self._try_take(lock):
-            return True
-        self._let_go(lock)
-        return False
-
-    def _try_take(self, lock: FileLock) -> bool:
-        with _RUNNING_GUARD:
-            if self.name in _RUNNING:
-                return False
-            try:
-                lock.acquire(timeout=0)  # never blocks: flock LOCK_NB
-            except Timeout:
-                return False
-            _RUNNING.add(self.name)
-            return True
-
-    def _let_go(self, lock: FileLock) -> None:
-        lock.release()
-        with _RUNNING_GUARD:
-            _RUNNING.discard(self.name)
+        return self._run_lock.is_held()
 
 
 #: Job files outlive their token (2 h) only to answer "already exported" and to resume; after a day

@@ -46,12 +46,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from filelock import FileLock
-
 from cm_mcp.dsl import DocIndex, DocQuery
 from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
 from cm_mcp.store.formats import iter_file_records, sample_file_records
-from cm_mcp.store.fsutil import atomic_write
+from cm_mcp.store.fsutil import NamedLock, atomic_write
 from cm_mcp.store.models import (
     FailedPartition,
     IndexState,
@@ -117,14 +115,6 @@ class IndexBuildInterrupted(StoreError):
     """The process is exiting; the half-built index is dropped and rebuilt on next use."""
 
 
-# Named locks of a data dir, exclusive across the threads of this process (every ResultStore on that
-# dir: tests and the server may hold several) and across processes (a `cm-mcp call` beside a running
-# server; two MCP clients each starting a server). "<id>.build" serialises index builds of one result
-# (held for the whole build); "<id>.meta" is a short leaf lock making "index swap + meta update" and
-# eviction exclusive, so a build finishing during an eviction cannot resurrect the evicted result;
-# "tombstones" guards the read-modify-write of the tombstone file.
-_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
 _SHUTDOWN = threading.Event()
 _BUILDERS: set[threading.Thread] = set()
 # Records indexed so far by the builds running in this process, by result folder (index_progress).
@@ -154,14 +144,17 @@ def _sampling() -> Iterator[None]:
                 _NO_SAMPLERS.set()
 
 
-@contextlib.contextmanager
-def _locked(root: Path, name: str) -> Iterator[None]:
-    """Hold the lock `name` of the store at `root`: a thread lock, then an OS file lock (flock or
-    LockFileEx, released by the OS if the holder dies, so a crashed build never blocks the next)."""
-    with _LOCKS_GUARD:
-        in_process = _LOCKS.setdefault((str(root), name), threading.Lock())
-    with in_process, FileLock(root / LOCKS_DIR / f"{name}.lock"):
-        yield
+def _locked(root: Path, name: str) -> contextlib.AbstractContextManager[None]:
+    """The lock `name` of the store at `root`, held (blocking) for the `with` block.
+
+    Exclusive across every ResultStore of this process (tests and the server may hold several for
+    one data dir) and across processes (a `cm-mcp call` beside a running server). "<id>.build"
+    serialises index builds of one result (held for the whole build); "<id>.meta" is a short leaf
+    lock making "index swap + meta update" and eviction exclusive, so a build finishing during an
+    eviction cannot resurrect the evicted result; "tombstones" guards the tombstone file's
+    read-modify-write.
+    """
+    return NamedLock(root / LOCKS_DIR / f"{name}.lock").held()
 
 
 @atexit.register
