@@ -5,7 +5,6 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -199,13 +198,9 @@ def _status_result(endpoint: str, token: str, partitions: list[Partition], *, no
         )
         for p in partitions
     ]
-    counts = dict(Counter(info.status for info in infos))
-    ready = sum(info.count or 0 for info in infos if info.ready)
     done = bool(infos) and all(p.is_final for p in partitions)
-    call = CallInfo(endpoint=endpoint)
-    result = BatchStatusResult(
-        call=call, token=token, partitions=infos, counts=counts, records_ready=ready, done=done
-    )
+    result = BatchStatusResult.of(endpoint, token, infos, done=done)
+    counts, ready = result.counts, result.records_ready
     lines = [
         f"{endpoint} | {len(infos)} partitions: "
         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -9,7 +9,6 @@ was accepted becomes `ExportInterrupted`, which carries the free call that conti
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,7 +32,7 @@ from cm_mcp.batch import (
 )
 from cm_mcp.batch.jobs import JobFiles
 from cm_mcp.ops.interrupted import ExportInterrupted
-from cm_mcp.ops.results import BatchStatusResult, CallInfo, ExportOutcome, PartitionInfo, Progress, Rendered
+from cm_mcp.ops.results import BatchStatusResult, ExportOutcome, PartitionInfo, Progress, Rendered
 from cm_mcp.store import ResultStore
 from cm_mcp.summarize import render_logs, summarize_logs, summarize_records
 from cm_mcp.summarize.fields import raw_level, source_of
@@ -109,15 +108,8 @@ def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchSta
         )
         for record in job.partitions
     ]
-    return BatchStatusResult(
-        call=CallInfo(endpoint=endpoint),
-        token=job.token,
-        partitions=partitions,
-        counts=dict(Counter(p.status for p in partitions)),
-        records_ready=sum(p.count or 0 for p in partitions if p.ready),
-        done=job.phase == "done",
-        local=job_summary(job),
-        export=outcome,
+    return BatchStatusResult.of(
+        endpoint, job.token, partitions, done=job.phase == "done", local=job_summary(job), export=outcome
     )
 
 

@@ -6,6 +6,7 @@ the model reads. Both come from the same model, so they never disagree.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -83,6 +84,29 @@ class BatchStatusResult(BaseModel):
     export: ExportOutcome | None = Field(
         default=None, description="with download=true: the finished export, as *_batch returns it"
     )
+
+    @classmethod
+    def of(
+        cls,
+        endpoint: str,
+        token: str,
+        partitions: list[PartitionInfo],
+        *,
+        done: bool,
+        local: dict[str, Any] | None = None,
+        export: ExportOutcome | None = None,
+    ) -> BatchStatusResult:
+        """The result for `partitions`, with their counts per status and the records ready derived."""
+        return cls(
+            call=CallInfo(endpoint=endpoint),
+            token=token,
+            partitions=partitions,
+            counts=dict(Counter(p.status for p in partitions)),
+            records_ready=sum(p.count or 0 for p in partitions if p.ready),
+            done=done,
+            local=local,
+            export=export,
+        )
 
 
 class BillingResult(BaseModel):
