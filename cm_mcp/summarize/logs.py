@@ -199,9 +199,7 @@ def _build(
     *,
     matched: int,
     max_tokens: int,
-    continuation: str | None,
-    query: Mapping[str, Any] | None,
-    local_result_id: str | None,
+    more: _More,
     group_by: str,
 ) -> LogSummary:
     returned = len(analysis.hits)
@@ -270,10 +268,8 @@ def _build(
         templates=len(omitted_templates),
         levels=max(0, len(levels) - _MAX_LEVELS),
         truncated_messages=truncated,
-        continuation=continuation,
-        how_to_get_more=_how_to_get_more(
-            analysis, omitted_templates, matched, returned, continuation, query, local_result_id
-        ),
+        continuation=more.continuation,
+        how_to_get_more=_how_to_get_more(analysis, omitted_templates, matched, returned, more),
     )
     return LogSummary(
         kind=analysis.kind,
@@ -292,17 +288,25 @@ def _build(
     )
 
 
+@dataclass(frozen=True)
+class _More:
+    """Where the records a summary leaves out can be had: the next page (`continuation`), the same
+    upstream query narrowed (`same_query`), or the result they are stored in (`local_result_id`)."""
+
+    continuation: str | None
+    same_query: bool
+    local_result_id: str | None
+
+
 def _how_to_get_more(
     analysis: _Analysis,
     omitted_templates: list[_Group],
     matched: int,
     returned: int,
-    continuation: str | None,
-    query: Mapping[str, Any] | None,
-    local_result_id: str | None,
+    more: _More,
 ) -> str:
-    if continuation:
-        return f"fetch the next page with continuation (scroll_id) {continuation!r}"
+    if more.continuation:
+        return f"fetch the next page with continuation (scroll_id) {more.continuation!r}"
     # Point at the most severe thing left out, with a filter narrow enough to return it whole.
     target = omitted_templates[0] if omitted_templates else None
     if target is None:
@@ -312,15 +316,15 @@ def _how_to_get_more(
         level = max(target.levels, key=lambda lv: (severity(lv), target.levels[lv]))
         first, last = target.first, target.last
     counted = "every matched record is counted above; " if matched <= returned and target is None else ""
-    if local_result_id:
+    if more.local_result_id:
         # Stored data: the narrower query is a ready results_search call, at no quota.
         filters: list[dict[str, Any]] = [] if (term := _level_term(analysis, level)) is None else [term]
         if first and last:
             filters.append({"range": {TIMESTAMP_FIELD: {"gte": first[1], "lte": last[1]}}})
-        call = {"result_id": local_result_id, "filters": filters, "size": 1000}
+        call = {"result_id": more.local_result_id, "filters": filters, "size": 1000}
         return f"{counted}to read more records (stored locally, no quota): results_search {json.dumps(call)}"
     window = f" and {TIMESTAMP_FIELD} between {first[1]} and {last[1]}" if first and last else ""
-    base = "the same query" if query else "a query"
+    base = "the same query" if more.same_query else "a query"
     noun = "state" if analysis.kind == "workloads" else "level"
     return f"{counted}to read more records, narrow {base}: add a filter on {noun} {level}{window}"
 
@@ -362,9 +366,7 @@ def _summarize(
     total_matched: int | None,
     max_tokens: int,
     fields: Sequence[str] | None,
-    continuation: str | None,
-    query: Mapping[str, Any] | None,
-    local_result_id: str | None,
+    more: _More,
     level_source: LevelSource,
     kind: str,
 ) -> LogSummary:
@@ -380,9 +382,7 @@ def _summarize(
             shape,
             matched=matched,
             max_tokens=budget,
-            continuation=continuation,
-            query=query,
-            local_result_id=local_result_id,
+            more=more,
             group_by=group_by,
         )
 
@@ -421,9 +421,7 @@ def summarize_logs(
         total_matched=total_matched,
         max_tokens=max_tokens,
         fields=fields,
-        continuation=continuation,
-        query=query,
-        local_result_id=local_result_id,
+        more=_More(continuation, query is not None, local_result_id),
     )
 
 
@@ -455,7 +453,5 @@ def summarize_records(
         total_matched=total_matched,
         max_tokens=max_tokens,
         fields=fields,
-        continuation=continuation,
-        query=query,
-        local_result_id=local_result_id,
+        more=_More(continuation, query is not None, local_result_id),
     )
