@@ -40,8 +40,7 @@ def render_logs(summary: LogSummary) -> str:
     t = summary.totals
     span = f" span={t.first_timestamp} → {t.last_timestamp}" if t.first_timestamp else ""
     what = "templates" if summary.group_by == "template" else f"groups by {summary.group_by}"
-    # Workloads have a state where logs have a level; it plays the same part (fields.SEVERITY).
-    levels_word = "states" if summary.kind == "workloads" else "levels"
+    levels_word = _levels_word(summary)
     lines = [f"{summary.kind.upper()} matched={_n(t.matched)} returned={_n(t.returned)}{span}"]
     if summary.levels:
         lines.append(f"{levels_word}: " + "  ".join(f"{lv} {_n(c)}" for lv, c in summary.levels.items()))
@@ -71,6 +70,11 @@ def render_logs(summary: LogSummary) -> str:
     return "\n".join(lines)
 
 
+def _levels_word(summary: LogSummary) -> str:
+    # Workloads have a state where logs have a level; it plays the same part (fields.SEVERITY).
+    return "states" if summary.kind == "workloads" else "levels"
+
+
 def _omitted(records: int, label: str, summary: LogSummary) -> list[str]:
     o = summary.omitted
     parts = []
@@ -79,7 +83,7 @@ def _omitted(records: int, label: str, summary: LogSummary) -> list[str]:
     if o.templates:
         parts.append(f"{_n(o.templates)} templates")
     if o.levels:
-        parts.append(f"{_n(o.levels)} rare {'states' if summary.kind == 'workloads' else 'levels'}")
+        parts.append(f"{_n(o.levels)} rare {_levels_word(summary)}")
     if o.truncated_messages:
         parts.append(f"{_n(o.truncated_messages)} texts truncated")
     lines = [f"omitted: {', '.join(parts) if parts else 'nothing'}"]
