@@ -29,7 +29,16 @@ ATR_K8S = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
 
 @pytest.fixture
 async def mcp(sandbox: RunningSandbox, tmp_path: Path) -> AsyncIterator[Client]:
-    settings = pointed_at(Settings(data_dir=tmp_path), sandbox.url, sandbox.token)
+    async with _session(sandbox, _settings(sandbox, tmp_path)) as client:
+        yield client
+
+
+def _settings(sandbox: RunningSandbox, data_dir: Path, **changes: Any) -> Settings:
+    return pointed_at(Settings(data_dir=data_dir, **changes), sandbox.url, sandbox.token)
+
+
+@asynccontextmanager
+async def _session(sandbox: RunningSandbox, settings: Settings) -> AsyncIterator[Client]:
     async with (
         CMClient(api_url=sandbox.url, token=sandbox.token, retry_policy=fast_retries()) as api,
         Client(build_server(settings, client=api), raise_exceptions=True) as client,
@@ -450,21 +459,12 @@ async def test_builtin_failed_workloads_show_in_default_summaries(
     assert top["count"] >= incident["count"]
 
 
-@asynccontextmanager
-async def _session(sandbox: RunningSandbox, settings: Settings) -> AsyncIterator[Client]:
-    async with (
-        CMClient(api_url=sandbox.url, token=sandbox.token, retry_policy=fast_retries()) as api,
-        Client(build_server(settings, client=api), raise_exceptions=True) as client,
-    ):
-        yield client
-
-
 async def test_interrupted_export_hands_over_its_free_resume_call(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     """A download host missing from the allow-list stops the export after its batch was accepted; the
     error and results_list give the call that continues it, which then needs no second batch."""
-    good = pointed_at(Settings(data_dir=tmp_path), sandbox.url, sandbox.token)
+    good = _settings(sandbox, tmp_path)
     blocked = good.model_copy(update={"download_allowed_hosts": ["*.amazonaws.com"]})
     window = {**ATR_K8S, "start_time": "now-3d", "end_time": "now-2d"}
     batches_before = await _batch_submissions(sandbox)
@@ -513,9 +513,8 @@ async def test_v1_tools_and_plain_status_through_a_validating_client(
 ) -> None:
     """Paths the other tests do not take; the client checks every structured result against the
     tool's declared output schema."""
-    settings = pointed_at(Settings(data_dir=tmp_path, enable_v1=True), sandbox.url, sandbox.token)
     query = {"application": "atr", "app_type": "caas", "domain": "pay.example.com", "time_range": "now-1d"}
-    async with _session(sandbox, settings) as mcp:
+    async with _session(sandbox, _settings(sandbox, tmp_path, enable_v1=True)) as mcp:
         page = await mcp.call_tool("logs_scroll_v1", query)
         assert not page.is_error, _text(page)
         assert "V1 is deprecated: prefer logs_scroll" in _text(page)
@@ -546,50 +545,46 @@ async def test_v1_tools_and_plain_status_through_a_validating_client(
 
 
 async def test_cancelled_export_is_listed_then_resumed_to_the_exact_count(
-    sandbox: RunningSandbox, tmp_path: Path
+    mcp: Client, sandbox: RunningSandbox
 ) -> None:
-    settings = pointed_at(Settings(data_dir=tmp_path), sandbox.url, sandbox.token)
     window = {**ATR_K8S, "start_time": "now-7d", "end_time": "now-1d"}
-    async with _session(sandbox, settings) as mcp:
-        count = await mcp.call_tool(
-            "logs_aggs", {**window, "aggs": {"n": {"value_count": {"field": "@timestamp"}}}}
-        )
-        expected = count.structured_content["summary"]["total_documents"]  # type: ignore[index]
-        first_partition = anyio.Event()
+    count = await mcp.call_tool(
+        "logs_aggs", {**window, "aggs": {"n": {"value_count": {"field": "@timestamp"}}}}
+    )
+    expected = count.structured_content["summary"]["total_documents"]  # type: ignore[index]
+    first_partition = anyio.Event()
 
-        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            if progress >= 1:
-                first_partition.set()
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if progress >= 1:
+            first_partition.set()
 
-        async with httpx2.AsyncClient(base_url=sandbox.url) as control:
-            # Every partition 10x slower: they complete one by one, far enough apart to cancel between.
-            await control.post(
-                "/_sandbox/faults", json={"slow_partition_factor": 10, "slow_partition_rate": 1.0}
-            )
-            try:
-                async with anyio.create_task_group() as tg:
+    async with httpx2.AsyncClient(base_url=sandbox.url) as control:
+        # Every partition 10x slower: they complete one by one, far enough apart to cancel between.
+        await control.post("/_sandbox/faults", json={"slow_partition_factor": 10, "slow_partition_rate": 1.0})
+        try:
+            async with anyio.create_task_group() as tg:
 
-                    async def export() -> None:
-                        await mcp.call_tool("logs_batch", window, progress_callback=on_progress)
+                async def export() -> None:
+                    await mcp.call_tool("logs_batch", window, progress_callback=on_progress)
 
-                    tg.start_soon(export)
-                    with anyio.fail_after(60):
-                        await first_partition.wait()
-                    tg.cancel_scope.cancel()  # the client gives up: the server's handler is cancelled
-            finally:
-                await control.post("/_sandbox/faults", json={"slow_partition_factor": 1})
+                tg.start_soon(export)
+                with anyio.fail_after(60):
+                    await first_partition.wait()
+                tg.cancel_scope.cancel()  # the client gives up: the server's handler is cancelled
+        finally:
+            await control.post("/_sandbox/faults", json={"slow_partition_factor": 1})
 
-        listed = await mcp.call_tool("results_list", {})
-        assert listed.structured_content["results"] == []  # type: ignore[index]  # nothing half-stored
-        (unfinished,) = listed.structured_content["unfinished_exports"]  # type: ignore[index]
-        assert 1 <= unfinished["partitions_done"] < unfinished["partitions"]
-        assert unfinished["running"] is False  # the cancelled handler let go of it
-        assert "interrupted" in _text(listed)
-        with anyio.fail_after(60):
-            resumed = await mcp.call_tool(unfinished["resume"]["tool"], unfinished["resume"]["arguments"])
-        assert not resumed.is_error, _text(resumed)
-        assert resumed.structured_content["export"]["records"] == expected  # type: ignore[index]
-        assert resumed.structured_content["export"]["complete"] is True  # type: ignore[index]
+    listed = await mcp.call_tool("results_list", {})
+    assert listed.structured_content["results"] == []  # type: ignore[index]  # nothing half-stored
+    (unfinished,) = listed.structured_content["unfinished_exports"]  # type: ignore[index]
+    assert 1 <= unfinished["partitions_done"] < unfinished["partitions"]
+    assert unfinished["running"] is False  # the cancelled handler let go of it
+    assert "interrupted" in _text(listed)
+    with anyio.fail_after(60):
+        resumed = await mcp.call_tool(unfinished["resume"]["tool"], unfinished["resume"]["arguments"])
+    assert not resumed.is_error, _text(resumed)
+    assert resumed.structured_content["export"]["records"] == expected  # type: ignore[index]
+    assert resumed.structured_content["export"]["complete"] is True  # type: ignore[index]
 
 
 async def test_an_empty_filtered_scroll_says_which_filter_fields_the_records_lack(mcp: Client) -> None:
