@@ -131,6 +131,8 @@ class Fail:
 
     kind: str
     retry_after: str | None = None
+    #: for 'auth': the key to echo back in the message, as some servers do
+    echo: str | None = None
 
 
 Step = Callable[[Seen], Reply | Fail]
@@ -550,61 +552,33 @@ async def _openai_chunks(
 
 def _anthropic_error(fail: Fail) -> Response:
     headers = {"retry-after": fail.retry_after} if fail.retry_after is not None else {}
-    if fail.kind == "rate_limit":
-        error, status = (
-            {
-                "type": "rate_limit_error",
-                "message": "Number of request tokens has exceeded your per-minute rate limit",
-            },
+    kinds = {
+        "rate_limit": (
             429,
-        )
-    elif fail.kind == "context":
-        error, status = (
-            {
-                "type": "invalid_request_error",
-                "message": "prompt is too long: 212043 tokens > 200000 maximum",
-            },
-            400,
-        )
-    else:
-        error, status = {"type": "authentication_error", "message": "invalid x-api-key"}, 401
-    return JSONResponse({"type": "error", "error": error}, status, headers=headers)
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+        ),
+        "context": (400, "invalid_request_error", "prompt is too long: 212043 tokens > 200000 maximum"),
+        "auth": (401, "authentication_error", f"invalid x-api-key {fail.echo or ''}".strip()),
+    }
+    status, kind, message = kinds[fail.kind]
+    return JSONResponse(
+        {"type": "error", "error": {"type": kind, "message": message}}, status, headers=headers
+    )
 
 
 def _openai_error(fail: Fail) -> Response:
     headers = {"retry-after": fail.retry_after} if fail.retry_after is not None else {}
-    if fail.kind == "rate_limit":
-        error, status = (
-            {
-                "message": "Rate limit reached for requests",
-                "type": "requests",
-                "param": None,
-                "code": "rate_limit_exceeded",
-            },
-            429,
-        )
-    elif fail.kind == "context":
-        message = (
-            "This model's maximum context length is 128000 tokens. However, your messages resulted in "
-            "131072 tokens. Please reduce the length of the messages."
-        )
-        error, status = (
-            {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": "messages",
-                "code": "context_length_exceeded",
-            },
-            400,
-        )
-    else:
-        error, status = (
-            {
-                "message": "Incorrect API key provided",
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            },
-            401,
-        )
+    context = (
+        "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 "
+        "tokens. Please reduce the length of the messages."
+    )
+    key = f"Incorrect API key provided: {fail.echo}" if fail.echo else "Incorrect API key provided"
+    kinds = {
+        "rate_limit": (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests"),
+        "context": (400, "invalid_request_error", "context_length_exceeded", context),
+        "auth": (401, "invalid_request_error", "invalid_api_key", key),
+    }
+    status, kind, code, message = kinds[fail.kind]
+    error = {"message": message, "type": kind, "param": None, "code": code}
     return JSONResponse({"error": error}, status, headers=headers)

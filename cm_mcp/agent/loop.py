@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import anyio
@@ -42,6 +43,9 @@ from cm_mcp.agent.providers.base import (
 from cm_mcp.agent.textcalls import detect
 from cm_mcp.agent.toolbox import CallHandle, CallOutcome, Toolbox, ToolInfo
 from cm_mcp.agent.transcript import PROGRESS_EVERY_SECONDS, Transcript
+
+#: A family blocked for longer than this is out of quota for the day, not throttled.
+THROTTLE = timedelta(minutes=5)
 
 Status = Literal["answered", "turn_limit", "budget", "quota_exhausted", "provider_error", "cancelled"]
 
@@ -455,10 +459,18 @@ def result_meta(structured: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _exhausted(quota: dict[str, Any] | None, family: str) -> bool:
-    """The family's daily quota is spent (a 429 without a short Retry-After: remaining 0)."""
+    """The family's daily quota is spent: blocked with 0 left, or blocked for longer than a throttle
+    (a short Retry-After) lasts."""
     for entry in (quota or {}).get("families", []):
-        if isinstance(entry, dict) and entry.get("family") == family:
-            return bool(entry.get("exhausted_until")) and entry.get("remaining") == 0
+        if not isinstance(entry, dict) or entry.get("family") != family or not entry.get("exhausted_until"):
+            continue
+        if entry.get("remaining") == 0:
+            return True
+        try:
+            until = datetime.fromisoformat(str(entry["exhausted_until"]).replace("Z", "+00:00"))
+        except ValueError:
+            return True
+        return until - datetime.now(UTC) > THROTTLE
     return False
 
 

@@ -249,7 +249,9 @@ def _summary(ui: TerminalUI, agent: Agent, outcome: Outcome) -> None:
     ui.console.print(line, markup=False, highlight=False)
     if outcome.status != "answered":
         extra = f" ({', '.join(outcome.exhausted)})" if outcome.exhausted else ""
-        ui.console.print(f"stopped: {outcome.status}{extra}: {outcome.reason}", markup=False, highlight=False)
+        ui.console.print(
+            f"cm-mcp: stopped: {outcome.status}{extra}: {outcome.reason}", markup=False, highlight=False
+        )
 
 
 def _fail_with(ui: TerminalUI, exc: BaseException) -> int:

@@ -172,7 +172,10 @@ def restore(events: list[dict[str, Any]]) -> Restored:
 
 def _result_fields(event: dict[str, Any]) -> dict[str, Any]:
     keys = ("call_id", "name", "text", "is_error", "step", "result_id")
-    return {key: event[key] for key in keys if key in event}
+    fields = {key: event[key] for key in keys if key in event}
+    if event.get("step") is not None:  # the model read each sent call's result under its number
+        fields["text"] = f"[#{event['step']}] {fields.get('text', '')}"
+    return fields
 
 
 def _add_result(messages: list[Message], result: ToolResult) -> None:

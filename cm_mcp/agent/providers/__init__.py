@@ -37,7 +37,7 @@ def make_provider(
         model=model,
         api_key=creds.api_key,
         base_url=creds.base_url,
-        http_client=provider_http_client(notice),
+        http_client=provider_http_client(notice, max_retries=max_retries),
         stream=stream,
         max_retries=max_retries,
         redactor=redactor,

@@ -1,0 +1,481 @@
+"""`cm-mcp ask` against the failure modes terminal agents are known for, end to end: the real CLI
+code path in-process, the real provider SDKs over HTTP to the scripted model, a real `cm-mcp serve`
+child over stdio against the session's sandbox over HTTP (its request counters show what was sent)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from cm_mcp.agent.run import run_ask
+from cm_mcp.sandbox.app import create_app
+from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
+from tests.agent_scripts import (
+    ANTHROPIC_KEY,
+    LEVEL,
+    OPENAI_KEY,
+    QUESTION,
+    SCOPE,
+    agent_args,
+    answered,
+    capture_ui,
+    events_of,
+    overview_call,
+    provider_options,
+    run_cli,
+    subprocess_env,
+    texts,
+)
+from tests.scripted_llm import Call, Fail, Reply, ScriptedLLM, Seen
+
+pytestmark = pytest.mark.anyio
+
+PROVIDERS = ["anthropic", "openai"]
+
+
+@pytest.fixture
+def agent_env(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The agent's environment: its own data dir, the session sandbox as the API, both keys."""
+    for name in list(os.environ):
+        if name.startswith(("CM_", "ANTHROPIC_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CM_API_URL", sandbox.url)
+    monkeypatch.setenv("CM_API_TOKEN", sandbox.token)
+    monkeypatch.setenv("CM_DOWNLOAD_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    return tmp_path
+
+
+async def ask(llm: ScriptedLLM, provider: str, *options: str, stream: bool = True) -> tuple[int, str, str]:
+    ui = capture_ui()
+    args = agent_args("ask", QUESTION, *provider_options(llm, provider, stream=stream), *options)
+    code = await run_ask(args, ui)
+    return code, *texts(ui)
+
+
+def sent(sandbox: RunningSandbox, path: str) -> int:
+    """API requests the sandbox has answered on `path` so far."""
+    requests: dict[str, Any] = sandbox.state.stats.snapshot()["requests"]
+    return int(requests.get(path, {}).get("total", 0))
+
+
+def scroll(start: str = "now-6h", end: str = "now") -> Call:
+    return Call(
+        "logs_scroll",
+        {**SCOPE, "start_time": start, "end_time": end, "size": 200, "filters": [{"term": {LEVEL: "ERROR"}}]},
+    )
+
+
+def answer(text: str = "**Summary**: done.") -> Any:
+    return lambda seen: Reply(text)
+
+
+# --- loop discipline ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_unknown_tools_and_malformed_arguments_go_back_to_the_model(
+    provider: str, agent_env: Path, sandbox: RunningSandbox
+) -> None:
+    def first(seen: Seen) -> Reply:
+        return Reply(
+            "", [Call("logs_magic", {"x": 1}), Call("logs_aggs", raw='{"application": "atr", "aggs": {')]
+        )
+
+    def second(seen: Seen) -> Reply:
+        unknown, malformed = answered(seen, 2)
+        assert (
+            unknown.is_error and "Unknown tool 'logs_magic'" in unknown.text and "logs_aggs" in unknown.text
+        )
+        assert malformed.is_error and "not a JSON object" in malformed.text and '"aggs": {' in malformed.text
+        # valid JSON, but against the schema: the server refuses it without sending anything
+        return Reply(
+            "",
+            [
+                Call(
+                    "logs_scroll",
+                    {**SCOPE, "domain": "pay.example.com", "start_time": "now-1h", "end_time": "now"},
+                )
+            ],
+        )
+
+    def third(seen: Seen) -> Reply:
+        (invalid,) = answered(seen)
+        assert invalid.is_error and invalid.text.startswith("[#1] Invalid arguments for logs_scroll"), (
+            invalid.text
+        )
+        assert "nothing was sent and no quota was used" in invalid.text and "domain" in invalid.text
+        return Reply("**Summary**: I could not query the logs.")
+
+    before = sent(sandbox, "/v2/logs/scroll")
+    llm = ScriptedLLM([first, second, third])
+    async with llm.serve():
+        code, out, err = await ask(llm, provider)
+    llm.check()
+    assert code == 0, err
+    assert out == "**Summary**: I could not query the logs.\n"
+    assert sent(sandbox, "/v2/logs/scroll") == before
+    results = [e for e in events_of(agent_env) if e["type"] == "tool_result"]
+    assert [(r["name"], r["step"], r["is_error"]) for r in results] == [
+        ("logs_magic", None, True),
+        ("logs_aggs", None, True),
+        ("logs_scroll", 1, True),
+    ]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_tool_calls_printed_as_text_are_run_or_corrected_never_answered(
+    provider: str, agent_env: Path
+) -> None:
+    call = overview_call()
+    printed = (
+        "<tool_call>\n" + json.dumps({"name": call.name, "arguments": call.arguments}) + "\n</tool_call>"
+    )
+
+    def prints_a_call(seen: Seen) -> Reply:
+        return Reply(printed)
+
+    def prints_a_broken_call(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert not result.is_error and result.text.startswith("[#1] logs_aggs"), result.text[:200]
+        assert "You wrote this call as text" in result.text
+        turn = next(m for m in reversed(seen.messages) if m.role == "assistant")
+        assert [c.name for c in turn.calls] == ["logs_aggs"] and "<tool_call>" not in turn.text
+        return Reply('```json\n{"name": "logs_scroll", "arguments": {"application": "atr", "size": \n```')
+
+    def answers(seen: Seen) -> Reply:
+        notes = [t for t in seen.user_texts() if "not shown to the engineer" in t]
+        assert notes and "tool-calling interface" in notes[-1], seen.user_texts()
+        return Reply("**Summary**: errors peaked [#1].")
+
+    llm = ScriptedLLM([prints_a_call, prints_a_broken_call, answers])
+    async with llm.serve():
+        code, out, err = await ask(llm, provider)
+    llm.check()
+    assert code == 0, err
+    assert out == "**Summary**: errors peaked [#1].\n"
+    assert "as text instead of calling" in err and "malformed tool call as text" in err
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_identical_calls_are_answered_from_the_earlier_step(
+    provider: str, agent_env: Path, sandbox: RunningSandbox
+) -> None:
+    def repeat(seen: Seen) -> Reply:
+        return Reply("", [overview_call()])
+
+    def repeat_again(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert not result.is_error and "Not sent again (no quota used)" in result.text
+        assert "answered at step #1" in result.text and "[#1 logs_aggs result shrunk" in result.text
+        return Reply("", [overview_call(), overview_call()])
+
+    def stop(seen: Seen) -> Reply:
+        assert all("step #1" in r.text for r in answered(seen, 2))
+        return Reply("**Summary**: see [#1].")
+
+    before = sent(sandbox, "/v2/logs/aggs")
+    llm = ScriptedLLM([repeat, repeat, repeat_again, stop])
+    async with llm.serve():
+        code, _, err = await ask(llm, provider)
+    llm.check()
+    assert code == 0, err
+    assert sent(sandbox, "/v2/logs/aggs") == before + 1
+    assert [e["step"] for e in events_of(agent_env) if e["type"] == "tool_call"] == [1]
+
+
+async def test_a_runaway_loop_ends_at_max_turns(agent_env: Path) -> None:
+    def another(seen: Seen) -> Reply:  # never answers: a new window every time
+        hours = len(seen.messages) + 1
+        call = overview_call()
+        assert call.arguments is not None
+        return Reply("", [Call(call.name, {**call.arguments, "start_time": f"now-{hours}h"})])
+
+    llm = ScriptedLLM([another] * 10)
+    async with llm.serve():
+        code, out, err = await ask(llm, "openai", "--max-turns", "3")
+    llm.check()
+    assert code == 2
+    assert out == ""
+    assert len(llm.requests) == 3
+    assert "turn limit: 3 model requests without an answer (--max-turns)" in err
+    end = [e for e in events_of(agent_env) if e["type"] == "end"][-1]
+    assert end["status"] == "turn_limit"
+
+
+# --- provider failures ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_provider_429_is_retried_after_its_retry_after(provider: str, agent_env: Path) -> None:
+    llm = ScriptedLLM([lambda seen: Fail("rate_limit", retry_after="1"), answer()])
+    async with llm.serve():
+        code, out, err = await ask(llm, provider)
+    llm.check()
+    assert code == 0, err
+    assert out == "**Summary**: done.\n"
+    first, second = llm.requests
+    assert second.at - first.at >= 0.9, "the SDK did not wait for Retry-After"
+    assert second.headers.get("x-stainless-retry-count") == "1"
+    assert "provider answered 429, Retry-After 1; retrying" in err
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_provider_429_that_persists_is_exit_4_in_one_line(
+    provider: str, agent_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CM_AGENT_MAX_RETRIES", "0")
+    llm = ScriptedLLM([lambda seen: Fail("rate_limit", retry_after="1")])
+    async with llm.serve():
+        code, out, err = await ask(llm, provider)
+    assert code == 4 and out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cm-mcp: stopped: provider_error: ") and "rate limit (429)" in last
+    assert "giving up" in err
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_context_length_error_shrinks_older_results_and_retries(
+    provider: str, agent_env: Path
+) -> None:
+    stored: list[str] = []
+
+    def read(seen: Seen) -> Reply:
+        return Reply("", [scroll()])
+
+    def too_long(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        stored.append(result.text)
+        return Fail("context")
+
+    def retried(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert "[#2 logs_scroll result shrunk to save context]" in result.text
+        assert "results_search or results_aggs" in result.text and len(result.text) < len(stored[0])
+        assert seen.tokens < llm.requests[-2].tokens
+        return Reply("**Summary**: done.")
+
+    llm = ScriptedLLM([lambda seen: Reply("", [overview_call()]), read, too_long, retried])
+    async with llm.serve():
+        code, _, err = await ask(llm, provider)
+    llm.check()
+    assert code == 0, err
+    assert "the model said the context is full" in err
+    shrinks = [e for e in events_of(agent_env) if e["type"] == "shrink"]
+    assert shrinks and shrinks[0]["steps"] == [1, 2]
+
+
+async def test_older_results_shrink_as_a_request_nears_the_context_window(agent_env: Path) -> None:
+    def third(seen: Seen) -> Reply:
+        first, second = (r for m in seen.messages for r in m.results)
+        assert "[#1 logs_aggs result shrunk to save context]" in first.text
+        assert not second.text.startswith("[#2 logs_scroll result shrunk") and "LOGS matched=" in second.text
+        return Reply("**Summary**: done.")
+
+    llm = ScriptedLLM([lambda seen: Reply("", [overview_call()]), lambda seen: Reply("", [scroll()]), third])
+    async with llm.serve():
+        code, _, err = await ask(llm, "anthropic", "--context-tokens", "7000")
+    llm.check()
+    assert code == 0, err
+    assert "near the context window" in err
+
+
+# --- quota and budget -----------------------------------------------------------------------------
+
+
+async def test_quota_exhausted_mid_investigation_is_exit_3_with_the_answer(
+    agent_env: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subject = "agent-quota-test"
+    monkeypatch.setenv("CM_API_TOKEN", sandbox.state.issue_token(subject, 3600))
+    sandbox.state.quotas.exhaust(subject, "logs_scroll")
+
+    def spent(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert result.is_error and "daily quota for logs_scroll is spent" in result.text, result.text
+        note = seen.user_texts()[-1]
+        assert "logs_scroll EXHAUSTED until" in note, note
+        return Reply("**Summary**: errors on pay.example.com [#1]; the scroll quota is spent.")
+
+    llm = ScriptedLLM([lambda seen: Reply("", [overview_call()]), lambda seen: Reply("", [scroll()]), spent])
+    async with llm.serve():
+        code, out, err = await ask(llm, "openai")
+    llm.check()
+    assert code == 3, err
+    assert out.startswith("**Summary**: errors on pay.example.com [#1]")
+    assert "stopped: quota_exhausted (logs_scroll)" in err
+    end = [e for e in events_of(agent_env) if e["type"] == "end"][-1]
+    assert end["status"] == "quota_exhausted"
+
+
+async def test_beyond_the_budget_ask_stops_with_exit_2_and_the_session_resumes_on_the_other_provider(
+    agent_env: Path, sandbox: RunningSandbox
+) -> None:
+    before = sent(sandbox, "/v2/logs/scroll")
+    llm = ScriptedLLM(
+        [
+            lambda seen: Reply("", [scroll("now-6h", "now-3h")]),
+            lambda seen: Reply("", [scroll("now-3h", "now")]),
+        ]
+    )
+    async with llm.serve():
+        code, out, err = await ask(llm, "anthropic", "--budget", "1")
+    llm.check()
+    assert code == 2 and out == ""
+    assert "budget reached: logs_scroll would be quota-costing request 2 of this question" in err
+    assert sent(sandbox, "/v2/logs/scroll") == before + 1
+    session = events_of(agent_env)[0]["id"]
+
+    def resumed(seen: Seen) -> Reply:
+        assert seen.provider == "openai"
+        first_call, second_call = seen.calls()
+        assert seen.result_for(first_call.id).text.startswith("[#1] logs_scroll")
+        assert "Not run: " in seen.result_for(second_call.id).text
+        assert QUESTION in seen.user_texts()[0] and "go on" in seen.user_texts()[-2]
+        return Reply("", [scroll("now-3h", "now")])
+
+    def done(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert result.text.startswith("[#2] logs_scroll"), "numbering does not continue after a resume"
+        return Reply("**Summary**: done [#1] [#2].")
+
+    llm = ScriptedLLM([resumed, done])
+    async with llm.serve():
+        ui = capture_ui()
+        args = agent_args(
+            "ask", "go on", *provider_options(llm, "openai"), "--resume", session, "--budget", "3"
+        )
+        code = await run_ask(args, ui)
+    llm.check()
+    out, err = texts(ui)
+    assert code == 0, err
+    assert out == "**Summary**: done [#1] [#2].\n"
+    assert sent(sandbox, "/v2/logs/scroll") == before + 2
+    assert len(list((agent_env / "sessions").glob("*.jsonl"))) == 1, "a resume appends to its session"
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"), [("anthropic", "ANTHROPIC_API_KEY"), ("openai", "OPENAI_API_KEY")]
+)
+async def test_a_missing_key_names_its_variable_before_any_request(
+    provider: str, variable: str, agent_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(variable)
+    llm = ScriptedLLM([answer()])
+    async with llm.serve():
+        code, out, err = await ask(llm, provider)
+    assert code == 4 and out == ""
+    assert err.strip() == f"cm-mcp: {variable} is not set: the {provider} provider needs it" + (
+        " (a local server such as Ollama or vLLM accepts any value, e.g. OPENAI_API_KEY=local)"
+        if provider == "openai"
+        else ""
+    )
+    assert llm.requests == []
+    assert not (agent_env / "sessions").exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_keys_never_reach_logs_transcripts_or_errors(
+    provider: str, agent_env: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = ANTHROPIC_KEY if provider == "anthropic" else OPENAI_KEY
+
+    def rejects_echoing_the_key(seen: Seen) -> Fail:
+        # some servers echo the key they refuse; the agent must not repeat it
+        header = seen.headers.get("x-api-key") or seen.headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        assert header == key, "the key did not travel in its header"
+        return Fail("auth", echo=header)
+
+    llm = ScriptedLLM([lambda seen: Reply("", [overview_call()]), rejects_echoing_the_key])
+    caplog.set_level(logging.DEBUG)
+    async with llm.serve():
+        code, out, err = await ask(llm, provider)
+    assert code == 4
+    assert "rejected the API key" in err and "[redacted]" in err
+    transcript = "".join(p.read_text() for p in (agent_env / "sessions").glob("*.jsonl"))
+    assert "[redacted]" in transcript
+    for where in (out, err, transcript, caplog.text):
+        assert key not in where
+
+
+# --- Ctrl-C during an export ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def slow_sandbox(sandbox: RunningSandbox, sandbox_config: Any) -> AsyncIterator[RunningSandbox]:
+    """The session's data behind a second API whose exports take 10 minutes (so Ctrl-C lands mid-export)."""
+    config = sandbox_config.model_copy(update={"batch_seconds": 600.0})
+    app = create_app(config, engine=sandbox.state.engine)
+    async with serve_sandbox(config, app=app) as running:
+        yield running
+
+
+async def test_ctrl_c_during_an_export_cancels_it_and_leaves_it_resumable(
+    slow_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    export = {
+        "application": "atr",
+        "app_type": "kubernetes",
+        "domain": ["*"],
+        "start_time": "now-2d",
+        "end_time": "now",
+    }
+    llm = ScriptedLLM([lambda seen: Reply("", [Call("logs_batch", export)])])
+    env = subprocess_env(
+        tmp_path,
+        CM_API_URL=slow_sandbox.url,
+        CM_API_TOKEN=slow_sandbox.token,
+        CM_DOWNLOAD_ALLOWED_HOSTS="127.0.0.1",
+    )
+    async with llm.serve():
+        command = [sys.executable, "-m", "cm_mcp.cli", "ask", QUESTION, *provider_options(llm, "anthropic")]
+        code, seen = await _interrupt_once_exporting(command, env)
+    err = seen.decode()
+    assert code == 130, err
+    assert "Ctrl-C: stopping the running call" in err
+    assert "stopped: cancelled" in err
+    events = events_of(tmp_path)
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert result["cancelled"] == "user" and "resumable" in result["text"]
+    # the export is listed as unfinished, with the free call that continues it
+    listed, out, _ = await run_cli("call", "results_list", "{}", "--json", env=env)
+    unfinished = json.loads(out)["unfinished_exports"]
+    assert listed == 0 and len(unfinished) == 1 and unfinished[0]["kind"] == "logs", out
+
+
+async def _interrupt_once_exporting(command: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """Run `command`, send it SIGINT once its export reports progress; its exit code and stderr."""
+    async with await anyio.open_process(command, env=env, stderr=subprocess.PIPE) as process:
+        assert process.stderr is not None
+        seen = b""
+        with anyio.fail_after(120):
+            while b"  #1 logs_batch" not in seen:  # a progress line: the export is under way
+                try:
+                    seen += await process.stderr.receive()
+                except anyio.EndOfStream:
+                    raise AssertionError(
+                        f"cm-mcp ask ended before the export started:\n{seen.decode()}"
+                    ) from None
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(120):
+            async for chunk in process.stderr:
+                seen += chunk
+            code = await process.wait()
+    return code, seen
