@@ -14,7 +14,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from io import StringIO
@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 from cm_mcp.agent.ui import TerminalUI
 from cm_mcp.cli import build_parser
+from cm_mcp.sandbox.app import create_app
+from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
 from tests.scripted_llm import Call, Reply, ScriptedLLM, Seen, SeenResult
 
 SCOPE = {"application": "atr", "app_type": "kubernetes", "domain": ["pay.example.com"]}
@@ -198,3 +201,36 @@ def events_of(data_dir: Path) -> list[dict[str, Any]]:
 
     (path,) = sorted((data_dir / "sessions").glob("*.jsonl"))
     return read_events(path)
+
+
+# --- fixtures (imported by the test modules that use them) -----------------------------------------
+
+
+@pytest.fixture
+def agent_env(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The agent's environment: its own data dir, the session sandbox as the API, both keys."""
+    for name in list(os.environ):
+        if name.startswith(("CM_", "ANTHROPIC_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CM_API_URL", sandbox.url)
+    monkeypatch.setenv("CM_API_TOKEN", sandbox.token)
+    monkeypatch.setenv("CM_DOWNLOAD_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    return tmp_path
+
+
+def sent(sandbox: RunningSandbox, path: str) -> int:
+    """API requests the sandbox has answered on `path` so far."""
+    requests: dict[str, Any] = sandbox.state.stats.snapshot()["requests"]
+    return int(requests.get(path, {}).get("total", 0))
+
+
+@pytest.fixture
+async def slow_sandbox(sandbox: RunningSandbox, sandbox_config: Any) -> AsyncIterator[RunningSandbox]:
+    """The session's data behind a second API whose exports take 10 minutes (so Ctrl-C lands mid-export)."""
+    config = sandbox_config.model_copy(update={"batch_seconds": 600.0})
+    app = create_app(config, engine=sandbox.state.engine)
+    async with serve_sandbox(config, app=app) as running:
+        yield running

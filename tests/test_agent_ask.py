@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import anyio
 import pytest
 
 from cm_mcp.agent.run import run_ask
-from cm_mcp.sandbox.app import create_app
-from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
+from cm_mcp.sandbox.runner import RunningSandbox
+from tests import agent_scripts
 from tests.agent_scripts import (
     ANTHROPIC_KEY,
     LEVEL,
@@ -33,6 +31,7 @@ from tests.agent_scripts import (
     overview_call,
     provider_options,
     run_cli,
+    sent,
     subprocess_env,
     texts,
 )
@@ -40,22 +39,11 @@ from tests.scripted_llm import Call, Fail, Reply, ScriptedLLM, Seen
 
 pytestmark = pytest.mark.anyio
 
+# shared fixtures
+agent_env = agent_scripts.agent_env
+slow_sandbox = agent_scripts.slow_sandbox
+
 PROVIDERS = ["anthropic", "openai"]
-
-
-@pytest.fixture
-def agent_env(sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The agent's environment: its own data dir, the session sandbox as the API, both keys."""
-    for name in list(os.environ):
-        if name.startswith(("CM_", "ANTHROPIC_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("CM_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CM_API_URL", sandbox.url)
-    monkeypatch.setenv("CM_API_TOKEN", sandbox.token)
-    monkeypatch.setenv("CM_DOWNLOAD_ALLOWED_HOSTS", "127.0.0.1")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    return tmp_path
 
 
 async def ask(llm: ScriptedLLM, provider: str, *options: str, stream: bool = True) -> tuple[int, str, str]:
@@ -63,12 +51,6 @@ async def ask(llm: ScriptedLLM, provider: str, *options: str, stream: bool = Tru
     args = agent_args("ask", QUESTION, *provider_options(llm, provider, stream=stream), *options)
     code = await run_ask(args, ui)
     return code, *texts(ui)
-
-
-def sent(sandbox: RunningSandbox, path: str) -> int:
-    """API requests the sandbox has answered on `path` so far."""
-    requests: dict[str, Any] = sandbox.state.stats.snapshot()["requests"]
-    return int(requests.get(path, {}).get("total", 0))
 
 
 def scroll(start: str = "now-6h", end: str = "now") -> Call:
@@ -418,15 +400,6 @@ async def test_keys_never_reach_logs_transcripts_or_errors(
 # --- Ctrl-C during an export ----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def slow_sandbox(sandbox: RunningSandbox, sandbox_config: Any) -> AsyncIterator[RunningSandbox]:
-    """The session's data behind a second API whose exports take 10 minutes (so Ctrl-C lands mid-export)."""
-    config = sandbox_config.model_copy(update={"batch_seconds": 600.0})
-    app = create_app(config, engine=sandbox.state.engine)
-    async with serve_sandbox(config, app=app) as running:
-        yield running
-
-
 async def test_ctrl_c_during_an_export_cancels_it_and_leaves_it_resumable(
     slow_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
@@ -479,3 +452,53 @@ async def _interrupt_once_exporting(command: list[str], env: dict[str, str]) -> 
                 seen += chunk
             code = await process.wait()
     return code, seen
+
+
+# --- other MCP servers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("approve", [False, True])
+async def test_servers_of_mcp_config_are_namespaced_capped_and_approved_by_read_only_hint(
+    approve: bool, agent_env: Path
+) -> None:
+    config = agent_env / "mcp.json"
+    server = Path(__file__).with_name("agent_foreign_server.py")
+    config.write_text(json.dumps({"mcpServers": {"ops": {"command": sys.executable, "args": [str(server)]}}}))
+
+    def first(seen: Seen) -> Reply:
+        names = {tool["name"] for tool in seen.tools}
+        assert {"quota_status", "ops__quota_status", "dump", "restart_pod", "logs_aggs"} <= names, names
+        assert 'Server "ops"' in seen.system and "Ops tools of the platform team." in seen.system
+        return Reply(
+            "", [Call("ops__quota_status", {}), Call("dump", {}), Call("restart_pod", {"pod": "p-1"})]
+        )
+
+    def second(seen: Seen) -> Reply:
+        quota, dump, restart = answered(seen, 3)
+        assert "ops quota: plenty" in quota.text and not quota.is_error
+        assert "[cut: " in dump.text and len(dump.text) < 6_000 * 4 + 1_000, len(dump.text)
+        if approve:
+            assert not restart.is_error and "restarted p-1" in restart.text
+        else:
+            assert restart.is_error and "only with --yes" in restart.text and "restarted" not in restart.text
+        return Reply("**Summary**: done.")
+
+    llm = ScriptedLLM([first, second])
+    async with llm.serve():
+        code, _, err = await ask(llm, "openai", "--mcp-config", str(config), *(["--yes"] if approve else []))
+    llm.check()
+    assert code == 0, err
+    assert ("may write" in err) is approve
+
+
+async def test_a_bad_mcp_config_is_a_one_line_setup_error(agent_env: Path) -> None:
+    config = agent_env / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"ops": {"args": ["x"]}}}))
+    llm = ScriptedLLM([])
+    async with llm.serve():
+        code, out, err = await ask(llm, "openai", "--mcp-config", str(config))
+    assert code == 1 and out == "" and llm.requests == []
+    assert (
+        err.strip()
+        == f"cm-mcp: --mcp-config {config}: server 'ops': 'command' (the program to run) is required"
+    )

@@ -2,7 +2,8 @@
 
 While a question runs, the terminal stays in raw mode and its keys are watched: Ctrl-C cancels the
 running tool call (or model request) and the question stops; a second Ctrl-C exits. SIGINT does the
-same when there is no terminal. At the prompt, Ctrl-C twice (or Ctrl-D, or /quit) exits. Beyond the
+same when there is no terminal. Anything else typed meanwhile is kept: finished lines run next, an
+unfinished one is waiting in the prompt. At the prompt, Ctrl-C twice (or Ctrl-D, or /quit) exits. Beyond the
 question's budget the REPL asks once: yes (another budget's worth for this question), always (for
 the session) or no with a reason, which the model reads and re-plans on.
 """
@@ -73,6 +74,9 @@ class Repl:
         self.agent: Agent | None = None
         self._quit = False
         self._question_scope: anyio.CancelScope | None = None
+        #: typed while a question ran: finished lines (run next) and the line being typed
+        self._typed: list[str] = []
+        self._typing = ""
 
     def say(self, text: str) -> None:
         self.ui.out.write(text + "\n")
@@ -88,7 +92,10 @@ class Repl:
         armed = False
         while not self._quit:
             try:
-                line = await self.prompts.prompt_async("cm> ")
+                if self._typed:
+                    line = self._typed.pop(0)
+                else:
+                    line, self._typing = await self.prompts.prompt_async("cm> ", default=self._typing), ""
             except KeyboardInterrupt:
                 if armed:
                     break
@@ -138,6 +145,13 @@ class Repl:
         for press in self.prompts.input.read_keys():
             if press.key == Keys.ControlC:
                 self._ctrl_c()
+            elif press.key in (Keys.ControlM, Keys.ControlJ):
+                self._typed.append(self._typing)
+                self._typing = ""
+            elif press.key in (Keys.ControlH, Keys.Backspace):
+                self._typing = self._typing[:-1]
+            elif len(press.data) == 1 and press.data.isprintable():
+                self._typing += press.data
 
     def _ctrl_c(self) -> None:
         agent = self._agent()

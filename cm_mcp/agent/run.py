@@ -246,12 +246,10 @@ def _summary(ui: TerminalUI, agent: Agent, outcome: Outcome) -> None:
         f"({usage.cache_read_tokens:,} from cache) / {usage.output_tokens:,} out; "
         f"transcript {agent.transcript.path} (cm-mcp replay {agent.transcript.session_id})"
     )
-    ui.console.print(line, markup=False, highlight=False)
+    ui.line(line)
     if outcome.status != "answered":
         extra = f" ({', '.join(outcome.exhausted)})" if outcome.exhausted else ""
-        ui.console.print(
-            f"cm-mcp: stopped: {outcome.status}{extra}: {outcome.reason}", markup=False, highlight=False
-        )
+        ui.line(f"cm-mcp: stopped: {outcome.status}{extra}: {outcome.reason}")
 
 
 def _fail_with(ui: TerminalUI, exc: BaseException) -> int:
@@ -275,5 +273,5 @@ def unwrap(exc: BaseException) -> BaseException:
 
 
 def _fail(ui: TerminalUI, message: str, code: int) -> int:
-    ui.console.print(f"cm-mcp: {message}", markup=False, highlight=False)
+    ui.line(f"cm-mcp: {message}")
     return code

@@ -15,8 +15,8 @@ import time
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from cm_mcp.agent.approval import Spend, is_budgeted
 from cm_mcp.agent.providers.base import ModelReply, Usage
@@ -70,7 +70,7 @@ class TerminalUI:
         if self.stream_answer and (self._streaming or (answer and held)):
             self._write_out("\n")
         elif not self.stream_answer and not answer and reply.text.strip():
-            self._line(f"[dim]model: {escape(_one_line(reply.text, 300))}[/dim]")
+            self._line(("model: " + _one_line(reply.text, 300), "dim"))
         self._streaming = False
 
     def _write_out(self, text: str) -> None:
@@ -86,18 +86,16 @@ class TerminalUI:
         price = tool.cost if tool.cost != "unpriced" else ("read-only" if tool.read_only else "may write")
         if is_budgeted(tool):
             price += f" {spend.budgeted + 1}/{spend.allowance}"
-        self._line(f"[cyan]→ #{step} {escape(tool.name)}[/cyan] {escape(shown)} [dim]({price})[/dim]")
+        self._line((f"→ #{step} {tool.name}", "cyan"), f" {shown} ", (f"({price})", "dim"))
 
     def tool_result(self, step: int, tool: ToolInfo, outcome: CallOutcome, result_id: str | None) -> None:
         self._stop_progress()
         first = _one_line(outcome.text, 140)
         stored = f" · result {result_id}" if result_id else ""
         if outcome.is_error:
-            self._line(
-                f"[red]← #{step} {escape(tool.name)} failed[/red] in {outcome.elapsed:.1f} s: {escape(first)}"
-            )
+            self._line((f"← #{step} {tool.name} failed", "red"), f" in {outcome.elapsed:.1f} s: {first}")
         else:
-            self._line(f"[green]← #{step}[/green] {outcome.elapsed:.1f} s · {escape(first)}{escape(stored)}")
+            self._line((f"← #{step}", "green"), f" {outcome.elapsed:.1f} s · {first}{stored}")
 
     async def progress(
         self,
@@ -124,7 +122,7 @@ class TerminalUI:
                 TextColumn("[cyan]#{task.fields[step]} {task.fields[tool]}[/cyan]"),
                 BarColumn(),
                 TaskProgressColumn(),
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 TimeElapsedColumn(),
                 console=self.console,
                 transient=True,
@@ -132,9 +130,7 @@ class TerminalUI:
             self._progress.start()
             self._task = self._progress.add_task("", total=total, step=step, tool=tool.name)
         assert self._task is not None
-        self._progress.update(
-            self._task, completed=value, total=total, description=escape(message or "working")
-        )
+        self._progress.update(self._task, completed=value, total=total, description=message or "working")
 
     def _plain_progress(
         self,
@@ -150,7 +146,7 @@ class TerminalUI:
             return
         self._last_plain = now
         share = f" {value / total:.0%}" if total else ""
-        self._line(f"  #{step} {escape(tool.name)}{share} {escape(message or '')} ({elapsed:.0f} s)")
+        self._line(f"  #{step} {tool.name}{share} {message or ''} ({elapsed:.0f} s)")
 
     def _stop_progress(self) -> None:
         self._last_plain = 0.0
@@ -164,19 +160,22 @@ class TerminalUI:
     # --- the rest -----------------------------------------------------------------------------------
 
     def notice(self, text: str) -> None:
-        self._line(f"[yellow]! {escape(text)}[/yellow]")
+        self._line(("! " + text, "yellow"))
 
     def usage(self, usage: Usage, prompt_tokens: int) -> None:
         cached = f", {usage.cache_read_tokens:,} from cache" if usage.cache_read_tokens else ""
         cached += f", {usage.cache_write_tokens:,} to cache" if usage.cache_write_tokens else ""
-        self._line(
-            f"[dim]· model: ~{prompt_tokens:,} tokens sent; {usage.input_tokens:,} in{cached} / "
-            f"{usage.output_tokens:,} out[/dim]"
-        )
+        tokens = f"· model: ~{prompt_tokens:,} tokens sent; {usage.input_tokens:,} in{cached} / {usage.output_tokens:,} out"
+        self._line((tokens, "dim"))
 
-    def _line(self, markup: str) -> None:
+    def line(self, text: str) -> None:
+        """A plain line (summaries, one-line reasons)."""
+        self._line(text)
+
+    def _line(self, *parts: str | tuple[str, str]) -> None:
+        # Text, never markup: tool results and model text are full of brackets and backslashes.
         try:
-            self.console.print(markup)
+            self.console.print(Text.assemble(*parts), soft_wrap=True)
         except Exception:
             logger.debug("display failed", exc_info=True)
 
