@@ -108,7 +108,7 @@ def check_answer(answer: str, steps: dict[int, Step]) -> list[Check]:
     checks: list[Check] = []
     for sentence in _sentences(answer):
         cited = [int(n) for n in CITATION.findall(sentence)]
-        body = CITATION.sub(" ", _LIST_MARKER.sub(" ", sentence))
+        body = CITATION.sub(" ", sentence)
         for moment in _MOMENT.findall(body):
             found = [n for n, step in steps.items() if moment in step.text]
             checks.append(Check(moment, sentence, cited, found))
@@ -167,6 +167,7 @@ def _read(events: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[int, Step]
 def _sentences(text: str) -> list[str]:
     pieces: list[str] = []
     for line in text.splitlines():
+        line = _LIST_MARKER.sub("", line)  # "1. " numbers a list, it is no claim
         pieces += [p for p in re.split(r"(?<=[.!?])\s+(?=[A-Z*])", line) if p.strip()]
     return pieces
 
