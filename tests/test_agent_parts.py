@@ -257,7 +257,7 @@ def test_provider_and_key_follow_each_sdks_variables() -> None:
     assert credentials("anthropic", None, env).api_key == "t0k3n"
     assert credentials("anthropic", None, env).base_url == "http://proxy"
     assert credentials("anthropic", "http://flag", env).base_url == "http://flag"
-    with pytest.raises(MissingKeyError, match="^OPENAI_API_KEY is not set"):
+    with pytest.raises(MissingKeyError, match=r"^OPENAI_API_KEY is not set"):
         credentials("openai", None, {"OPENAI_API_KEY": "  "})
 
 
