@@ -433,6 +433,63 @@ async def test_ctrl_c_during_an_export_cancels_it_and_leaves_it_resumable(
     assert listed == 0 and len(unfinished) == 1 and unfinished[0]["kind"] == "logs", out
 
 
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        ({"CM_AGENT_TOOL_IDLE_TIMEOUT": "2"}, "cancelled after 2 s without progress"),
+        ({"CM_AGENT_TOOL_TIMEOUT": "3"}, "cancelled: it ran for the maximum of 3 s"),
+    ],
+)
+async def test_a_call_that_goes_quiet_or_runs_too_long_is_cancelled_and_the_model_told(
+    limits: dict[str, str],
+    reason: str,
+    slow_sandbox: RunningSandbox,
+    agent_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The export of the slow sandbox reports progress once (submitted), then nothing for minutes."""
+    monkeypatch.setenv("CM_API_URL", slow_sandbox.url)
+    monkeypatch.setenv("CM_API_TOKEN", slow_sandbox.token)
+    for name, value in limits.items():
+        monkeypatch.setenv(name, value)
+    export = {
+        "application": "atr",
+        "app_type": "kubernetes",
+        "domain": ["*"],
+        "start_time": "now-2d",
+        "end_time": "now",
+    }
+
+    def told(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert result.is_error and reason in result.text and "resumable" in result.text, result.text
+        return Reply("**Summary**: the export did not finish; it can be resumed.")
+
+    llm = ScriptedLLM([lambda seen: Reply("", [Call("logs_batch", export)]), told])
+    async with llm.serve():
+        code, out, err = await ask(llm, "openai")
+    llm.check()
+    assert code == 0 and out.startswith("**Summary**: the export did not finish"), err
+    result = next(e for e in events_of(agent_env) if e["type"] == "tool_result")
+    assert result["cancelled"] == ("idle" if "IDLE" in next(iter(limits)) else "cap")
+
+
+async def test_invalid_settings_are_a_one_line_setup_error(
+    agent_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = ScriptedLLM([])
+    async with llm.serve():
+        code, _, err = await ask(llm, "openai", "--budget", "-1")
+        assert code == 1 and err.strip() == (
+            "cm-mcp: invalid agent settings (options or CM_AGENT_* variables): budget: Input should be greater "
+            "than or equal to 0"
+        )
+        monkeypatch.setenv("CM_API_URL", "pay.example.com")
+        code, _, err = await ask(llm, "openai")
+        assert code == 1 and "invalid cm-mcp settings (CM_* variables or .env): api_url:" in err
+    assert llm.requests == []
+
+
 async def _interrupt_once_exporting(command: list[str], env: dict[str, str]) -> tuple[int, bytes]:
     """Run `command`, send it SIGINT once its export reports progress; its exit code and stderr."""
     async with await anyio.open_process(command, env=env, stderr=subprocess.PIPE) as process:

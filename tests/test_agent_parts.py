@@ -335,3 +335,33 @@ def test_numbers_of_an_answer_are_checked_against_the_evidence_they_cite() -> No
     assert ("4,242", "in no tool result") in verdicts
     assert ("676", "uncited (found in #1)") in verdicts
     assert not any(value in ("78148", "1") for value, _ in verdicts), "list markers and names are not numbers"
+
+
+# --- the display ----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_progress_is_a_live_line_on_a_terminal_and_a_line_per_10_s_otherwise() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from cm_mcp.agent.toolbox import CallOutcome
+    from cm_mcp.agent.ui import TerminalUI
+
+    tool = _tool("batch")
+    live = TerminalUI(err=StringIO(), out=StringIO())
+    assert not live.live  # a StringIO is no terminal...
+    live.console = Console(file=live.err, force_terminal=True, width=120)  # ...this one is
+    live.live = True
+    await live.progress(4, tool, 3, 12, "3/12 partitions, 4,500 logs", 41.0)
+    live.tool_result(4, tool, CallOutcome("export complete", False, None, 42.0), "r1")
+    drawn = live.err.getvalue()  # type: ignore[attr-defined]
+    assert "#4 t" in drawn and "25%" in drawn and "3/12 partitions, 4,500 logs" in drawn and "0:00:" in drawn
+    plain = TerminalUI(err=StringIO(), out=StringIO())
+    for done in range(1, 6):  # five notifications within a second: one line
+        await plain.progress(4, tool, done, 12, f"{done}/12 partitions", float(done))
+    lines = plain.err.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines == ["  #4 t 8% 1/12 partitions (1 s)"]
+    plain.tool_result(4, tool, CallOutcome("[x] not markup \\", False, None, 5.0), None)
+    assert "[x] not markup \\" in plain.err.getvalue()  # type: ignore[attr-defined]

@@ -54,11 +54,13 @@ async def run_chat(
     ui: TerminalUI | None = None,
 ) -> int:
     ui = ui or TerminalUI(stream_answer=True)
-    history = data_dir() / "agent_history"
-    history.parent.mkdir(parents=True, exist_ok=True)
-    prompts: PromptSession[str] = PromptSession(history=FileHistory(str(history)), input=input, output=output)
-    repl = Repl(prompts, ui, PromptSession(history=InMemoryHistory(), input=input, output=output))
     try:
+        history = data_dir() / "agent_history"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        prompts: PromptSession[str] = PromptSession(
+            history=FileHistory(str(history)), input=input, output=output
+        )
+        repl = Repl(prompts, ui, PromptSession(history=InMemoryHistory(), input=input, output=output))
         async with open_agent(args, ui=ui, approver=repl) as agent:
             repl.agent = agent
             return await repl.loop()

@@ -18,9 +18,13 @@ _RESULT_LINES = 40
 
 
 def replay(args: argparse.Namespace) -> int:
-    from cm_mcp.agent.run import data_dir
+    from cm_mcp.agent.run import SetupError, data_dir
 
-    folder = data_dir()
+    try:
+        folder = data_dir()
+    except SetupError as exc:
+        print(f"cm-mcp: {exc}", file=sys.stderr)
+        return 1
     if args.list or not args.session:
         sessions = list_sessions(folder)
         if not sessions:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import ValidationError
 
 from cm_mcp.agent.approval import Approver, NonInteractive
 from cm_mcp.agent.loop import Agent, Limits, Outcome
@@ -70,13 +71,26 @@ def agent_settings(args: argparse.Namespace) -> AgentSettings:
     }
     if getattr(args, "no_stream", False):
         overrides["stream"] = False
-    return AgentSettings(**overrides)
+    try:
+        return AgentSettings(**overrides)
+    except ValidationError as exc:
+        raise SetupError(
+            f"invalid agent settings (options or CM_AGENT_* variables): {_problems(exc)}"
+        ) from None
 
 
 def data_dir() -> Path:
+    """CM_DATA_DIR, as cm-mcp's settings resolve it (an invalid CM_* setting is a SetupError)."""
     from cm_mcp.api.settings import Settings
 
-    return Path(Settings().data_dir)
+    try:
+        return Path(Settings().data_dir)
+    except ValidationError as exc:
+        raise SetupError(f"invalid cm-mcp settings (CM_* variables or .env): {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
 
 
 @asynccontextmanager

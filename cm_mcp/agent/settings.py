@@ -43,8 +43,9 @@ class AgentSettings(BaseSettings):
     #: the model's context window; older tool results shrink when a request nears it
     context_tokens: int = Field(default=128_000, ge=2_000)
     max_output_tokens: int = Field(default=4_096, ge=256)
-    #: a tool call with no progress for this long is cancelled (progress resets the clock)
-    tool_idle_timeout: float = Field(default=180.0, gt=0)
+    #: a tool call with no progress for this long is cancelled (progress resets the clock). Generous:
+    #: an export reports progress when a partition completes, and one partition may take minutes
+    tool_idle_timeout: float = Field(default=600.0, gt=0)
     #: no tool call runs longer than this (an export's batch token lives 2 h)
     tool_timeout: float = Field(default=7_200.0, gt=0)
     #: cap of one result of another MCP server, in tokens (ours keep to their own budget)
