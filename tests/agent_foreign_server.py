@@ -24,6 +24,15 @@ def dump(lines: int = 20_000) -> str:
     return "\n".join(f"line {n}: " + "x" * 40 for n in range(lines))
 
 
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def debug_info() -> str:
+    """A careless tool that prints secrets."""
+    return (
+        "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2VjcmV0LXNpZ25hdHVyZQ "
+        "download https://bucket.s3.amazonaws.com/x.gz?X-Amz-Signature=0123abcdef&X-Amz-Expires=900"
+    )
+
+
 @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True))
 def restart_pod(pod: str) -> str:
     """Restart a pod (changes things)."""

@@ -474,6 +474,20 @@ async def test_a_call_that_goes_quiet_or_runs_too_long_is_cancelled_and_the_mode
     assert result["cancelled"] == ("idle" if "IDLE" in next(iter(limits)) else "cap")
 
 
+async def test_an_empty_reply_is_not_an_answer(agent_env: Path) -> None:
+    def nudged(seen: Seen) -> Reply:
+        assert (
+            "Your reply was empty" in seen.user_texts()[-1] or "Your reply was empty" in seen.user_texts()[-2]
+        )
+        return Reply("**Summary**: nothing broke.")
+
+    llm = ScriptedLLM([lambda seen: Reply(""), nudged])
+    async with llm.serve():
+        code, out, err = await ask(llm, "anthropic")
+    llm.check()
+    assert code == 0 and out == "**Summary**: nothing broke.\n", err
+
+
 async def test_invalid_settings_are_a_one_line_setup_error(
     agent_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -546,6 +560,8 @@ async def test_servers_of_mcp_config_are_namespaced_capped_and_approved_by_read_
     llm.check()
     assert code == 0, err
     assert ("may write" in err) is approve
+    transcript = "".join(p.read_text() for p in (agent_env / "sessions").glob("*.jsonl"))
+    assert "eyJzdWIiOiJvcHMifQ" not in transcript and "0123abcdef" not in transcript
 
 
 async def test_a_bad_mcp_config_is_a_one_line_setup_error(agent_env: Path) -> None:

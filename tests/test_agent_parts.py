@@ -365,3 +365,19 @@ async def test_progress_is_a_live_line_on_a_terminal_and_a_line_per_10_s_otherwi
     assert lines == ["  #4 t 8% 1/12 partitions (1 s)"]
     plain.tool_result(4, tool, CallOutcome("[x] not markup \\", False, None, 5.0), None)
     assert "[x] not markup \\" in plain.err.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_cli_pays_nothing_for_the_agent_until_it_runs() -> None:
+    """`cm-mcp serve` (and every other command) builds its parser without importing the agent's stack."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from cm_mcp.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('anthropic', 'openai', 'prompt_toolkit', 'mcp')"
+        " or m.startswith('cm_mcp.agent.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "['cm_mcp.agent.cli']"

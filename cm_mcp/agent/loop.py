@@ -219,10 +219,20 @@ class Agent:
                     )
                     self.ui.notice("the model wrote a malformed tool call as text; asked it to call properly")
                     continue
+                elif not text.strip():  # an empty reply is no answer: ask for one
+                    self.ui.reply_done(reply, answer=False)
+                    self._add_assistant(text, [])
+                    self._add_note(
+                        "Your reply was empty. Answer the question, or call a tool if you need more data."
+                    )
+                    self.ui.notice("the model replied with nothing; asked it to answer")
+                    continue
                 else:
                     self.ui.reply_done(reply, answer=True)
+                    if reply.stop == "max_tokens":
+                        self.ui.notice("the answer was cut at the output limit (CM_AGENT_MAX_OUTPUT_TOKENS)")
                     self._add_assistant(text, [])
-                    self.transcript.write("answer", question=state.number, text=text)
+                    self.transcript.write("answer", question=state.number, text=text, stop=reply.stop)
                     return Outcome("answered", text)
             self.ui.reply_done(reply, answer=False)
             self._add_assistant(text, calls)
