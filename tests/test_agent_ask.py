@@ -109,7 +109,9 @@ async def test_unknown_tools_and_malformed_arguments_go_back_to_the_model(
     assert code == 0, err
     assert out == "**Summary**: I could not query the logs.\n"
     assert sent(sandbox, "/v2/logs/scroll") == before
-    results = [e for e in events_of(agent_env) if e["type"] == "tool_result"]
+    events = events_of(agent_env)
+    assert next(e for e in events if e["type"] == "end")["spent"] == {"budgeted": 0, "cheap": 0}
+    results = [e for e in events if e["type"] == "tool_result"]
     assert [(r["name"], r["step"], r["is_error"]) for r in results] == [
         ("logs_magic", None, True),
         ("logs_aggs", None, True),
@@ -427,6 +429,10 @@ async def test_ctrl_c_during_an_export_cancels_it_and_leaves_it_resumable(
     events = events_of(tmp_path)
     result = next(e for e in events if e["type"] == "tool_result")
     assert result["cancelled"] == "user" and "resumable" in result["text"]
+    end = next(e for e in events if e["type"] == "end")
+    assert end["status"] == "cancelled" and end["spent"]["budgeted"] == 1, (
+        "the submitted batch was not counted"
+    )
     # the export is listed as unfinished, with the free call that continues it
     listed, out, _ = await run_cli("call", "results_list", "{}", "--json", env=env)
     unfinished = json.loads(out)["unfinished_exports"]

@@ -108,6 +108,7 @@ async def test_a_conversation_with_slash_commands(agent_env: Path) -> None:
         session.type(f"{QUESTION}\n/tools\n/quota\n")  # typed ahead while the question runs
         await session.sees("quota as last reported by the API")
         assert "**Summary**: errors [#1].\n" in session.out  # streamed as it arrived
+        assert "tool_call" not in session.out  # the call printed as text was run, never shown
         assert "logs_scroll" in session.out and "results_search" in session.out
         assert re.search(r"logs_aggs +\d+ left", session.out) and re.search(
             r"logs_batch +unknown", session.out
@@ -194,12 +195,18 @@ async def test_ctrl_c_cancels_the_running_export_and_the_conversation_goes_on(
         assert "is the export resumable?" in seen.user_texts()[-1]
         return Reply("Yes: results_list shows the call that continues it.")
 
-    llm = ScriptedLLM([lambda seen: Reply("", [Call("logs_batch", export)]), after_the_cancel])
+    llm = ScriptedLLM(
+        [lambda seen: Reply("Exporting the last two days.", [Call("logs_batch", export)]), after_the_cancel]
+    )
     async with llm.serve(), chat(llm, "anthropic") as session:
         session.type(f"{QUESTION}\n")
         await session.sees("  #1 logs_batch", stream="err")  # its progress: the export is under way
         session.type("\x03")
         await session.sees("stopped (cancelled)", stream="err")
+        assert "Exporting the last two days.\n" in session.out  # the model's words before its call
+        session.type("/usage\n")
+        await session.sees("quota spent this session")
+        assert "1 scroll/batch" in session.out, "the submitted batch was not counted"
         session.type("is the export resumable?\n")
         await session.sees("results_list shows the call that continues it")
         session.type("\x03\x03")  # twice at the prompt: exit

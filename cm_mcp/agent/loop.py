@@ -74,7 +74,7 @@ class UI(Protocol):
     """Where the loop shows what it does (stderr for `ask`, the terminal for `chat`)."""
 
     def text_delta(self, text: str) -> None: ...
-    def reply_done(self, reply: ModelReply, *, answer: bool) -> None: ...
+    def reply_done(self, reply: ModelReply, *, answer: bool, visible: bool = True) -> None: ...
     def tool_call(
         self, step: int, tool: ToolInfo, arguments: dict[str, Any], spend: approval.Spend
     ) -> None: ...
@@ -211,7 +211,7 @@ class Agent:
                     self.transcript.write("note", text="tool calls written as text were run", printed=text)
                     text = ""
                 elif detection is not None:
-                    self.ui.reply_done(reply, answer=False)
+                    self.ui.reply_done(reply, answer=False, visible=False)
                     self._add_assistant(text, [])
                     self._add_note(
                         f"Your last reply was not shown to the engineer: {detection.problem}. Call tools through "
@@ -234,7 +234,7 @@ class Agent:
                     self._add_assistant(text, [])
                     self.transcript.write("answer", question=state.number, text=text, stop=reply.stop)
                     return Outcome("answered", text)
-            self.ui.reply_done(reply, answer=False)
+            self.ui.reply_done(reply, answer=False, visible=bool(reply.tool_calls))
             self._add_assistant(text, calls)
             stop = await self._run_calls(state, calls, printed=not reply.tool_calls)
             if stop is not None:
@@ -399,12 +399,17 @@ class Agent:
             max_tokens=self.limits.result_max_tokens,
         )
         meta = result_meta(outcome.structured)
-        if not outcome.is_error:
-            state.spend.record(tool)
-        if tool.cost not in approval.FREE and tool.family:
-            self.quota = await self.toolbox.quota()
-            if outcome.is_error and _exhausted(self.quota, tool.family):
+        if tool.cost in approval.FREE:
+            pass
+        elif tool.family:
+            before, self.quota = self.quota, await self.toolbox.quota()
+            exhausted = outcome.is_error and _exhausted(self.quota, tool.family)
+            if exhausted:
                 state.exhausted.add(tool.family)
+            if _spent(before, self.quota, tool.family, failed=outcome.is_error, exhausted=exhausted):
+                state.spend.record(tool)
+        elif not outcome.is_error:  # another server's tool: no quota to consult
+            state.spend.record(tool)
         self.transcript.write(
             "tool_result",
             question=state.number,
@@ -466,6 +471,29 @@ def result_meta(structured: dict[str, Any] | None) -> dict[str, Any]:
         "time_range": call.get("time_range"),
     }
     return {key: value for key, value in found.items() if value is not None}
+
+
+def _spent(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, family: str, *, failed: bool, exhausted: bool
+) -> bool:
+    """Whether a call of `family` spent a request, by the server's own quota tracking: a success did;
+    a failure did when the API answered it (the remaining count appeared or went down), e.g. an export
+    cancelled after its batch was submitted; a refusal before sending (bad arguments, a spent quota)
+    did not."""
+    if not failed:
+        return True
+    if exhausted:
+        return False
+    was, now = _remaining(before, family), _remaining(after, family)
+    return now is not None and (was is None or now < was)
+
+
+def _remaining(quota: dict[str, Any] | None, family: str) -> int | None:
+    for entry in (quota or {}).get("families", []):
+        if isinstance(entry, dict) and entry.get("family") == family:
+            value = entry.get("remaining")
+            return int(value) if isinstance(value, int) else None
+    return None
 
 
 def _exhausted(quota: dict[str, Any] | None, family: str) -> bool:

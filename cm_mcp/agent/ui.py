@@ -63,13 +63,16 @@ class TerminalUI:
             text, self._held = "".join(self._held), []
         self._write_out(text)
 
-    def reply_done(self, reply: ModelReply, *, answer: bool) -> None:
+    def reply_done(self, reply: ModelReply, *, answer: bool, visible: bool = True) -> None:
+        """The reply is complete. `visible` is False for text that was a tool call printed as text (or a
+        broken one): held back while streaming, it is never shown."""
         held, self._held = "".join(self._held), []
-        if self.stream_answer and (answer or self._streaming) and held:
-            self._write_out(held)
-        if self.stream_answer and (self._streaming or (answer and held)):
-            self._write_out("\n")
-        elif not self.stream_answer and not answer and reply.text.strip():
+        if self.stream_answer:
+            if visible and held:
+                self._write_out(held)
+            if self._streaming or (visible and held):
+                self._write_out("\n")
+        elif not answer and visible and reply.text.strip():
             self._line(("model: " + _one_line(reply.text, 300), "dim"))
         self._streaming = False
 
