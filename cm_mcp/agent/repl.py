@@ -24,9 +24,10 @@ from prompt_toolkit.keys import Keys
 from prompt_toolkit.output import Output
 
 from cm_mcp.agent.approval import Answer, Decision
-from cm_mcp.agent.loop import Agent, Outcome
+from cm_mcp.agent.loop import Agent
 from cm_mcp.agent.providers.base import ProviderError
 from cm_mcp.agent.run import EXIT_ANSWERED, SetupError, _fail_with, data_dir, open_agent
+from cm_mcp.agent.state import Outcome
 from cm_mcp.agent.toolbox import ToolInfo
 from cm_mcp.agent.transcript import read_events
 from cm_mcp.agent.ui import TerminalUI

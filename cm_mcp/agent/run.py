@@ -23,12 +23,13 @@ import anyio
 from pydantic import ValidationError
 
 from cm_mcp.agent.approval import Approver, NonInteractive
-from cm_mcp.agent.loop import Agent, Limits, Outcome
+from cm_mcp.agent.loop import Agent
 from cm_mcp.agent.providers import make_provider, preload_sdk
 from cm_mcp.agent.providers.base import ProviderConfigError, ProviderError
 from cm_mcp.agent.redact import Redactor
 from cm_mcp.agent.servers import ServerConfigError, ServerSpec, load_mcp_config, own_server
 from cm_mcp.agent.settings import DEFAULT_MODELS, AgentSettings, MissingKeyError, choose_provider, credentials
+from cm_mcp.agent.state import Limits, Outcome
 from cm_mcp.agent.toolbox import Toolbox
 from cm_mcp.agent.transcript import (
     SessionNotFound,
