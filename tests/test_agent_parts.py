@@ -381,3 +381,19 @@ def test_the_cli_pays_nothing_for_the_agent_until_it_runs() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "['cm_mcp.agent.cli']"
+
+
+def test_the_agent_never_imports_the_server() -> None:
+    """It is an MCP client: the server is a process it talks to (the layering rule, checked at runtime)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, cm_mcp.agent.run, cm_mcp.agent.repl, cm_mcp.agent.replay, cm_mcp.agent.report, "
+        "cm_mcp.agent.providers.anthropic, cm_mcp.agent.providers.openai; "
+        "print(sorted(m for m in sys.modules if m.startswith(('cm_mcp.server', 'cm_mcp.sandbox', 'cm_mcp.ops'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"

@@ -1,16 +1,18 @@
 """The chat agent: `cm-mcp ask`, `cm-mcp chat`, `cm-mcp replay`.
 
 An MCP *client*: it talks to cm-mcp's own server (a `cm-mcp serve` child over stdio) and to any server of
-`--mcp-config`, never importing `cm_mcp.server`. Layers, top down:
+`--mcp-config`, never importing `cm_mcp.server`. Modules, top down:
 
-- `cli.py` (argparse only) -> `run.py` (ask/chat/replay orchestration, exit codes) and `repl.py`
-- `loop.py`: one question = model requests and tool calls until an answer or a limit; `calls.py` runs
-  the calls of a reply; `state.py` (limits, outcome, the UI protocol); `quota.py` (reading the
-  server's quota_status); with
-  `approval.py` (by quota cost), `context.py` (result caps, shrinking), `textcalls.py` (tool calls
-  printed as text), `prompt.py` (the system prompt from `prompts/agent_system.md.j2`)
-- `toolbox.py` (MCP sessions, tool catalogue with each tool's cost from its `_meta`, calls with
-  progress, idle timeout and a cap) and `providers/` (anthropic, openai behind one interface)
+- `cli.py` (argparse only) -> `run.py` (session set-up, `ask`, exit codes), `repl.py` (`chat`),
+  `replay.py`, `report.py` (the evidence-linked incident report)
+- `loop.py`: one question, model requests until an answer or a limit; `calls.py`: the tool calls of
+  one reply (approval by cost in `approval.py`, repeats, spend read from the server's quota through
+  `quota.py`); `context.py` (result caps, shrinking near the window); `textcalls.py` (tool calls a
+  model printed as text); `prompt.py` (the system prompt and status note from `prompts/agent_*.j2`);
+  `state.py` (limits, outcome, the UI protocol) and `ui.py` (the terminal)
+- `toolbox.py` (MCP sessions, each tool's cost from its `_meta`, calls with progress, an idle timeout
+  and a cap), `servers.py` (our server, `--mcp-config`), `providers/` (anthropic, openai behind one
+  interface)
 - `conversation.py` (provider-neutral messages), `transcript.py` (JSONL sessions, resume),
-  `report.py` (evidence-linked incident report), `replay.py`, `redact.py`, `ui.py`
+  `redact.py` (secrets never leave), `settings.py` (`CM_AGENT_*`, provider keys)
 """
