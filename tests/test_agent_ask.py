@@ -581,3 +581,51 @@ async def test_a_bad_mcp_config_is_a_one_line_setup_error(agent_env: Path) -> No
         err.strip()
         == f"cm-mcp: --mcp-config {config}: server 'ops': 'command' (the program to run) is required"
     )
+
+
+async def test_a_streamable_http_server_of_mcp_config_is_used_with_its_headers(agent_env: Path) -> None:
+    """An `mcpServers` entry with a `url` (and `headers`) is reached over streamable HTTP."""
+    import socket
+
+    import uvicorn
+
+    from tests.agent_foreign_server import server as ops
+
+    seen_headers: list[str] = []
+    app = ops.streamable_http_app()
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen_headers.append(dict(scope["headers"]).get(b"authorization", b"").decode())
+        await app(scope, receive, send)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    web = uvicorn.Server(uvicorn.Config(recording, log_level="warning", lifespan="on"))
+    config = agent_env / "mcp.json"
+    entry = {"url": f"http://127.0.0.1:{port}/mcp", "headers": {"Authorization": "Bearer ops-team-token-123"}}
+    config.write_text(json.dumps({"mcpServers": {"ops": entry}}))
+
+    def second(seen: Seen) -> Reply:
+        (result,) = answered(seen)
+        assert result.text.startswith("[#1] restarted p-9"), result.text
+        return Reply("**Summary**: restarted.")
+
+    llm = ScriptedLLM([lambda seen: Reply("", [Call("restart_pod", {"pod": "p-9"})]), second])
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: web.serve(sockets=[sock]))
+        for _ in range(6000):  # up to a minute for uvicorn to accept connections
+            if web.started:
+                break
+            await anyio.sleep(0.01)
+        async with llm.serve():
+            code, _, err = await ask(llm, "openai", "--mcp-config", str(config), "--yes")
+        web.should_exit = True
+    sock.close()
+    llm.check()
+    assert code == 0, err
+    assert seen_headers and set(seen_headers) == {"Bearer ops-team-token-123"}
+    transcript = "".join(p.read_text() for p in (agent_env / "sessions").glob("*.jsonl"))
+    assert "ops-team-token-123" not in transcript
