@@ -629,3 +629,20 @@ async def test_a_streamable_http_server_of_mcp_config_is_used_with_its_headers(a
     assert seen_headers and set(seen_headers) == {"Bearer ops-team-token-123"}
     transcript = "".join(p.read_text() for p in (agent_env / "sessions").glob("*.jsonl"))
     assert "ops-team-token-123" not in transcript
+
+
+async def test_another_server_that_does_not_start_is_left_out(agent_env: Path) -> None:
+    config = agent_env / "mcp.json"
+    broken = {"command": sys.executable, "args": ["-c", "import sys; sys.exit(3)"]}
+    config.write_text(json.dumps({"mcpServers": {"broken": broken}}))
+
+    def only_ours(seen: Seen) -> Reply:
+        assert "logs_aggs" in {tool["name"] for tool in seen.tools}
+        return Reply("**Summary**: fine.")
+
+    llm = ScriptedLLM([only_ours])
+    async with llm.serve():
+        code, out, err = await ask(llm, "anthropic", "--mcp-config", str(config))
+    llm.check()
+    assert code == 0 and out == "**Summary**: fine.\n", err
+    assert "MCP server 'broken'" in err and "going on without it" in err

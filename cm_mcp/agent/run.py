@@ -122,7 +122,7 @@ async def open_agent(args: argparse.Namespace, *, ui: TerminalUI, approver: Appr
             ui.notice("starting cm-mcp's server with the embedded sandbox (the first start builds its index)")
         # importing the SDK takes about a second (anthropic): do it while the server starts
         preloading = preload_sdk(provider_name)
-        await _connect_all(toolbox, specs)
+        await _connect_all(toolbox, specs, ui)
         await anyio.to_thread.run_sync(preloading.join)
         provider = make_provider(
             creds,
@@ -185,16 +185,19 @@ def _server_specs(args: argparse.Namespace) -> list[ServerSpec]:
     return specs
 
 
-async def _connect_all(toolbox: Toolbox, specs: list[ServerSpec]) -> None:
+async def _connect_all(toolbox: Toolbox, specs: list[ServerSpec], ui: TerminalUI) -> None:
+    """Connect every server. Without cm-mcp's own there is nothing to investigate with (SetupError);
+    another server that fails is left out with a notice, the investigation goes on without it."""
     # No timeout scope around a connect: a session's own task group outlives it (Ctrl-C still works).
     for spec in specs:
         try:
             await toolbox.connect(spec)
         except Exception as exc:
             what = f"{spec.command} {' '.join(spec.args)}" if spec.command else spec.url
-            raise SetupError(
-                f"MCP server {spec.name!r} ({what}) did not start: {_first_error(exc)}"
-            ) from None
+            message = f"MCP server {spec.name!r} ({what}) did not start: {_first_error(exc)}"
+            if spec.own:
+                raise SetupError(message) from None
+            ui.notice(f"{message}; going on without it")
 
 
 def _first_error(exc: BaseException) -> str:
