@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp import Client
 from mcp.types import ContentBlock, ResourceLink, TextContent
 from pydantic import SecretStr
 
+from cm_mcp.api.redaction import register_secret
 from cm_mcp.api.settings import Settings
 from cm_mcp.server.app import build_server
 
@@ -38,14 +40,16 @@ def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def pointed_at(settings: Settings, url: str, token: str) -> Settings:
-    """`settings` aimed at a sandbox: its URL, its token, and downloads allowed from it."""
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    """`settings` aimed at a sandbox: its URL, its token, and downloads allowed from it (its presigned
+    URLs point at the address the client called, so that host *and port*)."""
+    register_secret(token)
+    host_and_port = urlsplit(url).netloc
     return settings.model_copy(
         update={
             "api_url": url,
             "api_token": SecretStr(token),
             "api_token_file": None,
-            "download_allowed_hosts": [*settings.download_allowed_hosts, host],
+            "download_allowed_hosts": [*settings.download_allowed_hosts, host_and_port],
         }
     )
 
