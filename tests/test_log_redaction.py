@@ -12,11 +12,18 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
+from anyio.abc import Process
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from cm_mcp.api.redaction import redact_record, redact_text, register_secret
 from cm_mcp.sandbox.runner import RunningSandbox
@@ -141,3 +148,63 @@ async def test_a_real_export_logs_no_signature_and_no_jwt(sandbox: RunningSandbo
     assert downloads and all(url.endswith("?[REDACTED]") for url in downloads), downloads
     assert "HTTP Request: POST" in log
     _assert_clean(log, sandbox.token)
+
+
+@asynccontextmanager
+async def _serving_with_captured_log(env: dict[str, str]) -> AsyncIterator[tuple[str, list[bytes], Process]]:
+    """`cm-mcp -v serve --transport streamable-http --port 0`; yields its URL (read from its startup
+    line) and the stderr collected so far (drained continuously: a full pipe would block the server)."""
+    options = ["-v", "serve", "--transport", "streamable-http", "--port", "0"]
+    command = [sys.executable, "-m", "cm_mcp.cli", *options]
+    process = await anyio.open_process(command, env=env, stdout=subprocess.DEVNULL)
+    chunks: list[bytes] = []
+    assert process.stderr is not None
+    stderr = process.stderr
+
+    async def drain() -> None:
+        async for chunk in stderr:
+            chunks.append(chunk)
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain)
+            with anyio.fail_after(120):
+                while not (
+                    found := re.search(rb"MCP over streamable HTTP at (http://\S+)/mcp", b"".join(chunks))
+                ):
+                    assert process.returncode is None, b"".join(chunks).decode()[-3000:]
+                    await anyio.sleep(0.05)
+            yield found[1].decode(), chunks, process
+            process.terminate()
+            with anyio.fail_after(60):
+                await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.aclose()
+
+
+@pytest.mark.anyio
+async def test_http_requests_carrying_the_bearer_token_log_no_token(tmp_path: Path) -> None:
+    env = _environment(tmp_path, CM_HTTP_TOKEN=HTTP_TOKEN)
+    async with _serving_with_captured_log(env) as (url, chunks, _process):
+        headers = {"Authorization": f"Bearer {HTTP_TOKEN}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with Client(
+                streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy"
+            ) as client:
+                assert not (await client.call_tool("results_list", {})).is_error
+            # Clients that pass the token as a parameter, and a wrong token: both end up in a log line.
+            in_query = await http.get(
+                f"{url}/mcp?access_token={HTTP_TOKEN}", headers={"Accept": "text/event-stream"}
+            )
+            assert in_query.status_code in (400, 405, 406)
+            wrong = await http.post(
+                f"{url}/mcp", headers={"Authorization": f"Bearer wrong-{HTTP_TOKEN}"}, json={}
+            )
+            assert wrong.status_code == 401
+    log = b"".join(chunks).decode()
+    assert " DEBUG " in log and "uvicorn.access" in log  # access log lines were written
+    assert 'GET /mcp?[REDACTED] HTTP/1.1"' in log
+    assert "rejected a request with a wrong bearer token" in log
+    _assert_clean(log, HTTP_TOKEN)
