@@ -27,23 +27,26 @@ from cm_mcp.api.auth import REDACTED, redact
 #: without `=` (`/p?x`) carries no parameter, hence no signature.
 _QUERY: Final = re.compile(r"\?[^\s\"'<>#?]*=[^\s\"'<>#]*")
 
-_known_secrets: set[str] = set()
+#: Registered secrets, longest first (one may contain another); replaced whole, never mutated, so
+#: readers need no lock.
+_known_secrets: tuple[str, ...] = ()
 _lock = threading.Lock()
 _installed = False
 
 
 def register_secret(value: str | None) -> None:
     """Hide `value` from every log record from now on (too-short values are ignored, see auth.redact)."""
-    if value and value.strip():
-        with _lock:
-            _known_secrets.add(value.strip())
+    global _known_secrets
+    if not value or not value.strip():
+        return
+    with _lock:
+        if value.strip() not in _known_secrets:
+            _known_secrets = tuple(sorted({*_known_secrets, value.strip()}, key=len, reverse=True))
 
 
 def redact_text(text: str) -> str:
     """`text` without URL query strings, JWTs, `Bearer` values or registered secrets."""
-    with _lock:
-        secrets = sorted(_known_secrets, key=len, reverse=True)  # longest first: one may contain another
-    return _QUERY.sub(f"?{REDACTED}", redact(text, secrets))
+    return _QUERY.sub(f"?{REDACTED}", redact(text, _known_secrets))
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
