@@ -156,7 +156,7 @@ async def phase_download(folder: Path, base: str, out: Path) -> dict[str, Any]:
             records += got.records
 
     async with (
-        Downloader(DownloadPolicy(allowed_hosts=("127.0.0.1",))) as dl,
+        Downloader(DownloadPolicy(allowed_hosts=("127.0.0.1:*",))) as dl,
         anyio.create_task_group() as tg,
     ):
         for i, p in enumerate(parts):
@@ -199,7 +199,7 @@ async def phase_export(base: str, data_dir: Path, heap_mb: int, threads: int, fu
             request,
             store=store,
             limits=ExportLimits(),
-            policy=DownloadPolicy(allowed_hosts=("127.0.0.1",)),
+            policy=DownloadPolicy(allowed_hosts=("127.0.0.1:*",)),
         )
     returned = time.perf_counter()
     seconds = returned - started

@@ -13,7 +13,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+
 from cm_mcp import __version__
+from cm_mcp.api.redaction import install_log_redaction
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Before anything logs: no record from any logger (ours, httpx2, uvicorn, mcp) shows a secret.
+    install_log_redaction()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
@@ -56,7 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    return handler(args)
+    try:
+        return handler(args)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        # A configuration mistake: the rule, per setting, without a traceback (and without the input,
+        # which may be a token: Settings hides inputs in its errors).
+        problems = "\n".join(f"  {_problem(error['loc'], error['msg'])}" for error in exc.errors())
+        print(f"cm-mcp: invalid configuration:\n{problems}", file=sys.stderr)
+        return 2
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    field = str(location[0]) if location else "?"
+    name = "CM_MAX_TOKENS" if field == "default_max_tokens" else f"CM_{field.upper()}"
+    message = message.removeprefix("Value error, ")
+    return message if name in message else f"{name}: {message}"
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from cm_mcp.store import ResultStore
 pytestmark = pytest.mark.anyio
 
 LIMITS = ExportLimits(poll_initial=0.05, poll_growth=1.5, poll_max=0.2)
-POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1",))
+POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1:*",))
 SCOPE: dict[str, Any] = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
 WINDOW = {"start_time": "now-7d", "end_time": "now"}
 LEVELS = {"lv": {"terms": {"field": "regex.extractions.logLevel", "size": 20}}}

@@ -143,7 +143,7 @@ def make_client(
         clock=fake_time.clock,
     )
     return CMClient(
-        settings or Settings(_env_file=None, api_url="http://cm.test"),
+        settings or Settings(_env_file=None, api_url="https://cm.test"),
         token=token,
         transport=httpx2.MockTransport(recorder),
         retry_policy=policy,
@@ -358,7 +358,7 @@ async def test_request_headers_and_body() -> None:
         await client.post("/v2/logs/scroll", ScrollRequest())
     sent = recorder.requests[0]
     assert sent.method == "POST"
-    assert str(sent.url) == "http://cm.test/v2/logs/scroll"
+    assert str(sent.url) == "https://cm.test/v2/logs/scroll"
     assert sent.headers["authorization"] == f"Bearer {TOKEN}"
     assert sent.headers["content-type"] == "application/json"
     assert json.loads(sent.content) == {"scroll_id": "abc", "note": "Ünïcode"}
@@ -367,7 +367,7 @@ async def test_request_headers_and_body() -> None:
 @pytest.mark.parametrize(("scheme", "expected"), [("JWT", f"JWT {TOKEN}"), ("", TOKEN)])
 async def test_auth_scheme_is_configurable(scheme: str, expected: str) -> None:
     recorder = Recorder(ok(BILLING_BODY))
-    settings = Settings(_env_file=None, api_url="http://cm.test", auth_scheme=scheme)
+    settings = Settings(_env_file=None, api_url="https://cm.test", auth_scheme=scheme)
     async with make_client(recorder, settings=settings) as client:
         await client.post("billing_query", {"domain": "d", "time_range": "now-15m/m"})
     assert recorder.requests[0].headers["authorization"] == expected
@@ -421,7 +421,7 @@ async def test_refreshed_token_file_is_retried_once_after_401(tmp_path: Path) ->
     token_file = tmp_path / "jwt"
     old, new = make_jwt(jti="old"), make_jwt(jti="new")
     token_file.write_text(old)
-    settings = Settings(_env_file=None, api_url="http://cm.test", api_token_file=token_file)
+    settings = Settings(_env_file=None, api_url="https://cm.test", api_token_file=token_file)
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         if request.headers["authorization"] == f"Bearer {new}":

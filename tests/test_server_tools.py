@@ -70,7 +70,7 @@ class Upstream:
 
 def _settings(**changes: Any) -> Settings:
     return Settings(
-        api_url="http://api.test", api_token=TOKEN, max_retries=1, retry_base_delay=0.01, **changes
+        api_url="https://api.test", api_token=TOKEN, max_retries=1, retry_base_delay=0.01, **changes
     )
 
 
@@ -274,7 +274,7 @@ async def test_expired_jwt_fails_without_a_request() -> None:
         {"sub": "x", "exp": 1_000_000_000}, "a-secret-for-tests-only-32-bytes!!", algorithm="HS256"
     )
     upstream = Upstream(_ok)
-    settings = Settings(api_url="http://api.test", api_token=expired)
+    settings = Settings(api_url="https://api.test", api_token=expired)
     async with (
         CMClient(settings, transport=httpx2.MockTransport(upstream)) as api,
         Client(build_server(settings, client=api)) as client,

@@ -1,15 +1,23 @@
-"""Settings: defaults, CM_* variables, the .env file, precedence, the token file, secrecy."""
+"""Settings: defaults, CM_* variables, the .env file, precedence, the token files, secrecy, the
+plain-http rule, the HTTP transport's settings and the download allow-list's host:port rules."""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from cm_mcp.api.settings import Settings
+from cm_mcp.batch.download import DownloadPolicy, check_url
+from cm_mcp.batch.errors import HostNotAllowedError, InsecureURLError
+from cm_mcp.server.runtime import pointed_at
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvbmNhbGwifQ.c2lnbmF0dXJlLXNlY3JldA"
 
@@ -133,3 +141,195 @@ def test_token_never_shows(tmp_path: Path) -> None:
 def test_invalid_values_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         Settings(**{field: value})  # type: ignore[arg-type]
+
+
+# --- plain http only to this machine -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8766", "http://localhost:9", "http://[::1]:8080/api", "http://127.8.9.10"]
+)
+def test_plain_http_api_url_is_accepted_for_loopback_hosts(url: str) -> None:
+    assert Settings(api_url=url).api_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://cm.example.com",
+        "http://10.0.0.7:8766",
+        "http://localhost.evil.example.com",
+        "http://127.0.0.1.nip.io",
+        "http://[2001:db8::1]:80",
+    ],
+)
+def test_plain_http_api_url_to_another_host_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(api_url=url)
+    message = str(refused.value)
+    assert "CM_API_URL" in message and "cleartext" in message and "https://" in message
+    assert Settings(api_url=url.replace("http://", "https://", 1)).api_url.startswith("https://")
+
+
+def test_a_configuration_error_is_one_clear_message_without_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CM_")}
+    secret_token = "short-secret"  # too short: refused, and never printed
+    done = subprocess.run(
+        [sys.executable, "-m", "cm_mcp.cli", "tools"],
+        capture_output=True,
+        text=True,
+        env={**env, "CM_API_URL": "http://cm.example.com", "CM_HTTP_TOKEN": secret_token},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "CM_API_URL 'http://cm.example.com' uses plain http" in done.stderr
+    assert "CM_HTTP_TOKEN is 12 characters long" in done.stderr
+    assert secret_token not in done.stderr
+
+
+# --- the HTTP transport's settings -----------------------------------------------------------------
+
+HTTP_TOKEN = "http-bearer-token-0123456789abcdef"
+
+
+def test_http_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert defaults.http_token is None and defaults.http_token_file is None
+    assert not defaults.http_token_configured() and defaults.current_http_token() is None
+    assert defaults.http_allowed_hosts == defaults.http_allowed_origins == []
+    assert defaults.http_stateless is False
+
+    monkeypatch.setenv("CM_HTTP_TOKEN", f"  {HTTP_TOKEN}\n")
+    monkeypatch.setenv("CM_HTTP_ALLOWED_HOSTS", "MCP.example.com, mcp.example.com:8443 ,[::1]:*")
+    monkeypatch.setenv("CM_HTTP_ALLOWED_ORIGINS", '["https://App.example.com/", "http://localhost:*"]')
+    monkeypatch.setenv("CM_HTTP_STATELESS", "true")
+    settings = Settings()
+    assert settings.current_http_token() == HTTP_TOKEN
+    assert settings.http_allowed_hosts == ["mcp.example.com", "mcp.example.com:8443", "[::1]:*"]
+    assert settings.http_allowed_origins == ["https://app.example.com", "http://localhost:*"]
+    assert settings.http_stateless is True
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert HTTP_TOKEN not in text
+
+
+def test_http_token_beats_token_file_which_is_reread(tmp_path: Path) -> None:
+    token_file = tmp_path / "http-token"
+    token_file.write_text(f"{HTTP_TOKEN}\n")
+    from_file = Settings(http_token_file=token_file)
+    assert from_file.http_token_configured()
+    assert from_file.current_http_token() == HTTP_TOKEN
+    token_file.write_text("rotated-token-0123456789abcdef")
+    assert from_file.current_http_token() == "rotated-token-0123456789abcdef"
+    both = Settings(http_token="from-the-env-0123456789", http_token_file=token_file)
+    assert both.current_http_token() == "from-the-env-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "cannot be read"),
+        ("  \n", "is empty"),
+        ("short-token", "at least 16"),
+        ("tab\tinside-a-long-token", "ASCII"),
+    ],
+)
+def test_an_unusable_http_token_file_says_why_without_its_content(
+    tmp_path: Path, content: str | None, problem: str
+) -> None:
+    token_file = tmp_path / "http-token"
+    if content is not None:
+        token_file.write_text(content)
+    with pytest.raises(ValueError, match=problem) as unusable:
+        Settings(http_token_file=token_file).current_http_token()
+    assert "CM_HTTP_TOKEN_FILE" in str(unusable.value) and str(token_file) in str(unusable.value)
+    if content and content.strip():
+        assert content.strip() not in str(unusable.value)
+
+
+@pytest.mark.parametrize("token", ["short", "has a space inside it", "non-ascii-token-ééééééé"])
+def test_an_unusable_http_token_is_refused_without_echoing_it(token: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(http_token=token)
+    assert "CM_HTTP_TOKEN" in str(refused.value)
+    assert token not in str(refused.value)
+
+
+def test_malformed_http_hosts_and_origins_are_listed_at_once() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            http_allowed_hosts=["ok.example.com", "https://a.example.com", "b.example.com/path"],
+            http_allowed_origins=["app.example.com", "https://ok.example.com", "https://c.example.com/x"],
+        )
+    message = str(refused.value)
+    for wrong in (
+        "'https://a.example.com'",
+        "'b.example.com/path'",
+        "'app.example.com'",
+        "'https://c.example.com/x'",
+    ):
+        assert wrong in message
+    assert "CM_HTTP_ALLOWED_HOSTS" in message and "CM_HTTP_ALLOWED_ORIGINS" in message
+
+
+# --- the download allow-list: host and port ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "url", "allowed"),
+    [
+        # no port in the entry: the scheme's default port only
+        (["*.amazonaws.com"], "https://bucket.s3.amazonaws.com/part?sig=1", True),
+        (["*.amazonaws.com"], "https://bucket.s3.amazonaws.com:443/part", True),
+        (["*.amazonaws.com"], "https://bucket.s3.amazonaws.com:8443/part", False),
+        (["*.amazonaws.com"], "https://amazonaws.com/part", False),
+        (["*.amazonaws.com"], "https://evilamazonaws.com/part", False),
+        (["files.example.com"], "https://files.example.com/part", True),
+        (["files.example.com"], "https://files.example.com:9000/part", False),
+        (["files.example.com"], "http://files.example.com/part", True),  # http: its default, 80
+        (["files.example.com"], "http://files.example.com:443/part", False),
+        # a port in the entry: that port only
+        (["s3.local:9000"], "http://s3.local:9000/bucket/part", True),
+        (["s3.local:9000"], "http://s3.local:9001/bucket/part", False),
+        (["s3.local:9000"], "http://s3.local/bucket/part", False),
+        (["s3.local:443"], "https://s3.local/bucket/part", True),
+        (["*.minio.internal:9000"], "https://a.minio.internal:9000/part", True),
+        (["*.minio.internal:9000"], "https://a.minio.internal/part", False),
+        # any port
+        (["127.0.0.1:*"], "http://127.0.0.1:41234/_s3/part", True),
+        (["127.0.0.1:*"], "http://127.0.0.2:41234/_s3/part", False),
+        (["[::1]:9000"], "http://[::1]:9000/part", True),
+        (["[::1]:9000"], "http://[::1]:9001/part", False),
+    ],
+)
+def test_download_allow_list_matches_host_and_port(entries: list[str], url: str, allowed: bool) -> None:
+    policy = DownloadPolicy.from_settings(Settings(download_allowed_hosts=entries))
+    if allowed:
+        assert check_url(url, policy) == urlsplit(url).hostname
+    else:
+        with pytest.raises(HostNotAllowedError, match="CM_DOWNLOAD_ALLOWED_HOSTS"):
+            check_url(url, policy)
+
+
+def test_a_refused_port_is_named_so_the_entry_to_add_is_clear() -> None:
+    policy = DownloadPolicy.from_settings(Settings(download_allowed_hosts=["s3.local"]))
+    with pytest.raises(HostNotAllowedError, match=re.escape("'s3.local:9000'")):
+        check_url("http://s3.local:9000/bucket/part", policy)
+
+
+def test_plain_http_download_still_needs_an_exact_host_entry() -> None:
+    policy = DownloadPolicy.from_settings(Settings(download_allowed_hosts=["*.example.com:*"]))
+    with pytest.raises(InsecureURLError):
+        check_url("http://files.example.com:9000/part", policy)
+    assert check_url("https://files.example.com:9000/part", policy) == "files.example.com"
+
+
+def test_a_sandbox_allows_downloads_from_its_own_host_and_port_only() -> None:
+    settings = pointed_at(Settings(), "http://127.0.0.1:41234", "sandbox-token-0123456789")
+    assert settings.download_allowed_hosts == ["*.amazonaws.com", "127.0.0.1:41234"]
+    policy = DownloadPolicy.from_settings(settings)
+    assert check_url("http://127.0.0.1:41234/_s3/bucket/part?X-Amz-Signature=x", policy) == "127.0.0.1"
+    with pytest.raises(HostNotAllowedError):
+        check_url("http://127.0.0.1:41235/_s3/bucket/part", policy)
