@@ -19,12 +19,12 @@ from cm_mcp.api.errors import (
     APIError,
     AuthError,
     BadRequestError,
+    BatchTokenExpiredError,
     JWTExpiredError,
+    JWTMissingError,
     NotFoundError,
     RateLimitError,
     ServerError,
-    TokenExpiredError,
-    TokenMissingError,
     TransportError,
     UnexpectedResponseError,
 )
@@ -405,7 +405,7 @@ async def test_missing_token_fails_without_sending(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("CM_API_TOKEN_FILE", raising=False)
     recorder = Recorder(ok(LOGS_SCROLL_BODY))
     async with make_client(recorder, token=None) as client:
-        with pytest.raises(TokenMissingError, match="CM_API_TOKEN"):
+        with pytest.raises(JWTMissingError, match="CM_API_TOKEN"):
             await client.post("logs_scroll", SCROLL_REQUEST)
     assert recorder.requests == []
 
@@ -452,7 +452,7 @@ async def test_404_on_a_status_endpoint_is_an_expired_batch_token() -> None:
     body = b'{"message": "No record of this token. Note: Tokens expire after 2 hours"}'
     recorder = Recorder(status(404, body, x_request_id="req-42"))
     async with make_client(recorder) as client:
-        with pytest.raises(TokenExpiredError) as caught:
+        with pytest.raises(BatchTokenExpiredError) as caught:
             await client.post("workloads_batch_status", {"token": "Paw21VHC3VxAs7F4"})
     assert caught.value.request_id == "req-42"
     assert "No record of this token" in str(caught.value)

@@ -139,7 +139,7 @@ class CMClient:
     async def post(self, endpoint: Endpoint | str, body: Body) -> dict[str, Any]:
         """POST `body` to `endpoint` (an Endpoint, its name or its path); the 200 JSON object.
 
-        Raises TokenMissingError / JWTExpiredError / RateLimitError (known exhausted) before sending,
+        Raises JWTMissingError / JWTExpiredError / RateLimitError (known exhausted) before sending,
         TransportError when no answer came, an APIError subclass for an error status.
         """
         target = get_endpoint(endpoint)

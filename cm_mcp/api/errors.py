@@ -1,22 +1,29 @@
-"""Every failure cm-mcp reports about the Central Monitoring API, as one exception tree.
+"""Every failure cm-mcp reports, as one exception tree: catch `CMError` to catch them all.
 
-    CMError                         anything below; catch this to catch them all
-    ├── RequestValidationError      local: the request breaks a documented rule, nothing was sent
-    ├── TokenMissingError           local: no JWT configured, nothing was sent
-    ├── JWTExpiredError             local: the JWT's `exp` is past, nothing was sent
-    ├── TransportError              connect/read timeout, connection reset, DNS... (no HTTP status)
-    └── APIError                    the server answered with a non-2xx status (or an unusable 2xx)
-        ├── AuthError               401, 403: the JWT was rejected
-        ├── TokenExpiredError       404 on a batch status/urls endpoint: batch token unknown or expired
-        ├── NotFoundError           any other 404
-        ├── RateLimitError          429: daily quota exhausted (or throttled, with Retry-After)
-        ├── BadRequestError         any other 4xx
-        ├── ServerError             5xx
-        └── UnexpectedResponseError 2xx whose body is not the documented JSON object
+    CMError                           root of every domain error (the tool wrapper catches only this)
+    ├── RequestValidationError        local: the request breaks a documented rule, nothing was sent
+    ├── JWTMissingError               local: no JWT configured, nothing was sent
+    ├── JWTExpiredError               local: the JWT's `exp` is past, nothing was sent
+    ├── TransportError                no HTTP answer: connect/read timeout, reset, DNS
+    ├── APIError                      the server answered with a non-2xx status, or an unusable 2xx
+    │   ├── AuthError                 401, 403: the JWT was rejected (on /v1/logs/batch/urls: ambiguous)
+    │   ├── BatchTokenExpiredError    404 on a batch status/urls endpoint: batch token unknown or expired
+    │   ├── NotFoundError             any other 404
+    │   ├── RateLimitError            429: daily quota exhausted (or throttled, with Retry-After)
+    │   ├── BadRequestError           any other 4xx: the server rejected the arguments
+    │   ├── ServerError               5xx
+    │   └── UnexpectedResponseError   2xx whose body is not the documented JSON object
+    ├── StoreError                    cm_mcp.store: ResultNotFoundError (-> ResultEvictedError),
+    │                                 RecordFileError
+    ├── BatchError                    cm_mcp.batch: DownloadError (HostNotAllowedError, InsecureURLError,
+    │                                 URLExpiredError, FileTooLargeError), VerificationError
+    │                                 (CountMismatchError), JobNotFoundError, TokenLifetimeError
+    └── ExportInterrupted             cm_mcp.ops: an export stopped after submission (carries `cause`)
 
-The HTTP status alone picks the class (reference item 38): error bodies come in three shapes, most
-are undocumented, and the documented `{status_code, detail}` examples are not even valid JSON, so the
-body only supplies the message. No message ever contains the JWT (see `auth.redact`).
+Names say whose token it is: `JWT*` for the API credential, `BatchToken*` for a batch token.
+The HTTP status alone picks the APIError class (reference item 38): error bodies come in three
+shapes, most are undocumented, and the documented `{status_code, detail}` examples are not even
+valid JSON, so the body only supplies the message. No message ever contains the JWT (`auth.redact`).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ REQUEST_ID_HEADERS: Final = ("x-request-id", "x-amzn-requestid", "x-correlation-
 
 
 class CMError(Exception):
-    """Base of every error raised by cm_mcp.api."""
+    """Root of every cm-mcp domain error (api, store, batch, ops): see the tree above."""
 
 
 # --- local errors: no request was sent ---------------------------------------------------------------
@@ -80,7 +87,7 @@ class RequestValidationError(CMError):
         return "\n".join(lines)
 
 
-class TokenMissingError(CMError):
+class JWTMissingError(CMError):
     """No JWT is configured; no request was sent."""
 
 
@@ -149,7 +156,7 @@ class AuthError(APIError):
     """401/403: the JWT (or, on /v1/logs/batch/urls, possibly the batch token: item 39) was rejected."""
 
 
-class TokenExpiredError(APIError):
+class BatchTokenExpiredError(APIError):
     """404 on a batch status endpoint: the batch token is unknown or expired (2 hours); re-submit."""
 
 
@@ -213,7 +220,7 @@ def error_from_response(
         return AuthError(message, hint=_auth_hint(known), **common)
     if status == 404 and known is not None and known.is_batch_status:
         hint = "Batch tokens expire 2 hours after the batch call: re-submit the batch for a new token."
-        return TokenExpiredError(message, hint=hint, **common)
+        return BatchTokenExpiredError(message, hint=hint, **common)
     if status == 404:
         return NotFoundError(message, hint=_not_found_hint(known), **common)
     if status == 429:

@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         return f"{self.auth_scheme} {token}" if self.auth_scheme else token
 
     def _read_token_file(self) -> SecretStr | None:
-        # An unreadable file is "no token" here: the request fails locally with TokenMissingError, which
+        # An unreadable file is "no token" here: the request fails locally with JWTMissingError, which
         # names both variables, instead of the whole server refusing to start.
         if self.api_token_file is None:
             return None

@@ -1,11 +1,13 @@
-"""Errors of the export pipeline. Each message says what happened and what to do about it."""
+"""Errors of the export pipeline (a branch of the one tree drawn in cm_mcp/api/errors.py). Each message
+says what happened and what to do about it."""
 
 from __future__ import annotations
 
+from cm_mcp.api.errors import CMError
 from cm_mcp.store.errors import RecordFileError
 
 
-class BatchError(Exception):
+class BatchError(CMError):
     """Base of every error raised by cm_mcp.batch."""
 
 

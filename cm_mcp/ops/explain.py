@@ -26,7 +26,7 @@ def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) ->
     now = now or datetime.now(UTC)
     if isinstance(error, errors.RequestValidationError):
         return explain_validation(error, tool=tool)
-    if isinstance(error, errors.TokenMissingError):
+    if isinstance(error, errors.JWTMissingError):
         return f"No API token is configured, so nothing was sent. {TOKEN_HELP}"
     if isinstance(error, errors.JWTExpiredError):
         return f"{error} Nothing was sent. {TOKEN_HELP}"
@@ -37,7 +37,7 @@ def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) ->
         )
     if isinstance(error, errors.RateLimitError):
         return _rate_limited(error, now)
-    if isinstance(error, errors.TokenExpiredError):
+    if isinstance(error, errors.BatchTokenExpiredError):
         submit = tool.replace("_status", "").replace("_urls_v1", "_v1")
         return (
             f"The batch token is unknown or expired (tokens expire 2 hours after submission). Submit the "

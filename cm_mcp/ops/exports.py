@@ -15,12 +15,11 @@ from typing import Any
 import anyio
 
 from cm_mcp.api.client import CMClient
-from cm_mcp.api.errors import CMError, TokenExpiredError
+from cm_mcp.api.errors import BatchTokenExpiredError, CMError
 from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import (
-    BatchError,
     ExportResult,
     JobNotFoundError,
     JobState,
@@ -64,7 +63,7 @@ async def export(
         result = await run_export(
             client, request, store=store, progress=progress, settings=settings, on_submitted=submitted.append
         )
-    except (CMError, BatchError) as exc:
+    except CMError as exc:
         if submitted and not isinstance(exc, _NOT_RESUMABLE):
             # The job as last saved (partitions downloaded since submission), else as submitted.
             saved = await anyio.to_thread.run_sync(job_status, store.data_dir, submitted[0].token)
@@ -87,7 +86,7 @@ async def resume(
     own record of the partitions (no extra request), with the finished export in `export`."""
     try:
         result = await resume_export(client, token, store=store, progress=progress, settings=settings)
-    except (CMError, BatchError) as exc:
+    except CMError as exc:
         job = await anyio.to_thread.run_sync(job_status, store.data_dir, token)
         if job is not None and not isinstance(exc, _NOT_RESUMABLE):
             raise ExportInterrupted(job, exc) from exc
@@ -114,7 +113,7 @@ def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchSta
 
 
 #: Failures after which the export cannot be continued: its token is dead.
-_NOT_RESUMABLE = (TokenExpiredError, TokenLifetimeError, JobNotFoundError)
+_NOT_RESUMABLE = (BatchTokenExpiredError, TokenLifetimeError, JobNotFoundError)
 
 
 def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:

@@ -23,10 +23,9 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
-from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
+from cm_mcp.batch import ProgressEvent, job_status, job_summary
 from cm_mcp.ops import calls, exports, stored
 from cm_mcp.ops.explain import explain_failure, explain_validation
-from cm_mcp.ops.interrupted import ExportInterrupted
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -48,7 +47,7 @@ from cm_mcp.server.tooling import (
     sdk_tool,
     text_result,
 )
-from cm_mcp.store import ResultStore, StoreError
+from cm_mcp.store import ResultStore
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -203,7 +202,7 @@ def _endpoint_tool(spec: EndpointTool, default_budget: int) -> Tool:
             return error_result(explain_validation(invalid, tool=spec.name))
         try:
             rendered = await spec.operation(state, request, int(budget), _progress(ctx), options)
-        except (CMError, StoreError, BatchError, ExportInterrupted) as exc:
+        except CMError as exc:  # the one root of every domain error (api/errors.py)
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
             return error_result(explain_failure(exc, tool=spec.name))
         return await _result(rendered, state.store)

@@ -1,11 +1,13 @@
-"""Errors of the local result store."""
+"""Errors of the local result store (a branch of the one tree drawn in cm_mcp/api/errors.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from cm_mcp.api.errors import CMError
 
-class StoreError(Exception):
+
+class StoreError(CMError):
     """Base of every error raised by cm_mcp.store."""
 
 
