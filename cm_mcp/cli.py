@@ -56,7 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    return handler(args)
+    try:
+        return handler(args)
+    except Exception as exc:  # only invalid settings are turned into a message; the rest re-raises
+        from cm_mcp.api.settings import describe_invalid_settings
+
+        message = describe_invalid_settings(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

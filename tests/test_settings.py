@@ -80,7 +80,7 @@ def test_precedence_arguments_over_environment_over_dotenv_over_defaults(
     assert settings.max_retries == 1  # .env beats the default
     assert settings.default_max_tokens == 900  # CM_MAX_TOKENS works from .env too
     assert settings.retry_base_delay == 0.5  # default
-    assert Settings(default_max_tokens=100).default_max_tokens == 100  # field name as an argument
+    assert Settings(default_max_tokens=600).default_max_tokens == 600  # field name as an argument
     assert Settings(_env_file=None).max_retries == 4  # the .env file can be switched off
 
 
@@ -133,3 +133,41 @@ def test_token_never_shows(tmp_path: Path) -> None:
 def test_invalid_values_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         Settings(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["300", "499", "20001", "0", "-5", "lots"])
+def test_max_tokens_outside_the_tools_range_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """CM_MAX_TOKENS=300 was accepted, then every budgeted tool refused its own default (issue 13)."""
+    monkeypatch.setenv("CM_MAX_TOKENS", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    text = str(caught.value)
+    assert "CM_MAX_TOKENS" in text
+    assert "500-20000" in text, text
+
+
+@pytest.mark.parametrize("value", [500, 4000, 20000])
+def test_every_budget_the_settings_accept_the_tools_accept(value: int) -> None:
+    """One range: what CM_MAX_TOKENS accepts is what a tool's max_tokens accepts, bounds included."""
+    from cm_mcp.server.schemas import MAX_TOKENS_PROPERTY
+    from cm_mcp.server.tooling import budget_issue
+
+    settings = Settings(default_max_tokens=value)
+    assert budget_issue(settings.default_max_tokens) is None
+    assert MAX_TOKENS_PROPERTY["minimum"] <= value <= MAX_TOKENS_PROPERTY["maximum"]
+    assert budget_issue(MAX_TOKENS_PROPERTY["minimum"] - 1) is not None
+    assert budget_issue(MAX_TOKENS_PROPERTY["maximum"] + 1) is not None
+
+
+def test_a_bad_setting_stops_the_cli_with_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cm_mcp.cli import main
+
+    monkeypatch.setenv("CM_MAX_TOKENS", "300")
+    assert main(["tools"]) == 2
+    err = capsys.readouterr().err
+    assert "CM_MAX_TOKENS" in err and "500-20000" in err
+    assert "Traceback" not in err

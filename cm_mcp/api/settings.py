@@ -17,8 +17,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cm_mcp.api.budget import DEFAULT_TOKENS, RANGE_TEXT, budget_problem
 
 APP_NAME = "cm-mcp"
 
@@ -55,7 +57,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     #: expose the deprecated V1 logs endpoints (retired 2026-03-01); billing (/v1/query) is unaffected
     enable_v1: bool = False
-    default_max_tokens: int = Field(default=4000, gt=0, validation_alias="CM_MAX_TOKENS")
+    #: the budget of a tool result whose call names none; within the range every tool accepts
+    default_max_tokens: int = Field(default=DEFAULT_TOKENS, validation_alias="CM_MAX_TOKENS")
     #: hosts presigned URLs may point to; `*.` matches any subdomain. CSV or a JSON list in the env.
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*.amazonaws.com"]
@@ -71,6 +74,21 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"CM_API_URL must be an http(s) URL, got {value!r}")
         return value
+
+    @field_validator("default_max_tokens", mode="before")
+    @classmethod
+    def _budget_in_range(cls, value: Any) -> Any:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                number = value
+        if budget_problem(number) is not None:
+            raise ValueError(
+                f"must be {RANGE_TEXT} (the budgets every tool's max_tokens accepts), got {value!r}"
+            )
+        return number
 
     @field_validator("api_token", mode="before")
     @classmethod
@@ -126,3 +144,16 @@ class Settings(BaseSettings):
         if self._token_from_file:
             return "file"
         return "argument or environment" if self.api_token is not None else "none"
+
+
+def describe_invalid_settings(error: BaseException) -> str | None:
+    """One line per invalid setting, for a command that cannot start; None for any other error."""
+    if not isinstance(error, ValidationError) or error.title != Settings.__name__:
+        return None
+    lines = ["cm-mcp cannot start: invalid settings"]
+    for problem in error.errors(include_url=False):
+        name = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+        if not name.startswith("CM_"):
+            name = f"CM_{name.upper()}"
+        lines.append(f"  {name}: {str(problem['msg']).removeprefix('Value error, ')}")
+    return "\n".join(lines)

@@ -34,6 +34,7 @@ from cm_mcp.ops.interrupted import ExportInterrupted
 from cm_mcp.ops.results import BatchStatusResult, ExportOutcome, PartitionInfo, Progress, Rendered
 from cm_mcp.store import ResultStore
 from cm_mcp.summarize import render_logs, summarize_logs, summarize_records
+from cm_mcp.summarize.budget import summary_budget
 from cm_mcp.summarize.fields import raw_level, source_of
 
 #: Records an export's summary is built from: enough for templates and levels, bounded in time.
@@ -159,8 +160,12 @@ async def _export_outcome(
         header += f"\nMISSING {len(failed)} partition(s); resubmit each with {result.kind}_batch:" + "".join(
             f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
         )
-    budget = max(300, max_tokens - len(header) // 4 - 10)
-    summary = summarize(hits, total_matched=total, max_tokens=budget, local_result_id=result.result_id)
+    summary = summarize(
+        hits,
+        total_matched=total,
+        max_tokens=summary_budget(max_tokens, header),
+        local_result_id=result.result_id,
+    )
     outcome = ExportOutcome(
         result_id=result.result_id,
         resource_uri=resource_uri(result.result_id),

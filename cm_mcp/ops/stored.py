@@ -31,6 +31,7 @@ from cm_mcp.summarize import (
     summarize_logs,
     summarize_records,
 )
+from cm_mcp.summarize.budget import MAX_TOKENS, summary_budget
 from cm_mcp.summarize.models import AggsSummary, LogSummary
 
 
@@ -240,7 +241,7 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
         lines.insert(
             1 + len(entries),
             f"omitted: {omitted} older result(s) (budget {max_tokens} tokens); "
-            "pass a larger max_tokens (up to 20000) to list more",
+            f"pass a larger max_tokens (up to {MAX_TOKENS}) to list more",
         )
     listing = ResultsList(
         results=entries, omitted=omitted, retention=store.retention_text, unfinished_exports=unfinished
@@ -257,14 +258,14 @@ async def results_search(
         lambda: store.search(request.result_id, request.filters, request.fields, request.size, request.order)
     )
     summarize = summarize_logs if info.kind == "logs" else summarize_records
+    header = f"results_search on {request.result_id} (local, no API request): {page.total:,} match"
     summary = summarize(
         page.hits,
         total_matched=page.total,
-        max_tokens=max_tokens - 30,
+        max_tokens=summary_budget(max_tokens, header),
         fields=request.fields,
         local_result_id=request.result_id,
     )
-    header = f"results_search on {request.result_id} (local, no API request): {page.total:,} match"
     return Rendered(
         structured=LocalSearch(result_id=request.result_id, summary=summary),
         text=f"{header}\n{render_logs(summary)}",
@@ -278,13 +279,13 @@ async def results_aggs(
     data = await anyio.to_thread.run_sync(
         lambda: store.aggs(request.result_id, request.aggs, request.filters)
     )
+    header = f"results_aggs on {request.result_id} (local, no API request)"
     summary = summarize_aggs(
         data["aggregations"],
         total_documents=data["total_documents"],
-        max_tokens=max_tokens - 30,
+        max_tokens=summary_budget(max_tokens, header),
         request_aggs=request.aggs,
     )
-    header = f"results_aggs on {request.result_id} (local, no API request)"
     return Rendered(
         structured=LocalAggs(result_id=request.result_id, summary=summary),
         text=f"{header}\n{render_aggs(summary)}",
