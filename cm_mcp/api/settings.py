@@ -23,6 +23,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from cm_mcp.api.budget import DEFAULT_TOKENS, RANGE_TEXT, budget_problem
 
 APP_NAME = "cm-mcp"
+#: CM_MAX_RESPONSE_BYTES default: 32 MiB (see `Settings.max_response_bytes`).
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024**2
 
 
 def _default_data_dir() -> Path:
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     #: no retry starts once this many seconds have passed since the first attempt
     retry_max_seconds: float = Field(default=30.0, ge=0)
     retry_base_delay: float = Field(default=0.5, ge=0)
+    #: the largest response body read (bytes). The biggest documented answer is a scroll page of up
+    #: to 10,000 records, ~1-3 KB each; a body past this is stopped mid-stream, never read whole.
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
     data_dir: Path = Field(default_factory=_default_data_dir)
     #: expose the deprecated V1 logs endpoints (retired 2026-03-01); billing (/v1/query) is unaffected
     enable_v1: bool = False
