@@ -69,9 +69,8 @@ class Upstream:
 
 
 def _settings(**changes: Any) -> Settings:
-    return Settings(
-        api_url="http://api.test", api_token=TOKEN, max_retries=1, retry_base_delay=0.01, **changes
-    )
+    options: dict[str, Any] = {"max_retries": 1, "retry_base_delay": 0.01, **changes}
+    return Settings(api_url="http://api.test", api_token=TOKEN, **options)
 
 
 async def _session(upstream: Upstream, **changes: Any) -> AsyncIterator[Client]:
@@ -237,7 +236,7 @@ async def test_json_encoded_list_arguments_are_accepted() -> None:
     [
         (401, {"message": "Unauthorized"}, {}, ["JWT", "CM_API_TOKEN"]),
         (429, {"message": "Too Many Requests"}, {}, ["quota", "resets", "quota_status"]),
-        (503, {"message": "unavailable"}, {}, ["503", "retries"]),
+        (503, {"message": "unavailable"}, {}, ["503", "after 2 attempts"]),
     ],
 )
 async def test_upstream_failures_say_what_to_do(
@@ -255,6 +254,87 @@ async def test_upstream_failures_say_what_to_do(
             assert word in text, text
         assert TOKEN not in text
     assert upstream.requests, "the call was sent"
+
+
+def _text(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def _aggs_failure(reply: Callable[[httpx2.Request], httpx2.Response], **changes: Any) -> str:
+    upstream = Upstream(reply)
+    texts = []
+    async for client in _session(upstream, **changes):
+        result = await client.call_tool("logs_aggs", dict(AGGS_CALL))
+        assert result.is_error
+        texts.append(_text(result))
+    assert upstream.requests, "the call was sent"
+    return texts[0]
+
+
+async def test_a_single_500_does_not_claim_retries() -> None:
+    """Only 502/503/504, timeouts and resets are retried: a 500 said "even after retries" (issue 9)."""
+    text = await _aggs_failure(lambda _: httpx2.Response(500, json={"message": "boom"}))
+    assert "500" in text and "boom" in text
+    assert "after retries" not in text and "even after" not in text
+    assert "1 attempt" in text and "not retried" in text
+    assert text.startswith("Upstream failure:")
+
+
+async def test_a_malformed_upstream_body_does_not_blame_the_arguments() -> None:
+    for reply in (
+        lambda _: httpx2.Response(200, content=b'{"data": {"aggregations": '),  # cut off
+        lambda _: httpx2.Response(200, content=b"<html><body>Gateway login</body></html>"),
+        lambda _: httpx2.Response(200, json={"data": {"total_documents": "many"}}),  # wrong shape
+    ):
+        text = await _aggs_failure(reply)
+        assert "argument" not in text.lower(), text
+        assert text.startswith("Upstream response:"), text
+        assert "request_id" in text or "report" in text
+
+
+async def test_a_body_over_the_size_limit_says_how_to_ask_for_less() -> None:
+    text = await _aggs_failure(
+        lambda _: httpx2.Response(200, content=b"{" + b" " * 5000 + b"}"), max_response_bytes=1000
+    )
+    assert text.startswith("Upstream response too large:")
+    assert "CM_MAX_RESPONSE_BYTES" in text and "narrow" in text
+
+
+async def test_arguments_the_api_rejects_are_blamed_on_the_arguments() -> None:
+    text = await _aggs_failure(lambda _: httpx2.Response(400, json={"detail": "unknown field x"}))
+    assert text.startswith("Arguments rejected upstream:") and "unknown field x" in text
+
+
+async def test_a_throttle_with_retry_after_is_not_called_a_spent_daily_quota() -> None:
+    text = await _aggs_failure(
+        lambda _: httpx2.Response(429, json={"message": "slow down"}, headers={"Retry-After": "90"})
+    )
+    assert text.startswith("Quota:")
+    assert "is spent" not in text and "90 s" in text
+
+
+async def test_an_unreachable_api_says_how_many_attempts() -> None:
+    def refuse(_: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused")
+
+    text = await _aggs_failure(refuse, max_retries=0)
+    assert text.startswith("Network:") and "1 attempt" in text and "after retrying" not in text
+    text = await _aggs_failure(refuse, max_retries=2)
+    assert "3 attempts" in text
+
+
+async def test_v1_batch_urls_401_is_ambiguous_and_says_so() -> None:
+    """Reference item 39: "Invalid or missing token" may be the JWT or the batch token."""
+    upstream = Upstream(
+        lambda _: httpx2.Response(401, content=b'{"status_code" : 401\n"detail": "Invalid or missing token"}')
+    )
+    async for client in _session(upstream, enable_v1=True):
+        result = await client.call_tool("logs_batch_urls_v1", {"token": "1OTk3LCJpc3MiOi"})
+        text = _text(result)
+        assert result.is_error
+        assert "batch token" in text and "JWT" in text and "ambiguous" in text
+        assert "logs_batch_v1" in text  # how to get a fresh batch token
+        assert not text.startswith("Authentication: the API rejected the JWT")
 
 
 async def test_expired_batch_token_says_resubmit() -> None:
@@ -283,7 +363,7 @@ async def test_expired_jwt_fails_without_a_request() -> None:
             "billing_query", {"domain": "pay.example.com", "time_range": "now-1d"}
         )
     text = result.content[0].text  # type: ignore[union-attr]
-    assert result.is_error and "expired" in text.lower() and "Nothing was sent" in text
+    assert result.is_error and "expired" in text.lower() and "nothing was sent" in text.lower()
     assert expired not in text
     assert upstream.requests == []
 

@@ -171,3 +171,34 @@ def test_a_bad_setting_stops_the_cli_with_one_clear_line(
     err = capsys.readouterr().err
     assert "CM_MAX_TOKENS" in err and "500-20000" in err
     assert "Traceback" not in err
+
+
+def test_the_size_limits_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CM_MAX_RESPONSE_BYTES", "1000000")
+    monkeypatch.setenv("CM_MAX_DOWNLOAD_BYTES", "5000000")
+    settings = Settings()
+    assert (settings.max_response_bytes, settings.max_download_bytes) == (1_000_000, 5_000_000)
+    assert Settings(_env_file=None, max_download_bytes=7).max_download_bytes == 7
+    monkeypatch.delenv("CM_MAX_DOWNLOAD_BYTES")
+    assert Settings().max_download_bytes == 2 * 1024**3  # a partition file of 2 GiB by default
+
+
+@pytest.mark.anyio
+async def test_a_download_over_the_size_setting_says_narrow_the_window_or_raise_it(tmp_path: Path) -> None:
+    """The limit advised resubmitting the same range, which makes the same too-large file (issue 9)."""
+    import httpx2
+
+    from cm_mcp.batch.download import Downloader, DownloadPolicy
+    from cm_mcp.batch.errors import FileTooLargeError
+    from tests.test_batch_fakes import StreamingMock
+
+    policy = DownloadPolicy.from_settings(
+        Settings(_env_file=None, download_allowed_hosts=["*.amazonaws.com"], max_download_bytes=1000)
+    )
+    assert policy.max_bytes == 1000
+    transport = StreamingMock(lambda _: httpx2.Response(200, content=b'{"_id": "a"}\n' * 500))
+    async with Downloader(policy, transport=transport) as downloader:
+        with pytest.raises(FileTooLargeError) as caught:
+            await downloader.fetch("https://b.s3.amazonaws.com/p?X-Amz-Signature=s", tmp_path, "p")
+    text = str(caught.value)
+    assert "CM_MAX_DOWNLOAD_BYTES" in text and "narrower" in text and "1,000" in text

@@ -240,6 +240,7 @@ class CMClient:
             endpoint_family=target.family,
             retry_after=max(0.0, (until - self._now()).total_seconds()),
             hint=f"Try again after {until:%Y-%m-%d %H:%M} UTC.",
+            attempts=0,  # refused locally: nothing was sent
         )
 
     async def _send_with_retries(self, target: Endpoint, payload: bytes) -> tuple[Answer, str]:

@@ -25,6 +25,8 @@ from cm_mcp.api.budget import DEFAULT_TOKENS, RANGE_TEXT, budget_problem
 APP_NAME = "cm-mcp"
 #: CM_MAX_RESPONSE_BYTES default: 32 MiB (see `Settings.max_response_bytes`).
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024**2
+#: CM_MAX_DOWNLOAD_BYTES default: 2 GiB per partition file (see `Settings.max_download_bytes`).
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
 
 
 def _default_data_dir() -> Path:
@@ -59,6 +61,9 @@ class Settings(BaseSettings):
     #: the largest response body read (bytes). The biggest documented answer is a scroll page of up
     #: to 10,000 records, ~1-3 KB each; a body past this is stopped mid-stream, never read whole.
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
+    #: the largest partition file an export downloads (bytes on the wire): a bigger one is stopped
+    #: mid-stream. The partitioning is undocumented (item 27); 2 GiB holds millions of records.
+    max_download_bytes: int = Field(default=DEFAULT_MAX_DOWNLOAD_BYTES, gt=0)
     data_dir: Path = Field(default_factory=_default_data_dir)
     #: expose the deprecated V1 logs endpoints (retired 2026-03-01); billing (/v1/query) is unaffected
     enable_v1: bool = False

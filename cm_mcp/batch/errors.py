@@ -37,7 +37,17 @@ class URLExpiredError(DownloadError):
 
 
 class FileTooLargeError(DownloadError):
-    """The file is larger than the configured size limit; the download was stopped."""
+    """The file is larger than CM_MAX_DOWNLOAD_BYTES; the download was stopped. Resubmitting the same
+    range would make the same file, so the message says what does help."""
+
+    ADVICE = (
+        "Export a narrower time range (or several narrower ones): the partitions get smaller; or raise "
+        "CM_MAX_DOWNLOAD_BYTES if this disk can hold the file. Resubmitting the same range would make "
+        "the same file."
+    )
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message} (CM_MAX_DOWNLOAD_BYTES). {self.ADVICE}")
 
 
 class VerificationError(BatchError, RecordFileError):

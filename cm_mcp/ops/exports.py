@@ -9,6 +9,7 @@ was accepted becomes `ExportInterrupted`, which carries the free call that conti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -158,7 +159,8 @@ async def _export_outcome(
     failed = [partition.model_dump() for partition in result.failed_partitions]
     if failed:
         header += f"\nMISSING {len(failed)} partition(s); resubmit each with {result.kind}_batch:" + "".join(
-            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
+            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {json.dumps(p['resubmit'])}"
+            for p in failed
         )
     summary = summarize(
         hits,
