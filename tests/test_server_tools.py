@@ -51,11 +51,6 @@ AGGS_CALL: dict[str, Any] = {
 V1_TOOLS = {"logs_scroll_v1", "logs_batch_v1", "logs_batch_urls_v1"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Upstream:
     """An httpx2 transport standing in for the API: records every request, answers with `reply`."""
 
@@ -105,6 +100,16 @@ async def test_tools_list_names_schemas_annotations_and_size() -> None:
         assert set(scroll) == set(REQUEST_MODELS["logs_scroll"].model_fields) | {"max_tokens"}
         assert scroll["app_type"]["enum"] == ["ec2", "kubernetes", "serverless"]
         assert by_name["logs_aggs"].annotations.idempotent_hint is True  # type: ignore[union-attr]
+        for aggs_tool in ("logs_aggs", "workloads_aggs"):  # filters are taken, and the description says how
+            assert "filters" in by_name[aggs_tool].input_schema["properties"]
+            assert "wrapping filter aggregation" in (by_name[aggs_tool].description or "")
+        assert set(by_name["logs_aggs"].input_schema["required"]) == {
+            "application",
+            "app_type",
+            "start_time",
+            "end_time",
+            "aggs",
+        }
         assert by_name["logs_batch"].annotations.idempotent_hint is False  # type: ignore[union-attr]
         size = sum(
             len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True))) for t in tools
@@ -549,3 +554,90 @@ async def test_summary_of_100k_logs_stays_within_budget(tmp_path: Any) -> None:
             assert sum(summary["levels"].values()) == 100_000
             assert len(summary["templates"]) >= 1
             assert "upstream connect error" in text
+
+
+async def test_filters_on_logs_aggs_are_wrapped_and_totals_are_the_filtered_sets() -> None:
+    """Issue 12: `filters` on an aggs tool was refused; it is now sent as one wrapping filter
+    aggregation (no extra request), said so in the result, and the totals are the filtered set's."""
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        wrapper = body["aggs"]["filtered"]
+        assert wrapper["filter"] == {"bool": {"filter": [{"term": {"regex.extractions.logLevel": "ERROR"}}]}}
+        assert set(wrapper["aggs"]) == {"l"}
+        inner = {"l": {"buckets": [{"key": "pay.example.com", "doc_count": 5}], "sum_other_doc_count": 2}}
+        return httpx2.Response(
+            200,
+            json={"data": {"aggregations": {"filtered": {"doc_count": 7, **inner}}, "total_documents": 100}},
+        )
+
+    upstream = Upstream(reply)
+    filters = [{"term": {"regex.extractions.logLevel": "ERROR"}}]
+    async for client in _session(upstream):
+        result = await client.call_tool("logs_aggs", {**AGGS_CALL, "filters": filters})
+        text = _text(result)
+        assert not result.is_error, text
+        structured = result.structured_content
+        assert structured is not None
+        assert structured["summary"]["total_documents"] == 7  # the filtered set
+        assert structured["filters"] == filters and structured["unfiltered_documents"] == 100
+        assert [section["name"] for section in structured["summary"]["sections"]] == ["l"]  # unwrapped
+        assert "filters applied" in text and "7 of 100" in text
+        assert "filtered" not in {section["name"] for section in structured["summary"]["sections"]}
+    assert len(upstream.requests) == 1
+
+
+async def test_filters_on_aggs_against_the_sandbox_count_exactly_what_a_filter_aggregation_counts(
+    sandbox: Any,
+) -> None:
+    """The same question asked both ways over real HTTP gives the same exact numbers."""
+    window = {"application": "atr", "app_type": "kubernetes", "domain": ["*"], "start_time": "now-1d/d"}
+    window["end_time"] = "now-1d/d"  # all of yesterday: a frozen window
+    level = "regex.extractions.logLevel"
+    by_domain = {"d": {"terms": {"field": "atr.domain_name", "size": 50}}}
+    settings = Settings(api_url=sandbox.url, api_token=sandbox.token)
+    async with (
+        CMClient(settings) as api,
+        Client(build_server(settings, client=api), raise_exceptions=True) as client,
+    ):
+        filtered = await client.call_tool(
+            "logs_aggs", {**window, "aggs": by_domain, "filters": [{"term": {level: "ERROR"}}]}
+        )
+        explicit = await client.call_tool(
+            "logs_aggs",
+            {**window, "aggs": {"e": {"filter": {"term": {level: "ERROR"}}, "aggs": by_domain}}},
+        )
+    assert not filtered.is_error and not explicit.is_error, _text(filtered) + _text(explicit)
+    got = filtered.structured_content["summary"]  # type: ignore[index]
+    want = explicit.structured_content["summary"]["sections"][0]  # type: ignore[index]
+    assert got["total_documents"] == want["count"] > 0
+    assert got["sections"][0]["buckets"] == want["children"][0]["buckets"]
+    assert got["sections"][0]["total"] == want["count"]
+
+
+@pytest.mark.parametrize(
+    "result_id",
+    ["r" * 300, "../../etc/passwd", "r20261126-101500-a1b2c3/../x", "", " ", "R20261126-101500-A1B2C3"],
+)
+async def test_a_malformed_result_id_is_refused_by_its_pattern(result_id: str, tmp_path: Any) -> None:
+    """A 300-character result_id crashed results_search/results_aggs with OSError (issue 9)."""
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        for tool, extra in (
+            ("results_search", {}),
+            ("results_aggs", {"aggs": {"l": {"terms": {"field": "x"}}}}),
+        ):
+            result = await client.call_tool(tool, {"result_id": result_id, **extra})
+            text = _text(result)
+            assert result.is_error and "- result_id:" in text, text
+            assert "Error executing tool" not in text
+
+
+async def test_a_well_formed_unknown_result_id_says_how_to_find_the_right_one(tmp_path: Any) -> None:
+    from cm_mcp.store import ResultStore
+
+    assert "new_id" in dir(ResultStore)
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        fresh = ResultStore(tmp_path).new_id()  # the store's own id format passes the pattern
+        result = await client.call_tool("results_search", {"result_id": fresh})
+        text = _text(result)
+        assert result.is_error and text.startswith("Local store:") and "results_list" in text, text

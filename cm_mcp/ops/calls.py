@@ -5,7 +5,8 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -14,6 +15,7 @@ import anyio
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
 from cm_mcp.api.requests import (
+    FILTERED_AGG,
     BatchStatusRequest,
     BillingQueryRequest,
     LogsAggsRequest,
@@ -160,15 +162,38 @@ async def aggregate(
     response = cast(AggsResponse, await client.call(endpoint, request))
     call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
     header = _header(call)
+    aggregations: Mapping[str, Any] = response.data.aggregations
+    total = response.data.total_documents
+    unfiltered = None
+    if request.filters:
+        aggregations, total, unfiltered = _unwrap_filtered(aggregations, total)
+        matched = "?" if total is None else f"{total:,}"
+        window = "?" if unfiltered is None else f"{unfiltered:,}"
+        header += (
+            f"\nfilters applied (sent as one wrapping filter aggregation, no extra request): {matched} of "
+            f"{window} documents in the window match {json.dumps(request.filters)}; totals below are theirs"
+        )
     summary = summarize_aggs(
-        response.data.aggregations,
-        total_documents=response.data.total_documents,
+        aggregations,
+        total_documents=total,
         max_tokens=summary_budget(max_tokens, header),
         request_aggs=request.aggs,
     )
-    return Rendered(
-        structured=AggsResult(call=call, summary=summary), text=f"{header}\n{render_aggs(summary)}"
-    )
+    result = AggsResult(call=call, summary=summary, filters=request.filters, unfiltered_documents=unfiltered)
+    return Rendered(structured=result, text=f"{header}\n{render_aggs(summary)}")
+
+
+def _unwrap_filtered(
+    aggregations: Mapping[str, Any], total: int | None
+) -> tuple[Mapping[str, Any], int | None, int | None]:
+    """The caller's aggregations from inside the FILTERED_AGG wrapper, the filtered set's total (the
+    wrapper's doc_count) and the window's total; as they came when the answer has no wrapper."""
+    wrapper = aggregations.get(FILTERED_AGG)
+    if not isinstance(wrapper, Mapping):
+        return aggregations, total, None
+    count = wrapper.get("doc_count")
+    inner = {name: value for name, value in wrapper.items() if name not in ("doc_count", "meta")}
+    return inner, count if isinstance(count, int) and not isinstance(count, bool) else None, total
 
 
 async def batch_status(

@@ -18,7 +18,7 @@ from cm_mcp.api.retry import RETRYABLE_STATUSES
 from cm_mcp.api.times import format_utc
 from cm_mcp.batch.errors import BatchError, DownloadError, HostNotAllowedError, InsecureURLError
 from cm_mcp.ops.interrupted import ExportInterrupted, resume_call
-from cm_mcp.store.errors import StoreError
+from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
 
 TOKEN_HELP = (
     "Set a fresh JWT with CM_API_TOKEN (or write it to the file named by CM_API_TOKEN_FILE, which is "
@@ -44,6 +44,8 @@ def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) ->
         )
     if isinstance(error, errors.APIError):
         return _api_failure(error, tool=tool, now=now)
+    if isinstance(error, ResultNotFoundError) and not isinstance(error, ResultEvictedError):
+        return f"Local store: {error}. results_list shows the stored results (no quota)."
     if isinstance(error, StoreError):
         return f"Local store: {error}"
     if isinstance(error, HostNotAllowedError | InsecureURLError):

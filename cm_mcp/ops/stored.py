@@ -14,11 +14,11 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import anyio
 from pydantic import BaseModel, Field, field_validator
-from pydantic_core import PydanticCustomError
 
 from cm_mcp.api.querydsl import check_aggs, check_filters
 from cm_mcp.api.requests import APIRequest, StringList
 from cm_mcp.api.times import format_utc
+from cm_mcp.api.validation import dsl_error
 from cm_mcp.batch import ProgressEvent
 from cm_mcp.ops.interrupted import UnfinishedExport, unfinished_exports
 from cm_mcp.ops.results import Progress, Rendered
@@ -42,8 +42,17 @@ class NoArguments(APIRequest):
     EXAMPLE: ClassVar[dict[str, Any]] = {}
 
 
+#: The ids ResultStore.new_id makes (`r<date>-<time>-<6 hex>`); anything else is refused before it
+#: can name a path (a 300-character id crashed the store with OSError: File name too long).
+RESULT_ID_PATTERN = r"^r\d{8}-\d{6}-[0-9a-f]{6}$"
+_RESULT_ID_EXAMPLE = "r20261126-101500-a1b2c3"
+
+
 class _OnResult(APIRequest):
-    result_id: Annotated[str, Field(min_length=1, description="A result id from results_list or an export")]
+    result_id: Annotated[
+        str,
+        Field(pattern=RESULT_ID_PATTERN, description="A result id from results_list or an export"),
+    ]
     filters: Annotated[
         list[dict[str, Any]] | None, Field(description="Same filter DSL as logs_scroll (ANDed)")
     ] = None
@@ -52,9 +61,17 @@ class _OnResult(APIRequest):
     @classmethod
     def _filters(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         if value is not None and (issues := check_filters(value)):
-            path, message = issues[0]
-            raise PydanticCustomError("dsl", "{message}", {"message": f"{path}: {message}"})
+            raise dsl_error("filters", issues, value)
         return value
+
+    @classmethod
+    def field_message(cls, name: str, error_type: str, default: str) -> str:
+        if name == "result_id" and error_type == "string_pattern_mismatch":
+            return (
+                f"must be a stored result's id such as {_RESULT_ID_EXAMPLE!r} (results_list shows them; "
+                "an export or a scroll page names its own)"
+            )
+        return super().field_message(name, error_type, default)
 
 
 class ResultsSearchRequest(_OnResult):
@@ -83,8 +100,7 @@ class ResultsAggsRequest(_OnResult):
     @classmethod
     def _aggs(cls, value: dict[str, Any]) -> dict[str, Any]:
         if issues := check_aggs(value):
-            path, message = issues[0]
-            raise PydanticCustomError("dsl", "{message}", {"message": f"{path}: {message}"})
+            raise dsl_error("aggs", issues, value)
         return value
 
 

@@ -17,7 +17,7 @@ class ResultNotFoundError(StoreError, KeyError):
         super().__init__(result_id)
 
     def __str__(self) -> str:
-        return f"no stored result {self.result_id!r}; list the stored results to see the valid ids"
+        return f"no stored result {self.result_id!r} (it may never have existed here, or was deleted)"
 
 
 class ResultEvictedError(ResultNotFoundError):
