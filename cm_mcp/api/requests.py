@@ -24,173 +24,49 @@ Decisions on the reference's open questions (numbers are its inconsistency items
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from cm_mcp.api.buckets import bucket_limit_issues
 from cm_mcp.api.errors import ValidationIssue
-from cm_mcp.api.fields import Application, AppType, AppTypeV1
+from cm_mcp.api.fields import Application, AppType
 from cm_mcp.api.querydsl import check_aggs, check_filters
-from cm_mcp.api.times import TimeFormatError, format_utc, is_date_math, resolve_time
-from cm_mcp.api.validation import INVALID, Values, dsl_error, known, parse_request, rules_error
+from cm_mcp.api.request_base import (
+    MAX_PAGE_SIZE,
+    WORKLOADS_DEFAULT_SIZE,
+    APIRequest,
+    BatchToken,
+    PageSize,
+    StringList,
+    check_dsl,
+    instant,
+    normalise_time,
+)
+from cm_mcp.api.requests_v1 import (
+    BillingQueryRequest,
+    V1BatchUrlsRequest,
+    V1LogsBatchRequest,
+    V1LogsScrollRequest,
+)
+from cm_mcp.api.times import format_utc
+from cm_mcp.api.validation import INVALID, Values, known, parse_request
 
-__all__ = ["FILTERED_AGG", "INVALID", "REQUEST_MODELS", "APIRequest", "StringList", "parse_request"]
-
-MAX_PAGE_SIZE = 10_000  # OpenSearch's default max_result_window; the API publishes no maximum
-WORKLOADS_DEFAULT_SIZE = 100  # sent explicitly: the reference gives no default (item 6)
-
-
-# --- reusable field types -------------------------------------------------------------------
-
-
-def _check_string_list(values: list[str]) -> list[str]:
-    if not values:
-        raise PydanticCustomError("empty_list", 'must not be empty; use ["*"] for all')
-    if any(not value.strip() for value in values):
-        raise PydanticCustomError("blank_item", "items must be non-empty strings")
-    if "*" in values and len(values) > 1:
-        raise PydanticCustomError(
-            "wildcard_mixed", '"*" must be the only element: use ["*"] alone or list exact names'
-        )
-    return values
-
-
-StringList = Annotated[list[str], AfterValidator(_check_string_list)]
-PageSize = Annotated[int, Field(gt=0, le=MAX_PAGE_SIZE)]
-
-
-def _now(info: ValidationInfo) -> datetime:
-    """The instant date math resolves against: the caller's (tests, the sandbox) or the clock."""
-    context = info.context if isinstance(info.context, Mapping) else {}
-    now = context.get("now")
-    return now if isinstance(now, datetime) else datetime.now(UTC)
-
-
-def _normalise_time(value: str, info: ValidationInfo) -> str:
-    rounding: Literal["down", "up"] = "up" if info.field_name == "end_time" else "down"
-    try:
-        return format_utc(resolve_time(value, _now(info), rounding))
-    except TimeFormatError as exc:
-        raise PydanticCustomError("time_format", "{reason}", {"reason": str(exc)}) from exc
-
-
-def _instant(value: Any, now: datetime, rounding: Literal["down", "up"]) -> datetime | None:
-    """A time value as an instant, for rules (None when it is not one)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return resolve_time(value, now, rounding)
-    except TimeFormatError:
-        return None
-
-
-def _check_date_math(value: str) -> str:
-    if not is_date_math(value):
-        raise PydanticCustomError(
-            "date_math",
-            "must be OpenSearch date math such as 'now-15m/m', 'now-1d/d' or 'now-2h' (V1 takes no ISO times)",
-        )
-    return value.strip()
-
-
-DateMath = Annotated[str, AfterValidator(_check_date_math)]
-
-
-def _check_token(value: str) -> str:
-    token = value.strip()
-    if not token:
-        raise PydanticCustomError("empty_token", "must be the non-empty token returned by the batch call")
-    return token
-
-
-BatchToken = Annotated[str, AfterValidator(_check_token)]
-
-
-# --- base ---------------------------------------------------------------------------------------
-
-
-def _publish_required(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """The schema's `required`: the fields every call needs (REQUIRED) plus pydantic's own."""
-    always = getattr(model, "REQUIRED", ())
-    listed = set(schema.get("required", [])) | set(always)
-    if listed:
-        schema["required"] = [name for name in model.model_fields if name in listed]
-
-
-class APIRequest(BaseModel):
-    """Base of every request: unknown fields rejected, `to_body()` is exactly what is sent.
-
-    Cross-field rules live in `rule_issues` (each class adds its own through `super()`), so they run
-    both on a validated request and, by `parse_request`, on arguments where some field failed.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_publish_required)
-
-    #: Endpoint name in `cm_mcp.api.endpoints.ENDPOINTS`.
-    ENDPOINT: ClassVar[str]
-    #: A valid call, quoted in validation errors so a model can correct itself in one step.
-    EXAMPLE: ClassVar[dict[str, Any]]
-    #: What to do instead, for fields a caller is likely to send but this endpoint does not take.
-    NOT_ACCEPTED: ClassVar[dict[str, str]] = {}
-    #: Fields every call needs, whatever the others say (published as the schema's `required`).
-    REQUIRED: ClassVar[tuple[str, ...]] = ()
-
-    def to_body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
-
-    @classmethod
-    def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
-        """Every broken cross-field rule of `values` (see cm_mcp.api.validation for what they hold)."""
-        return [
-            ValidationIssue(name, cls.required_message(name))
-            for name in cls.REQUIRED
-            if values.get(name) is None
-        ]
-
-    @classmethod
-    def required_message(cls, name: str) -> str:
-        field = cls.model_fields.get(name)
-        return (
-            f"required: {field.description}" if field and field.description else "required field is missing"
-        )
-
-    @classmethod
-    def field_message(cls, name: str, error_type: str, default: str) -> str:
-        """A field's own error in words that help (pydantic's by default)."""
-        if name == "size" and error_type == "greater_than":
-            return f"must be at least 1 (a page holds 1-{MAX_PAGE_SIZE} records)"
-        if name == "size" and error_type == "less_than_equal":
-            return (
-                f"must be at most {MAX_PAGE_SIZE} per page; for more, continue with the returned "
-                "scroll_id, or export with the batch tool (over 100k records)"
-            )
-        return default
-
-    @model_validator(mode="after")
-    def _rules(self, info: ValidationInfo) -> Self:
-        issues = type(self).rule_issues(
-            {name: getattr(self, name) for name in type(self).model_fields}, _now(info)
-        )
-        if issues:
-            raise rules_error(type(self), issues)
-        return self
-
-
-def _check_dsl(issues: list[tuple[str, str]], field: str, value: Any) -> None:
-    if issues:
-        raise dsl_error(field, issues, value)
-
+__all__ = [
+    "FILTERED_AGG",
+    "INVALID",
+    "MAX_PAGE_SIZE",
+    "REQUEST_MODELS",
+    "APIRequest",
+    "BillingQueryRequest",
+    "StringList",
+    "V1BatchUrlsRequest",
+    "V1LogsBatchRequest",
+    "V1LogsScrollRequest",
+    "parse_request",
+]
 
 # --- V2 shared pieces ---------------------------------------------------------------------------
 
@@ -212,7 +88,7 @@ class _TimeWindow(APIRequest):
     @field_validator("start_time", "end_time", check_fields=False)
     @classmethod
     def _time(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else _normalise_time(value, info)
+        return None if value is None else normalise_time(value, info)
 
     @staticmethod
     def _window_issues(values: Values, now: datetime) -> list[ValidationIssue]:
@@ -221,8 +97,8 @@ class _TimeWindow(APIRequest):
             for name in ("start_time", "end_time")
             if values.get(name) is None
         ]
-        start = _instant(values.get("start_time"), now, "down")
-        end = _instant(values.get("end_time"), now, "up")
+        start = instant(values.get("start_time"), now, "down")
+        end = instant(values.get("end_time"), now, "up")
         if start is not None and end is not None and end <= start:
             issues.append(
                 ValidationIssue(
@@ -234,8 +110,8 @@ class _TimeWindow(APIRequest):
     @classmethod
     def window(cls, values: Values, now: datetime) -> tuple[datetime, datetime] | None:
         """The query's window when both ends are known and in order."""
-        start = _instant(values.get("start_time"), now, "down")
-        end = _instant(values.get("end_time"), now, "up")
+        start = instant(values.get("start_time"), now, "down")
+        end = instant(values.get("end_time"), now, "up")
         return (start, end) if start is not None and end is not None and end > start else None
 
 
@@ -251,7 +127,7 @@ class _FilterList(APIRequest):
         if value is not None:
             if not value:
                 raise PydanticCustomError("empty_list", "must not be empty; omit filters to match everything")
-            _check_dsl(check_filters(value), "filters", value)
+            check_dsl(check_filters(value), "filters", value)
         return value
 
 
@@ -283,7 +159,7 @@ class _Aggregating(_FilterList):
     @field_validator("aggs")
     @classmethod
     def _aggs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_dsl(check_aggs(value), "aggs", value)
+        check_dsl(check_aggs(value), "aggs", value)
         return value
 
     @classmethod
@@ -557,84 +433,6 @@ class WorkloadsAggsRequest(_Aggregating, _WorkloadsScope):
         **_WORKLOADS_EXAMPLE,
         "aggs": {"by_state": {"terms": {"field": "workload.state", "size": 10}}},
     }
-
-
-# --- V1 (deprecated) ----------------------------------------------------------------------------
-
-Scalar = str | int | float | bool
-
-
-class _V1LogsQuery(APIRequest):
-    application: Annotated[Application, Field(description="atr, klewer, eventops or quasar")]
-    time_range: Annotated[DateMath, Field(description="OpenSearch date math, e.g. 'now-15m/m'")]
-    app_type: Annotated[AppTypeV1 | None, Field(description="ec2 or caas")] = None
-    domain: Annotated[str | None, Field(min_length=1, description="One domain name")] = None
-    size: Annotated[PageSize | None, Field(description="Results per request")] = None
-    filters: Annotated[
-        dict[str, Scalar] | None, Field(description='Key-value filters, e.g. {"message": "cluster down"}')
-    ] = None
-    log_group: Annotated[str | None, Field(min_length=1, description="EventOps log group")] = None
-    tenant: Annotated[str | None, Field(min_length=1, description="EventOps tenant")] = None
-    stage: Annotated[str | None, Field(min_length=1, description="EventOps stage")] = None
-
-
-_V1_EXAMPLE: dict[str, Any] = {
-    "application": "atr",
-    "app_type": "caas",
-    "domain": "pay.example.com",
-    "time_range": "now-15m/m",
-    "size": 1000,
-}
-
-
-class V1LogsScrollRequest(_V1LogsQuery):
-    """POST /v1/logs/scroll (deprecated: use logs_scroll). A continuation re-sends the body + scroll_id."""
-
-    ENDPOINT: ClassVar[str] = "v1_logs_scroll"
-    EXAMPLE: ClassVar[dict[str, Any]] = dict(_V1_EXAMPLE)
-
-    scroll_id: Annotated[str | None, Field(min_length=1, description="scroll_id of the previous page")] = None
-
-
-class V1LogsBatchRequest(_V1LogsQuery):
-    """POST /v1/logs/batch (deprecated: use logs_batch)."""
-
-    ENDPOINT: ClassVar[str] = "v1_logs_batch"
-    EXAMPLE: ClassVar[dict[str, Any]] = dict(_V1_EXAMPLE)
-
-
-class V1BatchUrlsRequest(APIRequest):
-    """POST /v1/logs/batch/urls (deprecated: use logs_batch_status)."""
-
-    ENDPOINT: ClassVar[str] = "v1_logs_batch_urls"
-    EXAMPLE: ClassVar[dict[str, Any]] = {"token": "1OTk3LCJpc3MiOi"}
-
-    token: Annotated[BatchToken, Field(description="Token returned by the V1 batch call")]
-
-
-class BillingQueryRequest(APIRequest):
-    """POST /v1/query: billing summary of one domain."""
-
-    ENDPOINT: ClassVar[str] = "billing_query"
-    EXAMPLE: ClassVar[dict[str, Any]] = {"domain": "pay.example.com", "time_range": "now-30d/d"}
-
-    domain: Annotated[str, Field(description="One exact domain name (no wildcard), e.g. pay.example.com")]
-    time_range: Annotated[DateMath, Field(description="OpenSearch date math, e.g. 'now-30d/d'")]
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        """Billing is per domain: "*" or a pattern is refused upstream with a 400 (issue 9)."""
-        domain = value.strip()
-        if not domain:
-            raise PydanticCustomError("blank", "must be a non-empty domain name")
-        if domain == "*":
-            raise PydanticCustomError(
-                "wildcard", 'billing takes one domain per call, not "*": call it once for each domain'
-            )
-        if "*" in domain or "?" in domain:
-            raise PydanticCustomError("wildcard", "wildcards are not accepted: give one exact domain name")
-        return domain
 
 
 REQUEST_MODELS: dict[str, type[APIRequest]] = {
