@@ -641,3 +641,22 @@ async def test_a_well_formed_unknown_result_id_says_how_to_find_the_right_one(tm
         result = await client.call_tool("results_search", {"result_id": fresh})
         text = _text(result)
         assert result.is_error and text.startswith("Local store:") and "results_list" in text, text
+
+
+def test_tool_operations_take_named_typed_parameters() -> None:
+    """Issue 13: operations were `(s, r, b, p, o)` lambdas; each is now a named function of the call
+    context and its tool's own request model (which mypy checks against the tool's model)."""
+    import inspect
+    import typing
+
+    from cm_mcp.server import tools
+
+    specs = tools.ENDPOINT_TOOLS + tools.V1_ENDPOINT_TOOLS + tools.LOCAL_TOOLS
+    for spec in specs:
+        operation = spec.operation
+        assert operation.__name__ != "<lambda>", spec.name
+        assert list(inspect.signature(operation).parameters) == ["call", "request"], spec.name
+        hints = typing.get_type_hints(operation)
+        assert hints["call"] is tools.ToolCall
+        accepted = typing.get_args(hints["request"]) or (hints["request"],)
+        assert spec.model in accepted, (spec.name, hints["request"])
