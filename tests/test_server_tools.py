@@ -660,3 +660,23 @@ def test_tool_operations_take_named_typed_parameters() -> None:
         assert hints["call"] is tools.ToolCall
         accepted = typing.get_args(hints["request"]) or (hints["request"],)
         assert spec.model in accepted, (spec.name, hints["request"])
+
+
+async def test_a_filter_the_local_engine_cannot_run_is_refused_naming_it(tmp_path: Any) -> None:
+    """Found by the fuzz test: results_search with a range on a text field (or bad date math) raised
+    the local engine's DSLError, outside the error tree: the client saw "Error executing tool"."""
+    from cm_mcp.store import ResultStore
+    from tests.fuzz_harness import STORED_HITS
+
+    info = ResultStore(tmp_path).create(kind="logs", source="scroll", request={"t": 1}, hits=STORED_HITS)
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        for tool, extra in (
+            ("results_search", {}),
+            ("results_aggs", {"aggs": {"l": {"terms": {"field": "message"}}}}),
+        ):
+            result = await client.call_tool(
+                tool, {"result_id": info.id, "filters": [{"range": {"message": {"lt": "now-1x"}}}], **extra}
+            )
+            text = _text(result)
+            assert result.is_error and "- filters[0].range.message.lt:" in text, text
+            assert "Error executing tool" not in text

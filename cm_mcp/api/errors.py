@@ -19,6 +19,7 @@
     ├── BatchError                    cm_mcp.batch: DownloadError (HostNotAllowedError, InsecureURLError,
     │                                 URLExpiredError, FileTooLargeError), VerificationError
     │                                 (CountMismatchError), JobNotFoundError, TokenLifetimeError
+    ├── DSLError                      cm_mcp.dsl: a filter or aggregation the local engine cannot run
     └── ExportInterrupted             cm_mcp.ops: an export stopped after submission (carries `cause`)
 
 Names say whose token it is: `JWT*` for the API credential, `BatchToken*` for a batch token.

@@ -17,6 +17,7 @@ from cm_mcp.api.quota import next_utc_midnight
 from cm_mcp.api.retry import RETRYABLE_STATUSES
 from cm_mcp.api.times import format_utc
 from cm_mcp.batch.errors import BatchError, DownloadError, HostNotAllowedError, InsecureURLError
+from cm_mcp.dsl.errors import DSLError
 from cm_mcp.ops.interrupted import ExportInterrupted, resume_call
 from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
 
@@ -44,6 +45,9 @@ def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) ->
         )
     if isinstance(error, errors.APIError):
         return _api_failure(error, tool=tool, now=now)
+    if isinstance(error, DSLError):  # arguments the local search engine cannot run
+        issue = errors.ValidationIssue(error.path or "(request)", f"{error.reason} (local search engine)")
+        return explain_validation(errors.RequestValidationError([issue], tool), tool=tool)
     if isinstance(error, ResultNotFoundError) and not isinstance(error, ResultEvictedError):
         return f"Local store: {error}. results_list shows the stored results (no quota)."
     if isinstance(error, StoreError):
