@@ -242,7 +242,15 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
         )
     # An entry costs its text line and its structured JSON: a client may show the model either.
     header = ResultsList(results=[], retention=store.retention_text, unfinished_exports=unfinished)
-    room = max_tokens - estimate_tokens("\n".join(lines)) - estimate_tokens(header.model_dump_json()) - 40
+
+    def omitted_line(count: int) -> str:
+        return (
+            f"omitted: {count} older result(s) (budget {max_tokens} tokens); "
+            f"pass a larger max_tokens (up to {MAX_TOKENS}) to list more"
+        )
+
+    paid = [*lines, omitted_line(len(infos)), header.model_dump_json()]  # the omitted line at its longest
+    room = max_tokens - sum(estimate_tokens(text) for text in paid)
     entries: list[ResultEntry] = []
     for info in infos:
         entry = ResultEntry.of(info)
@@ -254,11 +262,7 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
     lines[1:1] = [entry.line() for entry in entries]
     omitted = len(infos) - len(entries)
     if omitted:
-        lines.insert(
-            1 + len(entries),
-            f"omitted: {omitted} older result(s) (budget {max_tokens} tokens); "
-            f"pass a larger max_tokens (up to {MAX_TOKENS}) to list more",
-        )
+        lines.insert(1 + len(entries), omitted_line(omitted))
     listing = ResultsList(
         results=entries, omitted=omitted, retention=store.retention_text, unfinished_exports=unfinished
     )
