@@ -731,6 +731,11 @@ def test_every_missing_required_field_is_listed_at_once() -> None:
         "aggs",
     }
     assert _paths(BillingQueryRequest, {}) == {"domain", "time_range"}
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(LogsAggsRequest, {"application": "atr"}, now=NOW)
+    said = {issue.path: issue.message for issue in caught.value.issues}
+    assert said["app_type"] == "required: ec2 or kubernetes"  # what atr can take, not every app type
+    assert said["aggs"].startswith("required: Named OpenSearch aggregations")
 
 
 def test_field_errors_and_rule_errors_come_together() -> None:

@@ -130,6 +130,7 @@ class APIRequest(BaseModel):
 
     @classmethod
     def required_message(cls, name: str) -> str:
+        """What a left-out required field is told: what it takes (its description)."""
         field = cls.model_fields.get(name)
         return (
             f"required: {field.description}" if field and field.description else "required field is missing"

@@ -220,7 +220,8 @@ class _LogsScope(_TimeWindow):
 
     @classmethod
     def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
-        issues = super().rule_issues(values, now)
+        # the scope's own messages first: they say more than the generic "required" (first one wins)
+        issues: list[ValidationIssue] = []
         application, app_type = values.get("application"), values.get("app_type")
         if application is None:
             issues.append(
@@ -264,7 +265,7 @@ class _LogsScope(_TimeWindow):
                 for name in ("log_group", "tenant", "stage")
                 if values.get(name) is not None
             ]
-        return issues + cls._window_issues(values, now)
+        return issues + cls._window_issues(values, now) + super().rule_issues(values, now)
 
 
 _LOGS_EXAMPLE: dict[str, Any] = {
@@ -370,7 +371,7 @@ class _WorkloadsScope(_TimeWindow):
 
     @classmethod
     def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
-        issues = super().rule_issues(values, now)
+        issues: list[ValidationIssue] = []
         for name, wanted in (
             ("application", "'atr'"),
             ("app_type", "ec2 or kubernetes"),
@@ -378,7 +379,7 @@ class _WorkloadsScope(_TimeWindow):
         ):
             if values.get(name) is None:
                 issues.append(ValidationIssue(name, f"required: {wanted}"))
-        return issues + cls._window_issues(values, now)
+        return issues + cls._window_issues(values, now) + super().rule_issues(values, now)
 
 
 _WORKLOADS_EXAMPLE: dict[str, Any] = {

@@ -9,13 +9,21 @@ from pydantic_core import PydanticCustomError
 
 from cm_mcp.api.fields import Application, AppTypeV1
 from cm_mcp.api.request_base import APIRequest, BatchToken, DateMath, PageSize
+from cm_mcp.api.validation import MISSING
 
 # --- V1 (deprecated) ----------------------------------------------------------------------------
 
 Scalar = str | int | float | bool
 
 
-class _V1LogsQuery(APIRequest):
+class _V1Request(APIRequest):
+    @classmethod
+    def required_message(cls, name: str) -> str:
+        # Worded exactly so: the sandbox answers it with the documented V1 400 "Missing <field> variable".
+        return MISSING
+
+
+class _V1LogsQuery(_V1Request):
     application: Annotated[Application, Field(description="atr, klewer, eventops or quasar")]
     time_range: Annotated[DateMath, Field(description="OpenSearch date math, e.g. 'now-15m/m'")]
     app_type: Annotated[AppTypeV1 | None, Field(description="ec2 or caas")] = None
@@ -54,7 +62,7 @@ class V1LogsBatchRequest(_V1LogsQuery):
     EXAMPLE: ClassVar[dict[str, Any]] = dict(_V1_EXAMPLE)
 
 
-class V1BatchUrlsRequest(APIRequest):
+class V1BatchUrlsRequest(_V1Request):
     """POST /v1/logs/batch/urls (deprecated: use logs_batch_status)."""
 
     ENDPOINT: ClassVar[str] = "v1_logs_batch_urls"
@@ -63,7 +71,7 @@ class V1BatchUrlsRequest(APIRequest):
     token: Annotated[BatchToken, Field(description="Token returned by the V1 batch call")]
 
 
-class BillingQueryRequest(APIRequest):
+class BillingQueryRequest(_V1Request):
     """POST /v1/query: billing summary of one domain."""
 
     ENDPOINT: ClassVar[str] = "billing_query"

@@ -121,7 +121,7 @@ def _issue(error: Mapping[str, Any], model: type[APIRequest]) -> ValidationIssue
     if error["type"] == "extra_forbidden":
         message = _unknown_field_message(str(loc[-1]), model)
     elif error["type"] == "missing":
-        message = MISSING  # worded exactly so: the sandbox maps it onto the V1 "Missing ... variable" 400
+        message = model.required_message(str(loc[0])) if len(loc) == 1 else MISSING
     elif error["type"] in _FIELD_MESSAGES:
         message = _FIELD_MESSAGES[error["type"]]
     else:
