@@ -13,8 +13,6 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from pydantic import ValidationError
-
 from cm_mcp import __version__
 from cm_mcp.api.redaction import install_log_redaction
 
@@ -63,21 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return handler(args)
-    except ValidationError as exc:
-        if exc.title != "Settings":
+    except Exception as exc:  # only invalid settings are turned into a message; the rest re-raises
+        from cm_mcp.api.settings import describe_invalid_settings
+
+        message = describe_invalid_settings(exc)
+        if message is None:
             raise
-        # A configuration mistake: the rule, per setting, without a traceback (and without the input,
-        # which may be a token: Settings hides inputs in its errors).
-        problems = "\n".join(f"  {_problem(error['loc'], error['msg'])}" for error in exc.errors())
-        print(f"cm-mcp: invalid configuration:\n{problems}", file=sys.stderr)
+        print(message, file=sys.stderr)
         return 2
-
-
-def _problem(location: tuple[int | str, ...], message: str) -> str:
-    field = str(location[0]) if location else "?"
-    name = "CM_MAX_TOKENS" if field == "default_max_tokens" else f"CM_{field.upper()}"
-    message = message.removeprefix("Value error, ")
-    return message if name in message else f"{name}: {message}"
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from cm_mcp.api.client import CMClient
-from cm_mcp.api.errors import AuthError, BadRequestError, RateLimitError, TokenExpiredError
+from cm_mcp.api.errors import AuthError, BadRequestError, BatchTokenExpiredError, RateLimitError
 from cm_mcp.api.responses import partitions_from_status
 from cm_mcp.api.retry import RetryPolicy
 from cm_mcp.sandbox.auth import issue_token
@@ -199,7 +199,7 @@ async def test_billing(replay: CMClient) -> None:
         ("error_400_v2", "logs_scroll", BadRequestError, "domain"),
         ("error_400_v1", "v1_logs_scroll", BadRequestError, "Invalid application type"),
         ("error_401", "logs_aggs", AuthError, "Unauthorized"),
-        ("error_404_token", "workloads_batch_status", TokenExpiredError, "No record of this token"),
+        ("error_404_token", "workloads_batch_status", BatchTokenExpiredError, "No record of this token"),
         ("error_429", "billing_query", RateLimitError, "Daily request limit"),
     ],
 )

@@ -361,6 +361,12 @@ async def test_failed_partitions_are_reported_with_the_tool_that_resubmits_them(
     assert f"resubmit each with {kind}_batch:" in text
     other = "workloads" if kind == "logs" else "logs"
     assert f"{other}_batch" not in text
+    # each resubmission is a valid JSON call, ready to send as is (it printed as a Python dict)
+    lines = [line for line in text.splitlines() if line.startswith("- ") and "): {" in line]
+    assert lines
+    for line in lines:
+        arguments = json.loads(line[line.index("): {") + 3 :])
+        assert arguments["application"] == "atr" and arguments["start_time"] < arguments["end_time"]
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_precedence_arguments_over_environment_over_dotenv_over_defaults(
     assert settings.max_retries == 1  # .env beats the default
     assert settings.default_max_tokens == 900  # CM_MAX_TOKENS works from .env too
     assert settings.retry_base_delay == 0.5  # default
-    assert Settings(default_max_tokens=100).default_max_tokens == 100  # field name as an argument
+    assert Settings(default_max_tokens=600).default_max_tokens == 600  # field name as an argument
     assert Settings(_env_file=None).max_retries == 4  # the .env file can be switched off
 
 
@@ -333,3 +333,72 @@ def test_a_sandbox_allows_downloads_from_its_own_host_and_port_only() -> None:
     assert check_url("http://127.0.0.1:41234/_s3/bucket/part?X-Amz-Signature=x", policy) == "127.0.0.1"
     with pytest.raises(HostNotAllowedError):
         check_url("http://127.0.0.1:41235/_s3/bucket/part", policy)
+
+
+@pytest.mark.parametrize("value", ["300", "499", "20001", "0", "-5", "lots"])
+def test_max_tokens_outside_the_tools_range_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """CM_MAX_TOKENS=300 was accepted, then every budgeted tool refused its own default (issue 13)."""
+    monkeypatch.setenv("CM_MAX_TOKENS", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    text = str(caught.value)
+    assert "CM_MAX_TOKENS" in text
+    assert "500-20000" in text, text
+
+
+@pytest.mark.parametrize("value", [500, 4000, 20000])
+def test_every_budget_the_settings_accept_the_tools_accept(value: int) -> None:
+    """One range: what CM_MAX_TOKENS accepts is what a tool's max_tokens accepts, bounds included."""
+    from cm_mcp.server.schemas import MAX_TOKENS_PROPERTY
+    from cm_mcp.server.tooling import budget_issue
+
+    settings = Settings(default_max_tokens=value)
+    assert budget_issue(settings.default_max_tokens) is None
+    assert MAX_TOKENS_PROPERTY["minimum"] <= value <= MAX_TOKENS_PROPERTY["maximum"]
+    assert budget_issue(MAX_TOKENS_PROPERTY["minimum"] - 1) is not None
+    assert budget_issue(MAX_TOKENS_PROPERTY["maximum"] + 1) is not None
+
+
+def test_a_bad_setting_stops_the_cli_with_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cm_mcp.cli import main
+
+    monkeypatch.setenv("CM_MAX_TOKENS", "300")
+    assert main(["tools"]) == 2
+    err = capsys.readouterr().err
+    assert "CM_MAX_TOKENS" in err and "500-20000" in err
+    assert "Traceback" not in err
+
+
+def test_the_size_limits_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CM_MAX_RESPONSE_BYTES", "1000000")
+    monkeypatch.setenv("CM_MAX_DOWNLOAD_BYTES", "5000000")
+    settings = Settings()
+    assert (settings.max_response_bytes, settings.max_download_bytes) == (1_000_000, 5_000_000)
+    assert Settings(_env_file=None, max_download_bytes=7).max_download_bytes == 7
+    monkeypatch.delenv("CM_MAX_DOWNLOAD_BYTES")
+    assert Settings().max_download_bytes == 2 * 1024**3  # a partition file of 2 GiB by default
+
+
+@pytest.mark.anyio
+async def test_a_download_over_the_size_setting_says_narrow_the_window_or_raise_it(tmp_path: Path) -> None:
+    """The limit advised resubmitting the same range, which makes the same too-large file (issue 9)."""
+    import httpx2
+
+    from cm_mcp.batch.download import Downloader, DownloadPolicy
+    from cm_mcp.batch.errors import FileTooLargeError
+    from tests.test_batch_fakes import StreamingMock
+
+    policy = DownloadPolicy.from_settings(
+        Settings(_env_file=None, download_allowed_hosts=["*.amazonaws.com"], max_download_bytes=1000)
+    )
+    assert policy.max_bytes == 1000
+    transport = StreamingMock(lambda _: httpx2.Response(200, content=b'{"_id": "a"}\n' * 500))
+    async with Downloader(policy, transport=transport) as downloader:
+        with pytest.raises(FileTooLargeError) as caught:
+            await downloader.fetch("https://b.s3.amazonaws.com/p?X-Amz-Signature=s", tmp_path, "p")
+    text = str(caught.value)
+    assert "CM_MAX_DOWNLOAD_BYTES" in text and "narrower" in text and "1,000" in text

@@ -24,12 +24,17 @@ from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cm_mcp.api.budget import DEFAULT_TOKENS, RANGE_TEXT, budget_problem
 from cm_mcp.api.redaction import register_secret
 
 APP_NAME = "cm-mcp"
+#: CM_MAX_RESPONSE_BYTES default: 32 MiB (see `Settings.max_response_bytes`).
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024**2
+#: CM_MAX_DOWNLOAD_BYTES default: 2 GiB per partition file (see `Settings.max_download_bytes`).
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
 
 #: A bearer token shorter than this can be guessed over the network; `secrets.token_urlsafe(32)` is 43.
 MIN_HTTP_TOKEN_LENGTH = 16
@@ -66,10 +71,17 @@ class Settings(BaseSettings):
     #: no retry starts once this many seconds have passed since the first attempt
     retry_max_seconds: float = Field(default=30.0, ge=0)
     retry_base_delay: float = Field(default=0.5, ge=0)
+    #: the largest response body read (bytes). The biggest documented answer is a scroll page of up
+    #: to 10,000 records, ~1-3 KB each; a body past this is stopped mid-stream, never read whole.
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, gt=0)
+    #: the largest partition file an export downloads (bytes on the wire): a bigger one is stopped
+    #: mid-stream. The partitioning is undocumented (item 27); 2 GiB holds millions of records.
+    max_download_bytes: int = Field(default=DEFAULT_MAX_DOWNLOAD_BYTES, gt=0)
     data_dir: Path = Field(default_factory=_default_data_dir)
     #: expose the deprecated V1 logs endpoints (retired 2026-03-01); billing (/v1/query) is unaffected
     enable_v1: bool = False
-    default_max_tokens: int = Field(default=4000, gt=0, validation_alias="CM_MAX_TOKENS")
+    #: the budget of a tool result whose call names none; within the range every tool accepts
+    default_max_tokens: int = Field(default=DEFAULT_TOKENS, validation_alias="CM_MAX_TOKENS")
     #: hosts presigned URLs may point to; `*.` matches any subdomain. CSV or a JSON list in the env.
     download_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*.amazonaws.com"]
@@ -105,6 +117,21 @@ class Settings(BaseSettings):
                 "and ::1, e.g. the sandbox)."
             )
         return value
+
+    @field_validator("default_max_tokens", mode="before")
+    @classmethod
+    def _budget_in_range(cls, value: Any) -> Any:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = int(value.strip())
+            except ValueError:
+                number = value
+        if budget_problem(number) is not None:
+            raise ValueError(
+                f"must be {RANGE_TEXT} (the budgets every tool's max_tokens accepts), got {value!r}"
+            )
+        return number
 
     @field_validator("api_token", mode="before")
     @classmethod
@@ -189,7 +216,7 @@ class Settings(BaseSettings):
         return f"{self.auth_scheme} {token}" if self.auth_scheme else token
 
     def _read_token_file(self) -> SecretStr | None:
-        # An unreadable file is "no token" here: the request fails locally with TokenMissingError, which
+        # An unreadable file is "no token" here: the request fails locally with JWTMissingError, which
         # names both variables, instead of the whole server refusing to start.
         if self.api_token_file is None:
             return None
@@ -259,3 +286,16 @@ def check_allowed_origins(origins: list[str], source: str) -> list[str]:
             "`https://name:port` or `https://name:*` (or http://; no path)"
         )
     return origins
+
+
+def describe_invalid_settings(error: BaseException) -> str | None:
+    """One line per invalid setting, for a command that cannot start; None for any other error."""
+    if not isinstance(error, ValidationError) or error.title != Settings.__name__:
+        return None
+    lines = ["cm-mcp cannot start: invalid settings"]
+    for problem in error.errors(include_url=False):
+        name = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+        if not name.startswith("CM_"):
+            name = f"CM_{name.upper()}"
+        lines.append(f"  {name}: {str(problem['msg']).removeprefix('Value error, ')}")
+    return "\n".join(lines)

@@ -65,8 +65,10 @@ class DownloadPolicy:
     chunk_size: int = CHUNK_BYTES
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_bytes: int = MAX_FILE_BYTES) -> DownloadPolicy:
-        return cls(allowed_hosts=tuple(settings.download_allowed_hosts), max_bytes=max_bytes)
+    def from_settings(cls, settings: Settings) -> DownloadPolicy:
+        return cls(
+            allowed_hosts=tuple(settings.download_allowed_hosts), max_bytes=settings.max_download_bytes
+        )
 
 
 @dataclass(frozen=True)
