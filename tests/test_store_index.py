@@ -22,8 +22,9 @@ from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, run_export
 from cm_mcp.batch.download import DownloadPolicy
 from cm_mcp.ops import exports, stored
-from cm_mcp.store import ResultStore
-from cm_mcp.store import store as store_module
+from cm_mcp.store import ResultNotFoundError, ResultStore, layout
+from cm_mcp.store import indexing as store_module
+from cm_mcp.store.store import STALE_BUILD_SECONDS
 from tests.test_batch_fakes import (
     LOGS_REQUEST_ARGS,
     T0,
@@ -149,7 +150,7 @@ async def test_interrupted_build_is_rebuilt_on_next_use(tmp_path: Path) -> None:
     folder = tmp_path / "results" / result.result_id
     assert store.count(result.result_id) == 400
     # a process that died mid-build: the marker never written, a temporary directory left behind
-    (folder / "index" / store_module.INDEX_READY).unlink()
+    (folder / "index" / layout.INDEX_READY).unlink()
     (folder / ".index-deadbeef").mkdir()
     (folder / ".index-deadbeef" / "junk").write_text("half an index")
     restarted = ResultStore(tmp_path, background_index=False)
@@ -182,7 +183,7 @@ async def test_eviction_during_a_build_does_not_resurrect_the_result(tmp_path: P
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(even_partitions(300, 3)), store)
     store.delete(result.result_id)
-    with pytest.raises(store_module.ResultNotFoundError):
+    with pytest.raises(ResultNotFoundError):
         store.ensure_index(result.result_id)
     assert not (tmp_path / "results" / result.result_id).exists()
 
@@ -267,9 +268,9 @@ async def test_export_outcome_hints_are_calls_that_run_on_the_stored_records(
 HOLD_BUILD_LOCK = """
 import sys
 from pathlib import Path
-from cm_mcp.store import store
+from cm_mcp.store import layout
 root, result_id = Path(sys.argv[1]), sys.argv[2]
-with store._locked(root, result_id + ".build"):
+with layout.locked(root, result_id + ".build"):
     (root / result_id / ".index-otherprocess").mkdir()
     (root / result_id / ".index-otherprocess" / "segment").write_text("being built")
     print("held", flush=True)
@@ -308,13 +309,13 @@ def test_lock_files_of_long_gone_results_are_pruned(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     info = store.create(kind="logs", source="scroll", request={}, hits=make_hits(3))
     store.delete(info.id)  # takes its meta lock: the lock file exists
-    locks = tmp_path / "results" / store_module.LOCKS_DIR
+    locks = tmp_path / "results" / layout.LOCKS_DIR
     gone = locks / f"{info.id}.meta.lock"
     assert gone.exists()
     live = store.create(kind="logs", source="scroll", request={}, hits=make_hits(3))
     kept = locks / f"{live.id}.build.lock"
     kept.touch()
-    old = time.time() - store_module.STALE_BUILD_SECONDS - 60
+    old = time.time() - STALE_BUILD_SECONDS - 60
     for path in (gone, kept):
         os.utime(path, (old, old))
     ResultStore(tmp_path)  # a new process's store cleans up

@@ -94,16 +94,19 @@ async def _keep_page(
     scroll_id: str | None,
     total: int | None,
 ) -> str | None:
-    """Keep the page in the local store (follow-ups on it cost no request); its result id."""
+    """Keep the page in the local store (follow-ups on it cost no request); its result id, at once.
+
+    The page is written and indexed by the store's background writer while this call summarises and
+    answers; every read of the result (results_search/aggs, the next page) waits for that write.
+    """
     if store is None:
         return None
     kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
-    info = await anyio.to_thread.run_sync(
-        lambda: store.add_scroll_page(
+    return await anyio.to_thread.run_sync(
+        lambda: store.keep_scroll_page(
             request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total
         )
     )
-    return info.id
 
 
 async def scroll_logs(
