@@ -70,7 +70,8 @@ def serve(args: argparse.Namespace) -> int:
     if args.sandbox:
         from cm_mcp.sandbox.runner import start_sandbox_thread
 
-        handle = start_sandbox_thread(sandbox_config(args, settings))
+        # initialize is answered at once; a first start builds the data meanwhile (tool calls wait)
+        handle = start_sandbox_thread(sandbox_config(args, settings), build_in_background=True)
         settings = pointed_at(settings, handle.url, handle.token)
         logger.warning("sandbox API at %s", handle.url)
     server = build_server(settings)
