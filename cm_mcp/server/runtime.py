@@ -13,16 +13,18 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp import Client
-from mcp.types import ContentBlock, ResourceLink, TextContent
 from pydantic import SecretStr
 
 from cm_mcp.api.settings import Settings
-from cm_mcp.server.app import build_server
 
+if TYPE_CHECKING:
+    from mcp.types import ContentBlock
+
+# Lazy imports below: each command imports what it uses (`serve` never loads the MCP client,
+# `tools` never the server app, the sandbox only with --sandbox).
 logger = logging.getLogger("cm_mcp.server")
 
 
@@ -65,6 +67,8 @@ async def backend(args: argparse.Namespace) -> AsyncIterator[Settings]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from cm_mcp.server.app import build_server
+
     settings = Settings()
     handle = None
     if args.sandbox:
@@ -107,6 +111,9 @@ def call_tool(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
+    from mcp import Client
+
+    from cm_mcp.server.app import build_server
     from cm_mcp.server.progress import ProgressBar
 
     async with backend(args) as settings, Client(build_server(settings)) as client:
@@ -122,6 +129,8 @@ async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
 
 def block_text(block: ContentBlock) -> str:
     """A content block for a terminal: text as it is, a resource link as one readable line."""
+    from mcp.types import ResourceLink, TextContent
+
     if isinstance(block, TextContent):
         return block.text
     if isinstance(block, ResourceLink):
@@ -132,6 +141,8 @@ def block_text(block: ContentBlock) -> str:
 
 def schema_documents() -> dict[str, dict[str, Any]]:
     """One JSON document per tool (V1 included): what `tools/list` publishes."""
+    from cm_mcp.server.app import build_server
+
     server = build_server(Settings(enable_v1=True))
     tools = anyio.run(server.list_tools)
     return {tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools}
