@@ -41,9 +41,9 @@ def test_a_follow_up_waits_for_the_page_it_was_promised(tmp_path: Path, held_wri
     store = ResultStore(tmp_path)
     result_id = store.keep_scroll_page(
         {"application": "atr"}, make_hits(40), kind="logs", next_scroll_id="s1"
-    )
+    ).result_id
     assert not (tmp_path / "results" / result_id).exists()  # answered before it is stored
-    more = store.keep_scroll_page({"scroll_id": "s1"}, make_hits(70), kind="logs", next_scroll_id=None)
+    more = store.keep_scroll_page({"scroll_id": "s1"}, make_hits(70), kind="logs").result_id
     assert more == result_id  # the continuation joins the result although page 1 is not on disk yet
     counting, counts = in_thread(lambda: store.count(result_id))
     listing, listed = in_thread(store.list)
@@ -66,7 +66,7 @@ def test_a_failed_write_leaves_no_result_and_frees_the_readers(
 
     monkeypatch.setattr(scroll._PageWrite, "_write", broken)
     store = ResultStore(tmp_path)
-    result_id = store.keep_scroll_page({"application": "atr"}, make_hits(5), kind="logs")
+    result_id = store.keep_scroll_page({"application": "atr"}, make_hits(5), kind="logs").result_id
     with pytest.raises(ResultNotFoundError):
         store.get(result_id)
     assert store.list() == []
@@ -84,7 +84,7 @@ def slow(self):
     write(self)
 scroll._PageWrite._write = slow
 store = ResultStore(Path(sys.argv[1]))
-print(store.keep_scroll_page({"application": "atr"}, make_hits(12), kind="logs"), flush=True)
+print(store.keep_scroll_page({"application": "atr"}, make_hits(12), kind="logs").result_id, flush=True)
 sys.stdin.readline()
 go.set()
 """
@@ -119,7 +119,7 @@ def test_a_process_that_exits_right_after_answering_still_stores_its_page(tmp_pa
     code = (
         "import sys; from pathlib import Path; from cm_mcp.store import ResultStore;"
         "from tests.test_batch_fakes import make_hits;"
-        "print(ResultStore(Path(sys.argv[1])).keep_scroll_page({'application': 'atr'}, make_hits(9), kind='logs'))"
+        "print(ResultStore(Path(sys.argv[1])).keep_scroll_page({'application': 'atr'}, make_hits(9), kind='logs').result_id)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
@@ -130,3 +130,17 @@ def test_a_process_that_exits_right_after_answering_still_stores_its_page(tmp_pa
     )
     result_id = done.stdout.decode().strip()
     assert ResultStore(tmp_path).count(result_id) == 9
+
+
+def test_a_page_kept_unstarted_is_written_only_when_released(tmp_path: Path) -> None:
+    """`start=False` (the scroll tool: summary first, then the write): readers wait for `write()`."""
+    store = ResultStore(tmp_path)
+    kept = store.keep_scroll_page({"application": "atr"}, make_hits(25), kind="logs", start=False)
+    counting, counts = in_thread(lambda: store.count(kept.result_id))
+    counting.join(0.5)
+    assert counting.is_alive() and not counts
+    assert not (tmp_path / "results" / kept.result_id).exists()
+    kept.write()
+    kept.write()  # idempotent
+    counting.join(WAIT)
+    assert counts == [25]

@@ -46,6 +46,7 @@ from cm_mcp.ops.results import (
     ScrollResult,
 )
 from cm_mcp.store import ResultStore
+from cm_mcp.store.scroll import KeptPage
 from cm_mcp.summarize import (
     estimate_tokens,
     render_aggs,
@@ -93,18 +94,19 @@ async def _keep_page(
     hits: list[dict[str, Any]],
     scroll_id: str | None,
     total: int | None,
-) -> str | None:
-    """Keep the page in the local store (follow-ups on it cost no request); its result id, at once.
+) -> KeptPage | None:
+    """Keep the page in the local store (follow-ups on it cost no request): its result id at once.
 
-    The page is written and indexed by the store's background writer while this call summarises and
-    answers; every read of the result (results_search/aggs, the next page) waits for that write.
+    The store's background writer files and indexes the page once `write()` is called (after the
+    summary: both need the GIL); every read of the result (results_search/aggs, the next page)
+    waits for that write.
     """
     if store is None:
         return None
     kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
     return await anyio.to_thread.run_sync(
         lambda: store.keep_scroll_page(
-            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total
+            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total, start=False
         )
     )
 
@@ -137,9 +139,31 @@ async def _scroll_page(
     max_tokens: int,
     store: ResultStore | None,
 ) -> Rendered:
-    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads)."""
+    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads).
+
+    The page's result id is decided first; storing it starts once the summary is made (`kept.write()`,
+    whatever happens), so the answer does not wait for files and index.
+    """
     scroll_id = meta.scroll_id or None
-    result_id = await _keep_page(store, request, hits, scroll_id, total)
+    kept = await _keep_page(store, request, hits, scroll_id, total)
+    try:
+        return await _summarised_page(request, meta, hits, total, max_tokens, store, kept)
+    finally:
+        if kept is not None:
+            kept.write()
+
+
+async def _summarised_page(
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    meta: V2Meta,
+    hits: list[dict[str, Any]],
+    total: int | None,
+    max_tokens: int,
+    store: ResultStore | None,
+    kept: KeptPage | None,
+) -> Rendered:
+    scroll_id = meta.scroll_id or None
+    result_id = kept.result_id if kept is not None else None
     call = _call_info(request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None)
     summarize = summarize_logs if isinstance(request, LogsScrollRequest) else summarize_records
     summary = summarize(
@@ -152,15 +176,17 @@ async def _scroll_page(
         # The last page: every matched record is in the stored result, so reading more is free.
         local_result_id=result_id if scroll_id is None else None,
     )
+    if not hits and kept is not None:
+        kept.write()  # the note reads the store, which waits for this page
     note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
     result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary, note=note)
-    kept = (
+    kept_line = (
         f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
         if result_id
         else ""
     )
     noted = f"\nnote: {note}" if note else ""
-    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{noted}{kept}")
+    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{noted}{kept_line}")
 
 
 async def aggregate(

@@ -51,6 +51,18 @@ _RESERVE = threading.Lock()  # deciding ids and queueing writes, one page at a t
 _last_write: threading.Thread | None = None
 
 
+class KeptPage:
+    """A page queued for storing: its result id, and `write()` to let the writer start."""
+
+    def __init__(self, result_id: str, go: threading.Event) -> None:
+        self.result_id = result_id
+        self._go = go
+
+    def write(self) -> None:
+        """Let the page be written (idempotent). Until then every reader of the result waits."""
+        self._go.set()
+
+
 def keep_page(
     store: ResultStore,
     request: Mapping[str, Any],
@@ -59,8 +71,12 @@ def keep_page(
     kind: ResultKind,
     next_scroll_id: str | None,
     upstream_total: int | None,
-) -> str:
-    """Queue the page for storing; its result id, at once (see the module docstring)."""
+    start: bool = True,
+) -> KeptPage:
+    """Queue the page for storing; its result id, at once (see the module docstring). With
+    `start=False` the writer waits for `KeptPage.write()`: a caller that summarises the page first
+    keeps the writer's Python work (it needs the GIL too) out of the way of its answer, and must call
+    `write()` whatever happens (readers of the result wait until then)."""
     global _last_write
     root = str(store.root)
     scroll_id = request.get("scroll_id")
@@ -81,10 +97,13 @@ def keep_page(
         page = _PageWrite(
             store, result_id, lock, dict(request), list(hits), kind, next_scroll_id, upstream_total
         )
-        writer = threading.Thread(target=page.run, args=(_last_write,), name=f"cm-page-{result_id}")
+        go = threading.Event()
+        if start:
+            go.set()
+        writer = threading.Thread(target=page.run, args=(_last_write, go), name=f"cm-page-{result_id}")
         _last_write = writer
         writer.start()
-    return result_id
+    return KeptPage(result_id, go)
 
 
 def wait_pending(store: ResultStore, result_id: str | None = None) -> None:
@@ -126,8 +145,10 @@ class _PageWrite:
         self.request, self.hits, self.kind = request, hits, kind
         self.next_scroll_id, self.upstream_total = next_scroll_id, upstream_total
 
-    def run(self, previous: threading.Thread | None) -> None:
+    def run(self, previous: threading.Thread | None, go: threading.Event) -> None:
         try:
+            if not go.wait(PENDING_WAIT_SECONDS):
+                logger.warning("result %s: never released for writing; written now", self.result_id)
             if previous is not None:
                 previous.join()  # pages are stored in the order they were kept
             self._write()

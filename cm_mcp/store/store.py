@@ -178,13 +178,21 @@ class ResultStore:
         kind: ResultKind,
         next_scroll_id: str | None = None,
         upstream_total: int | None = None,
-    ) -> str:
-        """Keep one scroll page; returns its result id at once and stores the page in the background
-        (every read of the result waits for it: see scroll.py). A continuation (`request` is
-        `{"scroll_id": s}`) joins the result whose previous page returned `s`; any other request
-        starts a new result. `complete` becomes True when a page comes back without a next scroll id."""
+        start: bool = True,
+    ) -> scroll.KeptPage:
+        """Keep one scroll page: its result id at once, the page stored in the background (every read
+        of the result waits for it; `start=False`: not before `write()`, see scroll.py). A continuation
+        (`request` is `{"scroll_id": s}`) joins the result whose previous page returned `s`; any other
+        request starts a new result. `complete` becomes True when a page comes back without a next
+        scroll id."""
         return scroll.keep_page(
-            self, request, hits, kind=kind, next_scroll_id=next_scroll_id, upstream_total=upstream_total
+            self,
+            request,
+            hits,
+            kind=kind,
+            next_scroll_id=next_scroll_id,
+            upstream_total=upstream_total,
+            start=start,
         )
 
     def add_scroll_page(
@@ -197,10 +205,10 @@ class ResultStore:
         upstream_total: int | None = None,
     ) -> ResultInfo:
         """`keep_scroll_page`, returning once the page is stored: the result as it is then."""
-        result_id = self.keep_scroll_page(
+        kept = self.keep_scroll_page(
             request, hits, kind=kind, next_scroll_id=next_scroll_id, upstream_total=upstream_total
         )
-        return self.get(result_id)
+        return self.get(kept.result_id)
 
     # --- reading -------------------------------------------------------------------------------------
 
