@@ -19,15 +19,20 @@ if TYPE_CHECKING:
     from cm_mcp.store.store import ResultStore
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def dumps_line(hit: Mapping[str, Any]) -> bytes:
-    return json.dumps(hit, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One NDJSON line of a page file; also the hit's text for the index (`DocIndex.add_lines`), so a
+    page is serialised once for both."""
+    return _ENCODE(hit).encode() + b"\n"
 
 
-def write_page(path: Path, hits: Sequence[Mapping[str, Any]]) -> StoredFile:
-    """Write `hits` as one NDJSON page; its StoredFile entry."""
-    data = b"".join(dumps_line(h) for h in hits)
+def write_page(path: Path, lines: Sequence[bytes]) -> StoredFile:
+    """Write `lines` (from `dumps_line`) as one NDJSON page; its StoredFile entry."""
+    data = b"".join(lines)
     path.write_bytes(data)
-    return StoredFile(name=path.name, bytes=len(data), records=len(hits), format="ndjson")
+    return StoredFile(name=path.name, bytes=len(data), records=len(lines), format="ndjson")
 
 
 class ResultBuilder:
@@ -69,21 +74,22 @@ class ResultBuilder:
         self._seen: set[int] = set()  # hash(_id): 64-bit, collision odds negligible at 10^7 docs
         self._files: list[tuple[Path, StoredFile]] = []
 
-    def add_hits(self, hits: Iterable[Mapping[str, Any]]) -> int:
-        """Index the hits whose `_id` is new to this result; returns how many were new."""
+    def add_hits(self, hits: Iterable[Mapping[str, Any]], lines: Sequence[bytes] | None = None) -> int:
+        """Index the hits whose `_id` is new to this result; returns how many were new. `lines`: the
+        hits' JSON text (`dumps_line`), indexed as it is instead of serialising the hits again."""
         if self.index is None:
             raise StoreError("this result defers its index: register files and pass the counts to finish()")
         seen = self._seen
-        fresh = []
-        for hit in hits:
+        fresh: list[tuple[bytes | None, Mapping[str, Any]]] = []
+        for i, hit in enumerate(hits):
             self.received += 1
             key = hash(str(hit.get("_id", "")))
             if key in seen:
                 continue
             seen.add(key)
-            fresh.append(hit)
+            fresh.append((lines[i] if lines is not None else None, hit))
         if fresh:
-            self.index.add(fresh, commit=False)
+            self.index.add_lines(fresh, commit=False)
         self.added += len(fresh)
         return len(fresh)
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from cm_mcp.dsl import DocIndex, DocQuery
-from cm_mcp.store.builder import write_page
+from cm_mcp.store.builder import dumps_line, write_page
 from cm_mcp.store.fsutil import NamedLock
 from cm_mcp.store.layout import INDEX_DIR, INDEX_READY, dir_bytes, locked, mark_ready, named_lock, now
 from cm_mcp.store.models import ResultInfo, ResultKind
@@ -198,20 +198,22 @@ def append_page(
     # Not ready while it changes: a crash before the marker is back means a rebuild from the files.
     (folder / INDEX_DIR / INDEX_READY).unlink()
     index = store.new_index(folder / INDEX_DIR, bulk=len(hits) >= 20_000)
+    lines = [dumps_line(hit) for hit in hits]  # one serialisation for the file and the index
     try:
         present = _present_ids(index, [str(h.get("_id", "")) for h in hits])
-        fresh, batch_ids = [], set()
-        for hit in hits:
+        fresh: builtins.list[tuple[bytes | None, Mapping[str, Any]]] = []
+        batch_ids: set[str] = set()
+        for line, hit in zip(lines, hits, strict=True):
             hid = str(hit.get("_id", ""))
             if hid in present or hid in batch_ids:
                 continue
             batch_ids.add(hid)
-            fresh.append(hit)
+            fresh.append((line, hit))
         if fresh:
-            index.add(fresh)
+            index.add_lines(fresh)
     finally:
         index.close()
-    info.files.append(write_page(folder / "files" / f"page-{info.pages + 1:04d}.ndjson", hits))
+    info.files.append(write_page(folder / "files" / f"page-{info.pages + 1:04d}.ndjson", lines))
     info.pages += 1
     info.records += len(fresh)
     info.records_received += len(hits)

@@ -46,7 +46,7 @@ from typing import Any, Final
 from cm_mcp.dsl import DocIndex, DocQuery
 from cm_mcp.dsl.index import INDEX_THREADS, SMALL_HEAP_BYTES
 from cm_mcp.store import indexing, retention, scroll
-from cm_mcp.store.builder import ResultBuilder, write_page
+from cm_mcp.store.builder import ResultBuilder, dumps_line, write_page
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
 from cm_mcp.store.formats import sample_file_records
 from cm_mcp.store.fsutil import atomic_write
@@ -417,9 +417,10 @@ def _one_page(
 ) -> ResultInfo:
     """A one-page result: `hits` indexed and stored as `page-0001.ndjson`."""
     try:
-        builder.add_hits(hits)
+        lines = [dumps_line(hit) for hit in hits]  # one serialisation for the file and the index
+        builder.add_hits(hits, lines)
         page = builder.dir / "page-0001.ndjson"
-        builder.add_file(page, write_page(page, hits))
+        builder.add_file(page, write_page(page, lines))
         return builder.finish(
             complete=complete, next_scroll_id=next_scroll_id, upstream_total=upstream_total, pages=1
         )
