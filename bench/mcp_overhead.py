@@ -4,7 +4,8 @@ httpx2 (and with the bare API client), against the same sandbox, in the same run
     .venv/bin/python bench/mcp_overhead.py [--calls 30] [--sizes 100,10000] [--volume 60000]
 
 The sandbox runs in its own process, so neither side shares a GIL with the server. Baseline: a plain
-httpx2 POST of the same body, JSON decoded (what any client pays for the data). The API client adds
+httpx2 POST of the same body, JSON decoded (what any client pays for the data). The three ways are
+timed back to back in each round and compared per round (the machine is shared: load drifts). The API client adds
 validation into typed models; the MCP tool adds the summary, the text rendering and the protocol, and
 keeps the page in the local store (off the response path: written while the answer goes out).
 
@@ -51,43 +52,68 @@ handle.stop()
 """
 
 
-async def plain(url: str, token: str, calls: int, size: int) -> list[float]:
-    times = []
+async def paired(url: str, token: str, data_dir: str, calls: int, size: int) -> dict[str, list[float]]:
+    """Each round: plain httpx2, the API client and the MCP tool, back to back (so load drifts hit
+    all three alike), then a results_list through the same session, which waits for the page's
+    write: the writer of one round never overlaps the next round's timed calls."""
     body = parse_request(LogsScrollRequest, {**ARGS, "size": size}).to_body()
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
-        for _ in range(calls):
-            started = time.perf_counter()
-            response = await client.post("/v2/logs/scroll", json=body, headers=headers)
-            response.raise_for_status()
-            json.loads(response.content)
-            times.append(time.perf_counter() - started)
-    return times
-
-
-async def api_client(url: str, token: str, calls: int, size: int) -> list[float]:
-    times = []
-    async with CMClient(api_url=url, token=token) as client:
-        for _ in range(calls):
-            request = parse_request(LogsScrollRequest, {**ARGS, "size": size})
-            started = time.perf_counter()
-            await client.call("logs_scroll", request)
-            times.append(time.perf_counter() - started)
-    return times
-
-
-async def over_stdio(url: str, token: str, data_dir: str, calls: int, size: int) -> list[float]:
     env = {**os.environ, "CM_API_URL": url, "CM_API_TOKEN": token, "CM_DATA_DIR": data_dir}
     params = StdioServerParameters(command=sys.executable, args=["-m", "cm_mcp.cli", "serve"], env=env)
-    times = []
-    async with Client(params) as client:
-        await client.list_tools()
+    rows: dict[str, list[float]] = {
+        "plain httpx2": [],
+        "API client": [],
+        "stdio MCP tool call": [],
+        "then results_list": [],
+    }
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=120) as http,
+        CMClient(api_url=url, token=token) as api,
+        Client(params) as mcp,
+    ):
+        await mcp.list_tools()
         for _ in range(calls):
             started = time.perf_counter()
-            result = await client.call_tool("logs_scroll", {**ARGS, "size": size})
-            times.append(time.perf_counter() - started)
+            response = await http.post("/v2/logs/scroll", json=body, headers=headers)
+            response.raise_for_status()
+            json.loads(response.content)
+            rows["plain httpx2"].append(time.perf_counter() - started)
+            request = parse_request(LogsScrollRequest, {**ARGS, "size": size})
+            started = time.perf_counter()
+            await api.call("logs_scroll", request)
+            rows["API client"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            result = await mcp.call_tool("logs_scroll", {**ARGS, "size": size})
+            rows["stdio MCP tool call"].append(time.perf_counter() - started)
             assert not result.is_error, result.content
-    return times
+            started = time.perf_counter()
+            await mcp.call_tool("results_list", {})
+            rows["then results_list"].append(time.perf_counter() - started)
+    return rows
+
+
+async def components(url: str, token: str, size: int, data_dir: str, repeat: int = 5) -> dict[str, float]:
+    """Medians (ms) of what the tool does with one page besides the request, on the same hits here:
+    the summary (on the response path) and storing the page (off it since issue 10; it was on it)."""
+    from cm_mcp.store import ResultStore
+    from cm_mcp.summarize import summarize_logs
+
+    body = parse_request(LogsScrollRequest, {**ARGS, "size": size}).to_body()
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        response = await client.post(
+            "/v2/logs/scroll", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+    hits = response.json()["data"]["logs"]
+    store = ResultStore(data_dir)
+    out: dict[str, list[float]] = {"summary": [], "storing the page": []}
+    for _ in range(repeat):
+        started = time.perf_counter()
+        summarize_logs(hits, total_matched=len(hits), max_tokens=4000)
+        out["summary"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        store.add_scroll_page(body, hits, kind="logs")
+        out["storing the page"].append(time.perf_counter() - started)
+    return {name: statistics.median(times) * 1000 for name, times in out.items()}
 
 
 def main() -> None:
@@ -109,19 +135,29 @@ def main() -> None:
         try:
             url, token = sandbox.stdout.readline().decode().split()
             for size in sizes:
-                calls = options.calls if size <= 1000 else max(5, options.calls // 4)
-                rows = {
-                    "plain httpx2": anyio.run(plain, url, token, calls + warm, size)[warm:],
-                    "API client": anyio.run(api_client, url, token, calls + warm, size)[warm:],
-                    "stdio MCP tool call": anyio.run(
-                        over_stdio, url, token, str(Path(tmp) / f"mcp-{size}"), calls + warm, size
-                    )[warm:],
-                }
-                base = statistics.median(rows["plain httpx2"]) * 1000
-                print(f"logs_scroll size={size}, {calls} calls each (after {warm} warm-up), medians:")
+                calls = options.calls if size <= 1000 else max(5, options.calls // 3)
+                rows = anyio.run(paired, url, token, str(Path(tmp) / f"mcp-{size}"), calls + warm, size)
+                rows = {name: times[warm:] for name, times in rows.items()}
+                plain = rows["plain httpx2"]
+                print(f"logs_scroll size={size}, {calls} rounds (after {warm} warm-up), medians:")
                 for name, times in rows.items():
                     ms = statistics.median(times) * 1000
-                    print(f"  {name:<20} {ms:9.1f} ms   +{ms - base:8.1f} ms   {ms / base:5.2f}x plain")
+                    if name == "then results_list":
+                        print(
+                            f"  {name:<20} {ms:9.1f} ms   (waits for the page's write; not part of the answer)"
+                        )
+                        continue
+                    extra = statistics.median(t - p for t, p in zip(times, plain, strict=True)) * 1000
+                    ratio = statistics.median(t / p for t, p in zip(times, plain, strict=True))
+                    print(
+                        f"  {name:<20} {ms:9.1f} ms   +{extra:8.1f} ms   {ratio:5.2f}x plain (per-round medians)"
+                    )
+                parts = anyio.run(components, url, token, size, str(Path(tmp) / f"parts-{size}"))
+                print(
+                    "  of which, timed on the same hits in this process: "
+                    + ", ".join(f"{name} {ms:.1f} ms" for name, ms in parts.items())
+                    + " (storing runs after the answer is made)"
+                )
         finally:
             sandbox.stdin.close()
             sandbox.wait(30)

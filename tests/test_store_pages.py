@@ -132,8 +132,11 @@ def test_a_process_that_exits_right_after_answering_still_stores_its_page(tmp_pa
     assert ResultStore(tmp_path).count(result_id) == 9
 
 
-def test_a_page_kept_unstarted_is_written_only_when_released(tmp_path: Path) -> None:
-    """`start=False` (the scroll tool: summary first, then the write): readers wait for `write()`."""
+def test_a_page_kept_unstarted_is_written_only_when_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`start=False` (the scroll tool: answer first, then the write): readers wait for `write()`."""
+    monkeypatch.setattr(scroll, "UNRELEASED_START_SECONDS", WAIT)
     store = ResultStore(tmp_path)
     kept = store.keep_scroll_page({"application": "atr"}, make_hits(25), kind="logs", start=False)
     counting, counts = in_thread(lambda: store.count(kept.result_id))
@@ -144,3 +147,12 @@ def test_a_page_kept_unstarted_is_written_only_when_released(tmp_path: Path) -> 
     kept.write()  # idempotent
     counting.join(WAIT)
     assert counts == [25]
+
+
+def test_a_page_never_released_is_written_all_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scroll, "UNRELEASED_START_SECONDS", 0.05)
+    store = ResultStore(tmp_path)
+    kept = store.keep_scroll_page({"application": "atr"}, make_hits(6), kind="logs", start=False)
+    assert store.count(kept.result_id) == 6  # a cancelled caller never released it

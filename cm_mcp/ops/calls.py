@@ -5,6 +5,7 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -141,8 +142,9 @@ async def _scroll_page(
 ) -> Rendered:
     """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads).
 
-    The page's result id is decided first; storing it starts once the summary is made (`kept.write()`,
-    whatever happens), so the answer does not wait for files and index.
+    The page's result id is decided first; storing it starts when this task next yields to the event
+    loop after returning, i.e. once the server has serialised the answer and is sending it (the
+    writer's Python work competes for the GIL), so the answer waits for neither files nor index.
     """
     scroll_id = meta.scroll_id or None
     kept = await _keep_page(store, request, hits, scroll_id, total)
@@ -150,7 +152,14 @@ async def _scroll_page(
         return await _summarised_page(request, meta, hits, total, max_tokens, store, kept)
     finally:
         if kept is not None:
-            kept.write()
+            _write_soon(kept)
+
+
+def _write_soon(kept: KeptPage) -> None:
+    try:
+        asyncio.get_running_loop().call_soon(kept.write)
+    except RuntimeError:  # no running asyncio loop (another backend): now
+        kept.write()
 
 
 async def _summarised_page(

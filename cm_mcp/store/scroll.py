@@ -38,6 +38,9 @@ logger = logging.getLogger("cm_mcp.store")
 
 #: `_id` lookups per query when de-duplicating a scroll page against what is stored.
 ID_LOOKUP_CHUNK: Final = 1000
+#: A page kept with `start=False` is written after this at the latest, released or not (a caller
+#: cancelled between keeping and releasing it must not leave readers, or interpreter exit, waiting).
+UNRELEASED_START_SECONDS: Final = 2.0
 #: A reader waits at most this long for a pending page write (a write takes well under a second; a
 #: stuck disk must not hang every follow-up forever).
 PENDING_WAIT_SECONDS: Final = 600.0
@@ -74,9 +77,9 @@ def keep_page(
     start: bool = True,
 ) -> KeptPage:
     """Queue the page for storing; its result id, at once (see the module docstring). With
-    `start=False` the writer waits for `KeptPage.write()`: a caller that summarises the page first
-    keeps the writer's Python work (it needs the GIL too) out of the way of its answer, and must call
-    `write()` whatever happens (readers of the result wait until then)."""
+    `start=False` the writer waits for `KeptPage.write()` (or `UNRELEASED_START_SECONDS`): a caller
+    that answers first keeps the writer's Python work (it needs the GIL too) out of its answer's way;
+    readers of the result wait for the write either way."""
     global _last_write
     root = str(store.root)
     scroll_id = request.get("scroll_id")
@@ -147,8 +150,7 @@ class _PageWrite:
 
     def run(self, previous: threading.Thread | None, go: threading.Event) -> None:
         try:
-            if not go.wait(PENDING_WAIT_SECONDS):
-                logger.warning("result %s: never released for writing; written now", self.result_id)
+            go.wait(UNRELEASED_START_SECONDS)
             if previous is not None:
                 previous.join()  # pages are stored in the order they were kept
             self._write()
