@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 # Lazy imports below: each command imports what it uses (`serve` never loads the MCP client,
 # `tools` never the server app, the sandbox only with --sandbox).
-logger = logging.getLogger("cm_mcp.server")
 
 
 def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
@@ -76,8 +74,7 @@ def serve(args: argparse.Namespace) -> int:
 
         # initialize is answered at once; a first start builds the data meanwhile (tool calls wait)
         handle = start_sandbox_thread(sandbox_config(args, settings), build_in_background=True)
-        settings = pointed_at(settings, handle.url, handle.token)
-        logger.warning("sandbox API at %s", handle.url)
+        settings = pointed_at(settings, handle.url, handle.token)  # the runner logs where and when ready
     server = build_server(settings)
     try:
         if args.transport == "stdio":
