@@ -165,3 +165,25 @@ class ResultBuilder:
                 self.index.close()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def publish_one_page(
+    builder: ResultBuilder,
+    hits: Sequence[Mapping[str, Any]],
+    *,
+    complete: bool,
+    next_scroll_id: str | None = None,
+    upstream_total: int | None = None,
+) -> ResultInfo:
+    """A one-page result: `hits` indexed and stored as `page-0001.ndjson`."""
+    try:
+        lines = [dumps_line(hit) for hit in hits]  # one serialisation for the file and the index
+        builder.add_hits(hits, lines)
+        page = builder.dir / "page-0001.ndjson"
+        builder.add_file(page, write_page(page, lines))
+        return builder.finish(
+            complete=complete, next_scroll_id=next_scroll_id, upstream_total=upstream_total, pages=1
+        )
+    except BaseException:
+        builder.abort()
+        raise

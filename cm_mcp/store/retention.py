@@ -1,4 +1,4 @@
-"""Retention and eviction: results older than `max_age` go first, then the oldest until the total size
+"""Retention, eviction and debris: results older than `max_age` go first, then the oldest until the total size
 is under `max_bytes`; the newest result is never evicted by size, so one oversized export stays usable
 until the next one arrives. An evicted id leaves a tombstone, so a later lookup can say why it is gone."""
 
@@ -7,13 +7,14 @@ from __future__ import annotations
 import builtins
 import json
 import shutil
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError
 from cm_mcp.store.fsutil import atomic_write
-from cm_mcp.store.layout import META, TOMBSTONES, locked, now
+from cm_mcp.store.layout import LOCKS_DIR, META, TOMBSTONES, locked, now
 
 if TYPE_CHECKING:
     from cm_mcp.store.store import ResultStore
@@ -75,6 +76,25 @@ def missing(root: Path, result_id: str, retention: str) -> ResultNotFoundError:
     return ResultEvictedError(
         result_id, datetime.fromisoformat(stone["evicted_at"]), stone["reason"], retention
     )
+
+
+def remove_stale_builds(root: Path, stale_seconds: float) -> None:
+    """Debris of crashed processes: old `.building-*` folders, and the lock files of results
+    long gone (a lock file is never removed while its result exists: that would race its users)."""
+    cutoff = time.time() - stale_seconds
+    for folder in root.glob(".building-*"):
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+    for lock_file in root.glob(f"{LOCKS_DIR}/r*.lock"):
+        result_id = lock_file.name.split(".", 1)[0]
+        try:
+            if not (root / result_id).exists() and lock_file.stat().st_mtime < cutoff:
+                lock_file.unlink()
+        except OSError:
+            continue
 
 
 def size_text(size: int) -> str:

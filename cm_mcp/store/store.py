@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-import shutil
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -46,11 +44,11 @@ from typing import Any, Final
 from cm_mcp.dsl import DocIndex, DocQuery
 from cm_mcp.dsl.index import INDEX_THREADS, SMALL_HEAP_BYTES
 from cm_mcp.store import indexing, retention, scroll
-from cm_mcp.store.builder import ResultBuilder, dumps_line, write_page
+from cm_mcp.store.builder import ResultBuilder, publish_one_page
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
 from cm_mcp.store.formats import sample_file_records
 from cm_mcp.store.fsutil import atomic_write
-from cm_mcp.store.layout import INDEX_DIR, INDEX_READY, LOCKS_DIR, META, locked, named_lock, now
+from cm_mcp.store.layout import INDEX_DIR, INDEX_READY, META, locked, named_lock, now
 from cm_mcp.store.models import ResultInfo, ResultKind, ResultSource, SearchPage
 
 #: Default retention: a week of investigations, within a few GiB of disk.
@@ -86,7 +84,7 @@ class ResultStore:
         self.index_threads = index_threads
         self.background_index = background_index
         self._lock = threading.RLock()
-        self._remove_stale_builds()
+        retention.remove_stale_builds(self.root, STALE_BUILD_SECONDS)
 
     # --- creating ------------------------------------------------------------------------------------
 
@@ -142,7 +140,7 @@ class ResultStore:
             end_time=end_time,
             expected_hits=len(hits),
         )
-        return _one_page(builder, hits, complete=complete)
+        return publish_one_page(builder, hits, complete=complete)
 
     def create_page(
         self,
@@ -166,7 +164,7 @@ class ResultStore:
             result_id=result_id,
             expected_hits=len(hits),
         )
-        return _one_page(
+        return publish_one_page(
             builder, hits, complete=complete, next_scroll_id=next_scroll_id, upstream_total=upstream_total
         )
 
@@ -387,43 +385,3 @@ class ResultStore:
     def _open_index(self, result_id: str) -> DocIndex:
         self.ensure_index(result_id)  # never a partial index: wait for (or run) the build
         return DocIndex(self.folder(result_id) / INDEX_DIR)
-
-    def _remove_stale_builds(self) -> None:
-        """Debris of crashed processes: old `.building-*` folders, and the lock files of results
-        long gone (a lock file is never removed while its result exists: that would race its users)."""
-        cutoff = time.time() - STALE_BUILD_SECONDS
-        for folder in self.root.glob(".building-*"):
-            try:
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                continue
-        for lock_file in self.root.glob(f"{LOCKS_DIR}/r*.lock"):
-            result_id = lock_file.name.split(".", 1)[0]
-            try:
-                if not (self.root / result_id).exists() and lock_file.stat().st_mtime < cutoff:
-                    lock_file.unlink()
-            except OSError:
-                continue
-
-
-def _one_page(
-    builder: ResultBuilder,
-    hits: Sequence[Mapping[str, Any]],
-    *,
-    complete: bool,
-    next_scroll_id: str | None = None,
-    upstream_total: int | None = None,
-) -> ResultInfo:
-    """A one-page result: `hits` indexed and stored as `page-0001.ndjson`."""
-    try:
-        lines = [dumps_line(hit) for hit in hits]  # one serialisation for the file and the index
-        builder.add_hits(hits, lines)
-        page = builder.dir / "page-0001.ndjson"
-        builder.add_file(page, write_page(page, lines))
-        return builder.finish(
-            complete=complete, next_scroll_id=next_scroll_id, upstream_total=upstream_total, pages=1
-        )
-    except BaseException:
-        builder.abort()
-        raise
