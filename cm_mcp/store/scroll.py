@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -111,7 +112,7 @@ def keep_page(
 
 def wait_pending(store: ResultStore, result_id: str | None = None) -> None:
     """Return once no page write of `result_id` (None: of any result of `store`) is pending here."""
-    prefix = str(store.root / result_id) if result_id else str(store.root) + "/"
+    prefix = str(store.root / result_id) if result_id else str(store.root) + os.sep
     deadline = time.monotonic() + PENDING_WAIT_SECONDS
 
     def settled() -> bool:
