@@ -13,6 +13,7 @@ import pytest
 
 from cm_mcp.sandbox import runner
 from cm_mcp.sandbox.config import SandboxConfig
+from cm_mcp.sandbox.incidents import ScenarioError
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +59,12 @@ async def test_requests_made_during_the_build_wait_for_the_data(
     assert answers[0].status_code == 200, answers[0].text
     levels = answers[0].json()["data"]["aggregations"]["levels"]["buckets"]
     assert sum(bucket["doc_count"] for bucket in levels) > 0
+
+
+async def test_a_bad_scenarios_file_fails_at_start_not_in_the_background(tmp_path: Path) -> None:
+    bad = tmp_path / "scenarios.json"
+    bad.write_text("{not json")
+    config = SandboxConfig(port=0, volume=500, data_dir=tmp_path, scenarios_file=bad)
+    with pytest.raises(ScenarioError):
+        async with runner.serve_sandbox(config, build_in_background=True):
+            pass

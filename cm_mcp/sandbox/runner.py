@@ -32,8 +32,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 
 from cm_mcp.sandbox import auth
-from cm_mcp.sandbox.app import SandboxState, create_app, expose_server_send
+from cm_mcp.sandbox.app import SandboxState, build_spec, create_app, expose_server_send
 from cm_mcp.sandbox.config import SandboxConfig
+from cm_mcp.sandbox.engine import SandboxEngine
 
 logger = logging.getLogger("cm_mcp.sandbox")
 
@@ -133,6 +134,9 @@ async def serve_sandbox(
     config = config or SandboxConfig()
     deferred: _WhenBuilt | None = None
     if app is None and build_in_background:
+        # What can be wrong with the request (a bad scenarios file) fails here, at start, as it would
+        # without the background build; only the index build itself runs behind the server.
+        spec = await anyio.to_thread.run_sync(lambda: build_spec(config, now))
         deferred = _WhenBuilt()
     elif app is None:
         app = await anyio.to_thread.run_sync(lambda: create_app(config, now=now, **app_kwargs))
@@ -158,7 +162,17 @@ async def serve_sandbox(
         url_host = f"[{host}]" if ":" in host else host
         url = f"http://{url_host}:{port}"
         if deferred is not None:
-            building = asyncio.create_task(deferred.build(lambda: create_app(config, now=now, **app_kwargs)))
+            building = asyncio.create_task(
+                deferred.build(
+                    lambda: create_app(
+                        config,
+                        engine=app_kwargs.pop("engine", None)
+                        or SandboxEngine.open_or_build(spec, config.data_dir),
+                        now=now,
+                        **app_kwargs,
+                    )
+                )
+            )
             # The token SandboxState would issue: same secret (the default), same lifetime.
             ttl = int(config.jwt_ttl_hours * 3600)
             token = auth.issue_token(ttl_seconds=ttl, secret=auth.DEFAULT_SECRET)
