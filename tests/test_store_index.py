@@ -403,3 +403,32 @@ async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
     assert all("built by another process" in e.message and e.total is None for e in events[:3])
     values = [e.progress for e in events]
     assert values == sorted(set(values)) and values[0] >= 0.2
+
+
+def test_index_build_reads_each_stored_line_once_and_refuses_damage(tmp_path: Path) -> None:
+    """`iter_file_lines` (what a build from files reads): the line as stored for envelopes, None for
+    records it had to wrap or that come from a JSON array; damage is a RecordFileError, never a
+    silently shorter index."""
+    import gzip as std_gzip
+
+    from cm_mcp.store.errors import RecordFileError
+    from cm_mcp.store.formats import iter_file_lines
+
+    hits = make_hits(300)
+    lines = [json.dumps(h, separators=(",", ":")).encode() for h in hits]
+    blob = std_gzip.compress(b"\r\n".join(lines[:-1]) + b"\n" + json.dumps(hits[-1]["_source"]).encode())
+    (tmp_path / "ok.ndjson.gz").write_bytes(blob)
+    read = list(iter_file_lines(tmp_path / "ok.ndjson.gz"))
+    assert [raw.strip() if raw else None for raw, _ in read] == [*lines[:-1], None]  # the bare one: None
+    assert [hit["_id"] for _, hit in read][:-1] == [h["_id"] for h in hits[:-1]]
+    assert read[-1][1]["_source"] == hits[-1]["_source"]
+    (tmp_path / "array.json").write_bytes(b"[" + b",".join(lines) + b"]")
+    assert [(raw, hit["_id"]) for raw, hit in iter_file_lines(tmp_path / "array.json")] == [
+        (None, h["_id"]) for h in hits
+    ]
+    (tmp_path / "cut.ndjson.gz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(RecordFileError):
+        list(iter_file_lines(tmp_path / "cut.ndjson.gz"))
+    (tmp_path / "bad.ndjson").write_bytes(lines[0] + b"\n{not json\n")
+    with pytest.raises(RecordFileError, match="record 2"):
+        list(iter_file_lines(tmp_path / "bad.ndjson"))
