@@ -45,6 +45,9 @@ async def test_requests_made_during_the_build_wait_for_the_data(
         with pytest.raises(RuntimeError, match="still building"):
             _ = running.state
         headers = {"Authorization": f"Bearer {running.token}"}
+        async with httpx2.AsyncClient(timeout=120) as http:
+            health = (await http.get(f"{running.url}/_sandbox/health")).json()
+        assert health["status"] == "building"  # answered at once, saying the data is not there yet
 
         async def ask() -> None:
             async with httpx2.AsyncClient(timeout=120) as http:
@@ -56,6 +59,9 @@ async def test_requests_made_during_the_build_wait_for_the_data(
             assert answers == []  # waiting for the data, not refused
             release.set()
         assert running.app is None  # the handle was made before the build; the server has it now
+        async with httpx2.AsyncClient(timeout=120) as http:
+            health = (await http.get(f"{running.url}/_sandbox/health")).json()
+        assert health["status"] == "ok"
     assert answers[0].status_code == 200, answers[0].text
     levels = answers[0].json()["data"]["aggregations"]["levels"]["buckets"]
     assert sum(bucket["doc_count"] for bucket in levels) > 0

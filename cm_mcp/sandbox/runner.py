@@ -38,6 +38,9 @@ from cm_mcp.sandbox.engine import SandboxEngine
 
 logger = logging.getLogger("cm_mcp.sandbox")
 
+#: What a first start's index build does on two idle cores (bench/sandbox.py: 33-35k docs/s), for
+#: the "about N s" of the start-up log line.
+EXPECTED_BUILD_DOCS_PER_SECOND = 30_000
 #: How long `start_sandbox_thread` waits for the index and the server before giving up.
 START_TIMEOUT_SECONDS = 300.0
 
@@ -83,14 +86,20 @@ def _bind(host: str, port: int) -> socket.socket:
 
 class _WhenBuilt:
     """The ASGI app of a sandbox whose data is still being built: requests wait for the real app
-    (at most `START_TIMEOUT_SECONDS`), then go to it; a build that failed answers 503 saying why."""
+    (at most `START_TIMEOUT_SECONDS`), then go to it; a build that failed answers 503 saying why.
+    `GET /_sandbox/health` answers at once meanwhile: status "building", for how long so far."""
 
     def __init__(self) -> None:
         self.app: Starlette | None = None
         self.error: BaseException | None = None
         self.ready = anyio.Event()
+        self.started = time.monotonic()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.app is None and self.error is None and scope.get("path") == "/_sandbox/health":
+            building = {"status": "building", "seconds": round(time.monotonic() - self.started, 1)}
+            await JSONResponse(building)(scope, receive, send)
+            return
         if self.app is None:
             with anyio.move_on_after(START_TIMEOUT_SECONDS):
                 await self.ready.wait()
@@ -102,10 +111,11 @@ class _WhenBuilt:
         await expose_server_send(self.app)(scope, receive, send)
 
     async def build(self, create: Any) -> None:
-        started = time.monotonic()
         try:
             self.app = await anyio.to_thread.run_sync(create)
-            logger.warning("sandbox data ready (%.1f s): requests are answered", time.monotonic() - started)
+            logger.warning(
+                "sandbox data ready (%.1f s): requests are answered", time.monotonic() - self.started
+            )
         except Exception as exc:
             self.error = exc
             logger.exception("the sandbox could not build its data")
@@ -177,7 +187,11 @@ async def serve_sandbox(
             ttl = int(config.jwt_ttl_hours * 3600)
             token = auth.issue_token(ttl_seconds=ttl, secret=auth.DEFAULT_SECRET)
             logger.warning(
-                "sandbox API at %s: building its data in the background; requests wait for it", url
+                "sandbox API at %s: building its data (%s logs) in the background, about %.0f s; requests "
+                "wait for it (GET /_sandbox/health says when it is ready)",
+                url,
+                f"{config.volume * config.window_days:,}",
+                config.volume * config.window_days / EXPECTED_BUILD_DOCS_PER_SECOND,
             )
             yield RunningSandbox(url, token, None, server, task)
         else:
