@@ -5,6 +5,7 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from cm_mcp.ops.results import (
     ScrollResult,
 )
 from cm_mcp.store import ResultStore
+from cm_mcp.store.scroll import KeptPage
 from cm_mcp.summarize import (
     render_aggs,
     render_logs,
@@ -87,17 +89,21 @@ async def _keep_page(
     hits: list[dict[str, Any]],
     scroll_id: str | None,
     total: int | None,
-) -> str | None:
-    """Keep the page in the local store (follow-ups on it cost no request); its result id."""
+) -> KeptPage | None:
+    """Keep the page in the local store (follow-ups on it cost no request): its result id at once.
+
+    The store's background writer files and indexes the page once `write()` is called (after the
+    summary: both need the GIL); every read of the result (results_search/aggs, the next page)
+    waits for that write.
+    """
     if store is None:
         return None
     kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
-    info = await anyio.to_thread.run_sync(
-        lambda: store.add_scroll_page(
-            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total
+    return await anyio.to_thread.run_sync(
+        lambda: store.keep_scroll_page(
+            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total, start=False
         )
     )
-    return info.id
 
 
 async def scroll_logs(
@@ -128,14 +134,46 @@ async def _scroll_page(
     max_tokens: int,
     store: ResultStore | None,
 ) -> Rendered:
-    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads)."""
+    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads).
+
+    The page's result id is decided first; storing it starts when this task next yields to the event
+    loop after returning, i.e. once the server has serialised the answer and is sending it (the
+    writer's Python work competes for the GIL), so the answer waits for neither files nor index.
+    """
     scroll_id = meta.scroll_id or None
-    result_id = await _keep_page(store, request, hits, scroll_id, total)
+    kept = await _keep_page(store, request, hits, scroll_id, total)
+    try:
+        return await _summarised_page(request, meta, hits, total, max_tokens, store, kept)
+    finally:
+        if kept is not None:
+            _write_soon(kept)
+
+
+def _write_soon(kept: KeptPage) -> None:
+    try:
+        asyncio.get_running_loop().call_soon(kept.write)
+    except RuntimeError:  # no running asyncio loop (another backend): now
+        kept.write()
+
+
+async def _summarised_page(
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    meta: V2Meta,
+    hits: list[dict[str, Any]],
+    total: int | None,
+    max_tokens: int,
+    store: ResultStore | None,
+    kept: KeptPage | None,
+) -> Rendered:
+    scroll_id = meta.scroll_id or None
+    result_id = kept.result_id if kept is not None else None
     call = _call_info(request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None)
+    if not hits and kept is not None:
+        kept.write()  # the note reads the store, which waits for this page
     note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
     header = _header(call)
     noted = f"\nnote: {note}" if note else ""
-    kept = (
+    kept_line = (
         f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
         if result_id
         else ""
@@ -144,7 +182,7 @@ async def _scroll_page(
     summary = summarize(
         hits,
         total_matched=total,
-        max_tokens=summary_budget(max_tokens, header, noted, kept),
+        max_tokens=summary_budget(max_tokens, header, noted, kept_line),
         fields=request.fields,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
@@ -152,7 +190,7 @@ async def _scroll_page(
         local_result_id=result_id if scroll_id is None else None,
     )
     result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary, note=note)
-    return Rendered(structured=result, text=f"{header}\n{render_logs(summary)}{noted}{kept}")
+    return Rendered(structured=result, text=f"{header}\n{render_logs(summary)}{noted}{kept_line}")
 
 
 async def aggregate(

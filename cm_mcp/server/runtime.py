@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
-from mcp import Client
-from mcp.types import ContentBlock, ResourceLink, TextContent
 from pydantic import SecretStr
 
 from cm_mcp.api.redaction import register_secret
 from cm_mcp.api.settings import Settings
-from cm_mcp.server.app import build_server
 
-logger = logging.getLogger("cm_mcp.server")
+if TYPE_CHECKING:
+    from mcp.types import ContentBlock
+
+# Lazy imports below: each command imports what it uses (`serve` never loads the MCP client,
+# `tools` never the server app, the sandbox only with --sandbox).
 
 
 def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
@@ -69,6 +69,8 @@ async def backend(args: argparse.Namespace) -> AsyncIterator[Settings]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from cm_mcp.server.app import build_server
+
     settings = Settings()
     http_options = None
     if args.transport == "streamable-http":
@@ -90,9 +92,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.sandbox:
         from cm_mcp.sandbox.runner import start_sandbox_thread
 
-        handle = start_sandbox_thread(sandbox_config(args, settings))
-        settings = pointed_at(settings, handle.url, handle.token)
-        logger.warning("sandbox API at %s", handle.url)
+        # initialize is answered at once; a first start builds the data meanwhile (tool calls wait)
+        handle = start_sandbox_thread(sandbox_config(args, settings), build_in_background=True)
+        settings = pointed_at(settings, handle.url, handle.token)  # the runner logs where and when ready
     server = build_server(settings)
     try:
         if http_options is None:
@@ -135,6 +137,9 @@ def call_tool(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
+    from mcp import Client
+
+    from cm_mcp.server.app import build_server
     from cm_mcp.server.progress import ProgressBar
 
     async with backend(args) as settings, Client(build_server(settings)) as client:
@@ -150,6 +155,8 @@ async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
 
 def block_text(block: ContentBlock) -> str:
     """A content block for a terminal: text as it is, a resource link as one readable line."""
+    from mcp.types import ResourceLink, TextContent
+
     if isinstance(block, TextContent):
         return block.text
     if isinstance(block, ResourceLink):
@@ -160,6 +167,8 @@ def block_text(block: ContentBlock) -> str:
 
 def schema_documents() -> dict[str, dict[str, Any]]:
     """One JSON document per tool (V1 included): what `tools/list` publishes."""
+    from cm_mcp.server.app import build_server
+
     server = build_server(Settings(enable_v1=True))
     tools = anyio.run(server.list_tools)
     return {tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools}
