@@ -54,9 +54,20 @@ def test_budget_respected(n: int, max_tokens: int) -> None:
     json.dumps(summary.model_dump())  # JSON-serialisable
 
 
+def _word(number: int) -> str:
+    """A distinct word of letters for each number (digits would make every token a value)."""
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[digit]
+        if number == 0:
+            return letters
+
+
 def test_budget_respected_with_many_distinct_templates() -> None:
     hits = [
-        _hit(i, f"event_{i} " + " ".join(f"w{i}_{j}" for j in range(i % 7 + 2)), "INFO") for i in range(3000)
+        _hit(i, f"event {_word(i)} " + " ".join(_word(i * 31 + j + 7) for j in range(i % 7 + 2)), "INFO")
+        for i in range(3000)
     ]
     for budget in (500, 2000):
         summary = summarize_logs(hits, max_tokens=budget)

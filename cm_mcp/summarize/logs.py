@@ -134,7 +134,7 @@ def _analyse(
     if grouper is not None:
         mapping, texts, _ = grouper.finish()
     else:
-        mapping = {gid: gid for gid in keys.values()}
+        mapping = list(range(len(keys)))
         texts = list(keys)
     groups = [_Group() for _ in texts]
     for gid, part in stats.items():
