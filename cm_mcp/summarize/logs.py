@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cm_mcp.api.fields import MESSAGE_FIELD, TIMESTAMP_FIELD, WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD
@@ -40,17 +40,66 @@ _MAX_LEVELS = 12
 _EXAMPLE_LENGTHS = (400, 200, 120, 60, 30)
 
 
-@dataclass
 class _Group:
-    """Running statistics of one template / group while hits stream in."""
+    """Running statistics of one template / group while hits stream in.
 
-    count: int = 0
-    levels: Counter[str] = field(default_factory=Counter)
-    first: tuple[float, str] | None = None
-    last: tuple[float, str] | None = None
-    representative: int = -1  # hit index of the most severe (then earliest) record
-    rep_severity: int = -99
-    latest: int = -1
+    Timestamps in the usual UTC form ("2024-05-01T10:00:00.000Z") order like their text when they
+    have the same length, so per record only strings are compared (`lo`/`hi`, for the first such
+    length seen); any other timestamp is parsed at once into `first`/`last`. `settle` folds the two.
+    """
+
+    __slots__ = ("count", "first", "hi", "last", "latest", "levels", "lo", "rep_severity", "representative")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.levels: dict[str, int] = {}
+        self.first: tuple[float, str] | None = None
+        self.last: tuple[float, str] | None = None
+        self.lo = self.hi = ""  # earliest / latest timestamp text of the usual form, "" while none
+        self.representative = -1  # hit index of the most severe (then earliest) record
+        self.rep_severity = -99
+        self.latest = -1
+
+    def add_time(self, raw: Any) -> None:
+        """Fold one record's timestamp in (see the class doc)."""
+        usual = type(raw) is str and len(raw) >= 17 and raw[-1] == "Z" and raw[10] == "T"
+        if usual and len(raw) == len(self.lo):
+            if raw < self.lo:
+                self.lo = raw
+            elif raw > self.hi:
+                self.hi = raw
+        elif usual and not self.lo:
+            self.lo = self.hi = raw
+        else:
+            epoch = parse_time(raw)
+            stamp = (epoch if epoch is not None else 0.0, to_text(raw))
+            self.first, self.last = _earlier(self.first, stamp), _later(self.last, stamp)
+
+    def settle(self, *, parse: bool) -> None:
+        """Fold the string-compared timestamps into `first`/`last`. Without `parse` the epoch is left
+        0.0 and stamps order by their text: right when every timestamp seen has one form and length."""
+        for raw in (self.lo, self.hi) if self.lo else ():
+            epoch = parse_time(raw) if parse else 0.0
+            stamp = (epoch if epoch is not None else 0.0, to_text(raw))
+            self.first, self.last = _earlier(self.first, stamp), _later(self.last, stamp)
+        self.lo = self.hi = ""
+
+    def absorb(self, part: _Group) -> None:
+        """Fold another group's statistics into this one."""
+        if part.lo:
+            if not self.lo:
+                self.lo, self.hi = part.lo, part.hi
+            elif len(part.lo) == len(self.lo):
+                self.lo, self.hi = min(self.lo, part.lo), max(self.hi, part.hi)
+            else:
+                part.settle(parse=True)
+        self.count += part.count
+        for level, count in part.levels.items():
+            self.levels[level] = self.levels.get(level, 0) + count
+        self.first, self.last = _earlier(self.first, part.first), _later(self.last, part.last)
+        if (part.rep_severity, -part.representative) > (self.rep_severity, -self.representative):
+            self.rep_severity, self.representative = part.rep_severity, part.representative
+        self.latest = max(self.latest, part.latest)
 
 
 @dataclass
@@ -97,40 +146,74 @@ def _analyse(
     level_source: LevelSource,
     kind: str,
 ) -> _Analysis:
-    """One pass over the hits; `message_of` is both the grouping key and the text shown."""
-    grouper = TemplateGrouper() if use_templates else None
+    """One pass over the hits; `message_of` is both the grouping key and the text shown.
+
+    This loop is the summariser's hot path (a million records take seconds): per record it does only
+    dictionary lookups and a few comparisons; levels are normalised once per distinct raw value.
+    """
+    stats: dict[int, _Group] = {}  # provisional group -> its statistics
+
+    def fold(moves: list[tuple[int, int]]) -> None:
+        """The grouper compacted its keys: fold their statistics into the keys they became."""
+        for old, new in moves:
+            part = stats.pop(old, None)
+            if part is not None:
+                target = stats.get(new)
+                if target is None:
+                    target = stats[new] = _Group()
+                target.absorb(part)
+
+    grouper = TemplateGrouper(on_compact=fold) if use_templates else None
+    group_of = grouper.add if grouper is not None else None
     keys: dict[str, int] = {}
     provisional: list[int] = []
     record_levels: list[str] = []
-    stats: dict[int, _Group] = {}
-    levels: Counter[str] = Counter()
-    first = last = None
+    level_names: dict[Any, tuple[str, int]] = {}  # raw level value -> (level, severity)
+    add_level, add_group = record_levels.append, provisional.append
     for index, hit in enumerate(hits):
         doc = source_of(hit)
         found = level_source(doc)
-        level = normalize_level(found[1]) if found else "UNSET"
-        levels[level] += 1
-        record_levels.append(level)
+        raw = found[1] if found else None
+        try:
+            level, sev = level_names[raw]
+        except KeyError:
+            level = normalize_level(raw)
+            level, sev = level_names[raw] = (level, severity(level))
+        except TypeError:  # an unhashable level value (a list, say): normalised every time
+            level = normalize_level(raw)
+            sev = severity(level)
+        add_level(level)
         key = message_of(doc)
-        gid = grouper.add(key) if grouper is not None else keys.setdefault(key, len(keys))
-        provisional.append(gid)
+        gid = group_of(key) if group_of is not None else keys.setdefault(key, len(keys))
+        add_group(gid)
         group = stats.get(gid)
         if group is None:
             group = stats[gid] = _Group()
         group.count += 1
-        group.levels[level] += 1
-        raw_ts = get_field(doc, TIMESTAMP_FIELD)
+        group.levels[level] = group.levels.get(level, 0) + 1
+        raw_ts = doc.get(TIMESTAMP_FIELD)
+        if raw_ts is None:
+            raw_ts = get_field(doc, TIMESTAMP_FIELD)  # a nested or dotted spelling
         if raw_ts is not None:
-            epoch = parse_time(raw_ts)
-            stamp = (epoch if epoch is not None else 0.0, to_text(raw_ts))
-            group.first, group.last = _earlier(group.first, stamp), _later(group.last, stamp)
-            first, last = _earlier(first, stamp), _later(last, stamp)
-        sev = severity(level)
+            lo = group.lo
+            if (
+                type(raw_ts) is str
+                and len(raw_ts) == len(lo)
+                and lo
+                and raw_ts[-1] == "Z"
+                and raw_ts[10] == "T"
+            ):
+                if raw_ts < lo:  # the common case of `add_time`, inline
+                    group.lo = raw_ts
+                elif raw_ts > group.hi:
+                    group.hi = raw_ts
+            else:
+                group.add_time(raw_ts)
         if sev > group.rep_severity:
             group.rep_severity, group.representative = sev, index
         group.latest = index
 
-    # Merge provisional groups into final templates (drain's post-merge), folding their statistics.
+    # Map provisional groups to final templates (drain's post-merge), folding their statistics.
     if grouper is not None:
         mapping, texts, _ = grouper.finish()
     else:
@@ -138,13 +221,16 @@ def _analyse(
         texts = list(keys)
     groups = [_Group() for _ in texts]
     for gid, part in stats.items():
-        into = groups[mapping[gid]]
-        into.count += part.count
-        into.levels.update(part.levels)
-        into.first, into.last = _earlier(into.first, part.first), _later(into.last, part.last)
-        if part.rep_severity > into.rep_severity:
-            into.rep_severity, into.representative = part.rep_severity, part.representative
-        into.latest = max(into.latest, part.latest)
+        groups[mapping[gid]].absorb(part)
+    # One timestamp form and length throughout (the usual case): their text orders them, no parsing.
+    parse = any(group.first is not None for group in groups) or len({len(g.lo) for g in groups if g.lo}) > 1
+    for group in groups:
+        group.settle(parse=parse)
+    levels: Counter[str] = Counter()
+    first = last = None
+    for group in groups:
+        levels.update(group.levels)
+        first, last = _earlier(first, group.first), _later(last, group.last)
     field_names = list(fields) if fields is not None else _default_fields(hits)
     order = sorted(range(len(groups)), key=lambda i: (-groups[i].rep_severity, -groups[i].count, i))
     rank = [0] * len(order)
@@ -391,6 +477,9 @@ def _summarize(
 
 
 def _message(doc: Mapping[str, Any]) -> str:
+    value = doc.get(MESSAGE_FIELD)
+    if type(value) is str and value.isprintable():  # nothing for `clean` to remove: the common case
+        return value
     return to_text(get_field(doc, MESSAGE_FIELD))
 
 

@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 
 #: One digit and the hex digits glued to it: "10" "0x1f" (as "0x0") "a3f0c9" (as "a0") "45ms" ("0ms").
-_SHAPE_RE = re.compile(r"\d[0-9a-fA-F]*")
+SHAPE_RE = re.compile(r"\d[0-9a-fA-F]*")
 #: Characters that separate a token's structure from its values: "rhost=<IP>", "(<NUM>", "<IP>,<IP>".
 _DELIMITERS_RE = re.compile(r"([=,;()\[\]{}\"'|<>\\]|:(?!//))")
 #: Leading / trailing punctuation kept around a whole-token value: "(<SIZE>)", "<IP>,".
@@ -57,7 +57,7 @@ _EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 _NAME_RE = re.compile(r"[A-Za-z_$][\w\-$]*(?:[./]+[A-Za-z_$][\w\-$]*){2,}(?:[@:#$][\w.\-$]*)?")
 #: Units written apart from their number ("9.2 KB", "<1 sec"): joined with it into one value token.
 _UNIT_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("<SIZE>", re.compile(r"(?:[kKMGTPE]i?[bB]|[kKMGTPE]B?|B)([)\]},;:.]*)")),
+    ("<SIZE>", re.compile(r"(?:[kKMGTPE]i?[bB]|[kKMGTPE]B?|B|bytes?)([)\]},;:.]*)")),
     ("<DUR>", re.compile(r"(?:ns|us|µs|ms|s|secs?|seconds?|mins?|minutes?|hrs?|hours?|days?)([)\]},;:.]*)")),
 )
 #: Day and month names are parts of a date when a number stands next to them ("Sun Jul  3 10:05:25").
@@ -106,19 +106,22 @@ _CALENDAR_WORDS = frozenset(
 
 #: A placeholder inside a token: "<IP>", "<*>".
 PLACEHOLDER_RE = re.compile(r"<(?:[A-Z]+|\*)>")
+_PLACEHOLDER_TOKEN_RE = re.compile(r"([(\[{<\"']*)(<(?:[A-Z]+|\*)>)([)\]}>\"',;:.]*)")
 #: The generic placeholder: a position learned to be variable, or values of mixed types.
 WILDCARD = "<*>"
 
 #: Messages longer than this many tokens are compared on their first MAX_TOKENS - 1 tokens; the rest
 #: becomes one "<*>" (a stack trace or a dumped payload is not worth a template per variant).
 MAX_TOKENS = 96
-#: Bound on the token cache; beyond it tokens are classified every time (still correct, just slower).
-TOKEN_CACHE_LIMIT = 100_000
+#: Bounds on the masking caches (entries), and the longest shape worth caching (characters).
+TOKEN_CACHE_LIMIT = 200_000
+KEY_CACHE_LIMIT = 50_000
+MAX_CACHED_SHAPE = 1000
 
 
 def shape_of(message: str) -> str:
     """`message` with every digit run (and hex digits glued to it) replaced by a single "0"."""
-    return _SHAPE_RE.sub("0", message)
+    return SHAPE_RE.sub("0", message)
 
 
 def _typed(value: str, *, fallback: str | None) -> str | None:
@@ -171,39 +174,45 @@ def mask_token(token: str) -> str:
 
 def is_placeholder_token(token: str) -> bool:
     """True when `token` is a placeholder with at most punctuation around it ("<IP>", "(<SIZE>),")."""
-    match = PLACEHOLDER_RE.search(token)
-    if match is None:
-        return False
-    return all(ch in _LEAD for ch in token[: match.start()]) and all(
-        ch in _TRAIL for ch in token[match.end() :]
-    )
+    return "<" in token and _PLACEHOLDER_TOKEN_RE.fullmatch(token) is not None
 
 
-class Tokenizer:
-    """Shape tokens -> masked tokens, with a bounded cache by token (tokens repeat far more than
-    messages do: the words of an event, and the shapes of its values)."""
+# Masking is a pure function of the text, so its caches are shared by every summary in the process (a
+# server summarising page after page of the same services finds most shapes already known). Bounded:
+# a full cache is emptied and refills with what is current.
+_TOKENS: dict[str, str] = {}  # whitespace token of a shape -> masked token
+_KEYS: dict[str, tuple[str, ...]] = {}  # shape -> key (its masked tokens in canonical form)
 
-    def __init__(self) -> None:
-        self._cache: dict[str, str] = {}
 
-    def tokens(self, shape: str) -> tuple[str, ...]:
-        """The masked tokens of a message's shape (see `shape_of`), in `canonical` form."""
-        cache = self._cache
-        raw = shape.split()
-        if len(raw) > MAX_TOKENS:
-            raw = raw[: MAX_TOKENS - 1]
-            raw.append(WILDCARD)
-        masked: list[str] = []
-        for token in raw:
-            out = cache.get(token)
-            if out is None:
-                out = mask_token(token)
-                if len(cache) < TOKEN_CACHE_LIMIT:
-                    cache[token] = out
-            masked.append(out)
-        if len(masked) > 1:
-            masked = _join_values(masked, raw)
-        return canonical(masked)[1]
+def key_of(shape: str) -> tuple[str, ...]:
+    """The key of a message's shape (see `shape_of`): its masked tokens in `canonical` form."""
+    key = _KEYS.get(shape)
+    if key is None:
+        key = _key(shape)
+        if len(_KEYS) >= KEY_CACHE_LIMIT:
+            _KEYS.clear()
+        if len(shape) <= MAX_CACHED_SHAPE:
+            _KEYS[shape] = key
+    return key
+
+
+def _key(shape: str) -> tuple[str, ...]:
+    raw = shape.split()
+    if len(raw) > MAX_TOKENS:
+        raw = raw[: MAX_TOKENS - 1]
+        raw.append(WILDCARD)
+    masked: list[str] = []
+    for token in raw:
+        out = _TOKENS.get(token)
+        if out is None:
+            out = mask_token(token)
+            if len(_TOKENS) >= TOKEN_CACHE_LIMIT:
+                _TOKENS.clear()
+            _TOKENS[token] = out
+        masked.append(out)
+    if len(masked) > 1:
+        masked = _join_values(masked, raw)
+    return canonical(masked)[1]
 
 
 def _with_unit(number: str, unit: str) -> str | None:
@@ -246,34 +255,54 @@ def _join_values(masked: list[str], raw: list[str]) -> list[str]:
 def canonical(tokens: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(merge key, text) of masked `tokens`, written the same way whatever the number of values.
 
-    Runs of value tokens count as one ("<IP>, <IP>, <IP>", stack frames, multi-word values), a
-    repeated group of tokens with a value in it as one (a list of "node-<*> <HEX> ok" items), and a
-    bracketed value ("(1.2 KB)", "()") is an optional annotation, dropped. The merge key has every
-    placeholder generic ("<*>"); the text keeps a single value's type. Both have the same length.
+    Values of one kind side by side are one value ("<IP>, <IP>, <IP>", stack frames, a multi-word
+    value), a repeated group of tokens holding a value is one (a list of "node-<*> <HEX> ok" items),
+    and a bracketed value ("(1.2 KB)", "()") is an optional annotation, dropped. Values of different
+    kinds stay apart ("<DUR>, <SIZE>" are two fields), and so do values on either side of a closing
+    quote or bracket ('"GET <PATH> <*>" <NUM>': the request line ends at its quote). The merge key
+    has every placeholder generic ("<*>", keeping quotes and brackets); the text keeps the kind.
+    Both have the same length.
     """
     generic: list[str] = []
     shown: list[str] = []
+    run_kind = ""  # the kind of the value run that shown[-1] ends, "" when it is not a value
+    run_lead = ""
     for token in tokens:
         if token in _EMPTY_BRACKETS:
             continue  # "()": the annotation present but empty
-        if is_placeholder_token(token):
-            opening = token[0]
-            if opening in _BRACKETS and token.endswith(_BRACKETS[opening]):
-                continue
-            if generic and generic[-1] == WILDCARD and is_placeholder_token(shown[-1]):
-                shown[-1] = WILDCARD
-                continue
-            generic.append(WILDCARD)
+        match = _PLACEHOLDER_TOKEN_RE.fullmatch(token) if "<" in token else None
+        if match is None:
+            generic.append(PLACEHOLDER_RE.sub(WILDCARD, token) if "<" in token else token)
             shown.append(token)
+            run_kind = ""
             continue
-        generic.append(PLACEHOLDER_RE.sub(WILDCARD, token) if "<" in token else token)
-        shown.append(token)
+        lead, kind, trail = match.groups()
+        if lead and lead[0] in _BRACKETS and trail.endswith(_BRACKETS[lead[0]]):
+            continue  # "(<SIZE>)": an optional annotation of what comes before
+        if run_kind and not lead and (kind == run_kind or WILDCARD in (kind, run_kind)):
+            run_kind = kind if kind == run_kind else WILDCARD
+            generic.pop()
+            shown.pop()
+            lead = run_lead
+        else:
+            run_kind, run_lead = kind, lead
+        generic.append(_structure(lead) + WILDCARD + _structure(trail))
+        shown.append(lead + run_kind + trail)
+        if trail.strip(",;"):
+            run_kind = ""  # a closing quote or bracket ends the run
     _collapse_repeats(generic, shown)
     return tuple(generic), tuple(shown)
 
 
+def _structure(punctuation: str) -> str:
+    """The quotes and brackets of a value's surrounding punctuation (commas, "<1" and such are not)."""
+    return "".join(ch for ch in punctuation if ch in "()[]{}\"'") if punctuation else ""
+
+
 def _collapse_repeats(generic: list[str], shown: list[str], longest: int = 4) -> None:
     """Drop, in place, the repeats of a group of 2..`longest` tokens that holds a value."""
+    if len(set(generic)) == len(generic):
+        return  # no token twice: nothing repeats
     period = 2
     while period <= longest:
         start = 0
@@ -293,4 +322,4 @@ def _collapse_repeats(generic: list[str], shown: list[str], longest: int = 4) ->
 def mask_message(message: str) -> str:
     """`message` with its variable parts as typed placeholders ("<IP>", "<NUM>", "<PATH>", ...),
     tokens separated by single spaces."""
-    return " ".join(Tokenizer().tokens(shape_of(message)))
+    return " ".join(key_of(shape_of(message)))

@@ -28,10 +28,12 @@ README (bench/loghub_accuracy.py); the rules above replace it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from .masking import PLACEHOLDER_RE, WILDCARD, Tokenizer, canonical, mask_message, shape_of
+from .masking import MAX_CACHED_SHAPE, PLACEHOLDER_RE, SHAPE_RE, WILDCARD, canonical, key_of, mask_message
 
 __all__ = ["WILDCARD", "TemplateGrouper", "TemplateGroups", "group_messages", "mask_message"]
 
@@ -48,12 +50,16 @@ FEW_WORDS = 3
 #: held before they are compacted into the templates mined so far (which keep counting as keys).
 SHAPE_CACHE_LIMIT = 50_000
 KEY_LIMIT = 50_000
-#: Posting lists of the (position, word) index are capped: a word shared by this many clusters
-#: identifies none of them.
-_POSTING_LIMIT = 256
+#: A word that starts this many clusters at one position identifies none of them: it is no longer
+#: used to find candidates (other words of a message still are). Keeps clustering near-linear.
+_POSTING_LIMIT = 64
 
 _LEFT_CUT = "=:([{\"'/@#"  # a prefix shared by a value column is kept up to one of these ...
 _RIGHT_CUT = ")]}\"',;:."  # ... and a shared suffix from one of these: "rhost=<*>", "(<*>),"
+
+
+#: `masking.shape_of` without the Python call around it: `add` is on the summariser's hot path.
+_shape = partial(SHAPE_RE.sub, "0")
 
 
 def _generic(token: str) -> str:
@@ -106,8 +112,10 @@ def _cluster_by_length(
         words = [(pos, tok) for pos, tok in enumerate(key) if not _has_value(tok)]
         hits: dict[int, int] = {}
         for pos, tok in words:
-            for cluster in index.get((length, pos, tok), ()):
-                hits[cluster] = hits.get(cluster, 0) + 1
+            posting = index.get((length, pos, tok))
+            if posting is not None and len(posting) < _POSTING_LIMIT:
+                for cluster in posting:
+                    hits[cluster] = hits.get(cluster, 0) + 1
         best, best_score = -1, similarity
         for cluster, agreeing in hits.items():
             if agreeing < similarity * len(words):  # cannot reach the threshold: skip the exact check
@@ -121,7 +129,7 @@ def _cluster_by_length(
         clusters.append([key_index])
         for pos, tok in words:
             posting = index.setdefault((length, pos, tok), [])
-            if len(posting) < _POSTING_LIMIT:
+            if len(posting) <= _POSTING_LIMIT:  # one past the limit marks the word as saturated
                 posting.append(len(clusters) - 1)
     return clusters
 
@@ -212,25 +220,32 @@ class TemplateGrouper:
     """Incremental grouping: `add` messages, then `finish` for the templates.
 
     `add` returns a provisional id; `finish` maps every provisional id to a final template index.
-    Memory stays bounded for any number of messages: the shape cache and the key table are capped,
-    and a full key table is compacted into the templates mined so far.
+    Memory stays bounded for any number of messages: the shape cache and the key table are capped; a
+    full key table is compacted into the templates mined so far, which then count as keys (their ids
+    are new; `on_compact` hears which old ids went into which new one, to fold its own statistics).
+    All that grows with the input is one 8-byte forward pointer per distinct key.
     """
 
-    def __init__(self, *, similarity: float = SIMILARITY, post_merge: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        similarity: float = SIMILARITY,
+        post_merge: bool = True,
+        on_compact: Callable[[list[tuple[int, int]]], None] | None = None,
+    ) -> None:
         self._options = _Options(similarity=similarity, post_merge=post_merge)
-        self._tokenizer = Tokenizer()
+        self._on_compact = on_compact
         self._shapes: dict[str, int] = {}
         self._ids: dict[tuple[str, ...], int] = {}  # live key -> id
-        self._tokens: list[tuple[str, ...] | None] = []  # id -> key (None once compacted away)
-        self._counts: list[int] = []  # id -> messages
-        self._forward: list[int] = []  # id -> the id it was compacted into (itself while live)
+        self._counts: dict[int, int] = {}  # live id -> messages
+        self._forward = array("q")  # id -> the id it was compacted into (itself while live)
 
     def add(self, message: str) -> int:
-        shape = shape_of(message)
+        shape = _shape(message)
         key_id = self._shapes.get(shape)
         if key_id is None:
-            key_id = self._key_id(self._tokenizer.tokens(shape))
-            if len(self._shapes) < SHAPE_CACHE_LIMIT and len(shape) <= 1000:
+            key_id = self._key_id(key_of(shape))
+            if len(self._shapes) < SHAPE_CACHE_LIMIT and len(shape) <= MAX_CACHED_SHAPE:
                 self._shapes[shape] = key_id
         self._counts[key_id] += 1
         return key_id
@@ -244,40 +259,41 @@ class TemplateGrouper:
         return key_id
 
     def _new_id(self, tokens: tuple[str, ...], count: int) -> int:
-        key_id = len(self._tokens)
-        self._tokens.append(tokens)
-        self._counts.append(count)
+        key_id = len(self._forward)
         self._forward.append(key_id)
         self._ids[tokens] = key_id
+        self._counts[key_id] = count
         return key_id
 
     def _compact(self) -> None:
         """Replace the live keys by the templates they form, which then count as keys themselves."""
-        live = list(self._ids.values())
-        assignment, templates, counts = self._mine(live)
-        self._ids.clear()
-        self._shapes.clear()
-        fresh = [self._new_id(template, count) for template, count in zip(templates, counts, strict=True)]
-        for key_id, template_index in zip(live, assignment, strict=True):
-            self._forward[key_id] = fresh[template_index]
-            self._tokens[key_id] = None
-        if len(self._ids) >= KEY_LIMIT // 2:
-            # Compaction no longer helps (the messages really have this many templates): start over
-            # from the generic "<*>" keys per length rather than grow without bound.
-            for template, key_id in list(self._ids.items()):
-                del self._ids[template]
-                generic = (WILDCARD,) * len(template)
-                target = self._ids.get(generic)
-                if target is None:
-                    target = self._new_id(generic, 0)
-                self._counts[target] += self._counts[key_id]
-                self._forward[key_id] = target
-                self._tokens[key_id] = None
+        live = list(self._ids.items())
+        assignment, templates, totals = self._mine(live)
+        self._ids, self._counts, self._shapes = {}, {}, {}
+        # If the messages really have this many templates, keep the most frequent ones and fold the
+        # rest into one all-values key per length ("<*> <*> <*>"), rather than grow without bound.
+        keep = set(sorted(range(len(templates)), key=lambda index: -totals[index])[: KEY_LIMIT // 4])
+        fresh: list[int] = []
+        for index, (template, total) in enumerate(zip(templates, totals, strict=True)):
+            if index not in keep:
+                template = (WILDCARD,) * len(template)
+            target = self._ids.get(template)
+            if target is None:
+                target = self._new_id(template, 0)
+            self._counts[target] += total
+            fresh.append(target)
+        moves = [(key_id, fresh[index]) for (_, key_id), index in zip(live, assignment, strict=True)]
+        for key_id, target in moves:
+            self._forward[key_id] = target
+        if self._on_compact is not None:
+            self._on_compact(moves)
 
-    def _mine(self, live: list[int]) -> tuple[list[int], list[tuple[str, ...]], list[int]]:
+    def _mine(
+        self, live: list[tuple[tuple[str, ...], int]]
+    ) -> tuple[list[int], list[tuple[str, ...]], list[int]]:
         """(template index per live key, template tokens, messages per template)."""
-        keys = [self._tokens[key_id] or () for key_id in live]
-        counts = [self._counts[key_id] for key_id in live]
+        keys = [key for key, _ in live]
+        counts = [self._counts[key_id] for _, key_id in live]
         assignment = [0] * len(live)
         parts: list[tuple[list[int], tuple[str, ...]]] = []
         for members in _cluster_by_length(keys, counts, self._options.similarity):
@@ -306,14 +322,15 @@ class TemplateGrouper:
 
     def finish(self) -> tuple[list[int], list[str], list[int]]:
         """(provisional id -> template index, template texts, messages per template)."""
-        live = list(self._ids.values())
+        live = list(self._ids.items())
         assignment, templates, counts = self._mine(live)
-        final = [-1] * len(self._tokens)
-        for key_id, template_index in zip(live, assignment, strict=True):
+        final = [-1] * len(self._forward)
+        for (_, key_id), template_index in zip(live, assignment, strict=True):
             final[key_id] = template_index
+        forward = self._forward
         for key_id in range(len(final) - 1, -1, -1):  # compacted ids point to later ids
             if final[key_id] < 0:
-                final[key_id] = final[self._forward[key_id]]
+                final[key_id] = final[forward[key_id]]
         return final, [" ".join(template) for template in templates], counts
 
 
