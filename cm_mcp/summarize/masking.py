@@ -252,6 +252,20 @@ def _join_values(masked: list[str], raw: list[str]) -> list[str]:
     return out
 
 
+def merge_key(template: tuple[str, ...]) -> tuple[str, ...]:
+    """`canonical(template)[0]`, cached like the keys (templates recur from summary to summary)."""
+    key = _MERGE_KEYS.get(template)
+    if key is None:
+        key = canonical(template)[0]
+        if len(_MERGE_KEYS) >= KEY_CACHE_LIMIT:
+            _MERGE_KEYS.clear()
+        _MERGE_KEYS[template] = key
+    return key
+
+
+_MERGE_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def canonical(tokens: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(merge key, text) of masked `tokens`, written the same way whatever the number of values.
 

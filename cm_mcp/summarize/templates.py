@@ -33,7 +33,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from .masking import MAX_CACHED_SHAPE, PLACEHOLDER_RE, SHAPE_RE, WILDCARD, canonical, key_of, mask_message
+from .masking import (
+    MAX_CACHED_SHAPE,
+    PLACEHOLDER_RE,
+    SHAPE_RE,
+    WILDCARD,
+    canonical,
+    key_of,
+    mask_message,
+    merge_key,
+)
 
 __all__ = ["WILDCARD", "TemplateGrouper", "TemplateGroups", "group_messages", "mask_message"]
 
@@ -98,6 +107,21 @@ def _similarity(key: tuple[str, ...], rep: tuple[str, ...]) -> float:
     return 1.0 if agree + differ == 0 else agree / (agree + differ)
 
 
+def _words(key: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """(position, word) of the tokens of `key` that hold no value; cached, as keys recur."""
+    words = _WORDS.get(key)
+    if words is None:
+        words = tuple((pos, tok) for pos, tok in enumerate(key) if not _has_value(tok))
+        if len(_WORDS) >= _WORDS_LIMIT:
+            _WORDS.clear()
+        _WORDS[key] = words
+    return words
+
+
+_WORDS: dict[tuple[str, ...], tuple[tuple[int, str], ...]] = {}
+_WORDS_LIMIT = 50_000
+
+
 def _cluster_by_length(
     keys: Sequence[tuple[str, ...]], counts: Sequence[int], similarity: float
 ) -> list[list[int]]:
@@ -109,7 +133,7 @@ def _cluster_by_length(
     for key_index in order:
         key = keys[key_index]
         length = len(key)
-        words = [(pos, tok) for pos, tok in enumerate(key) if not _has_value(tok)]
+        words = _words(key)
         hits: dict[int, int] = {}
         for pos, tok in words:
             posting = index.get((length, pos, tok))
@@ -300,8 +324,8 @@ class TemplateGrouper:
             parts.extend(_split(members, keys, counts))
         merged: dict[tuple[str, ...], list[int]] = {}
         for index, (_, template) in enumerate(parts):
-            merge_key = canonical(template)[0] if self._options.post_merge else (str(index),)
-            merged.setdefault(merge_key, []).append(index)
+            merge = merge_key(template) if self._options.post_merge else (str(index),)
+            merged.setdefault(merge, []).append(index)
         templates: list[tuple[str, ...]] = []
         totals: list[int] = []
         for group in merged.values():
