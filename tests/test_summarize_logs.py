@@ -215,3 +215,43 @@ def test_workload_summaries_rank_failed_runs_first_and_speak_of_states() -> None
     assert text.startswith("WORKLOADS matched=105")
     assert "states: FAILED 3  TIMED_OUT 2  COMPLETED 100" in text
     assert "UNSET" not in text
+
+
+def _reference_get_field(doc: Any, path: str) -> Any:
+    """get_field's documented rule, written plainly: a literal dotted key first, then at each level
+    every dotted head of the path, longest first, and the rest of the path inside it."""
+    if not isinstance(doc, dict):
+        return _ABSENT
+    if path in doc:
+        return doc[path]
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in doc:
+            found = _reference_get_field(doc[head], ".".join(parts[cut:]))
+            if found is not _ABSENT:
+                return found
+    return _ABSENT
+
+
+_ABSENT = object()
+
+
+def test_get_field_follows_its_rule_on_mixed_shapes() -> None:
+    rng = random.Random(5)
+    keys = ["a", "b", "c", "a.b", "b.c", "a.b.c", "regex", "extractions", "logLevel", "extractions.logLevel"]
+
+    def doc(depth: int = 0) -> dict[str, Any]:
+        return {
+            key: doc(depth + 1) if depth < 3 and rng.random() < 0.6 else rng.choice([1, None, "", "x"])
+            for key in rng.sample(keys, rng.randint(0, 6))
+        }
+
+    for _ in range(3000):
+        sample = doc()
+        for path in ("a", "a.b", "a.b.c", "regex.extractions.logLevel"):
+            want = _reference_get_field(sample, path)
+            assert get_field(sample, path) == (None if want is _ABSENT else want), (sample, path)
+    # the literal dotted key inside a level wins over walking further down
+    mixed = {"regex": {"extractions.logLevel": "warn", "extractions": {"logLevel": "info"}}}
+    assert get_field(mixed, "regex.extractions.logLevel") == "warn"

@@ -3,273 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cm_mcp.api.fields import MESSAGE_FIELD, TIMESTAMP_FIELD, WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD
 
+from .analysis import Analysis, Group, LevelSource, analyse
 from .budget import clamp_budget, fit
-from .fields import get_field, normalize_level, parse_time, raw_level, raw_state, severity, source_of
+from .fields import get_field, raw_level, raw_state, severity, source_of
 from .models import LogSummary, Omitted, SampleRecord, TemplateSummary, Totals
-from .templates import TemplateGrouper
 from .text import to_text, truncate
 
-#: Fields shown with sample records when the caller gives no projection, if present (first 3 found).
-USEFUL_FIELDS = (
-    "service.name",
-    "service",
-    "host.name",
-    "host",
-    "hostname",
-    "kubernetes.pod_name",
-    "kubernetes.pod.name",
-    "pod",
-    "container.name",
-    "logger",
-    "log_group",
-    "tenant",
-    "stage",
-    "trace_id",
-)
-_DEFAULT_FIELD_COUNT = 3
 _MAX_SAMPLE = 25
 _MAX_TEMPLATES = 40
 _MAX_LEVELS = 12
 _EXAMPLE_LENGTHS = (400, 200, 120, 60, 30)
-
-
-class _Group:
-    """Running statistics of one template / group while hits stream in.
-
-    Timestamps in the usual UTC form ("2024-05-01T10:00:00.000Z") order like their text when they
-    have the same length, so per record only strings are compared (`lo`/`hi`, for the first such
-    length seen); any other timestamp is parsed at once into `first`/`last`. `settle` folds the two.
-    """
-
-    __slots__ = ("count", "first", "hi", "last", "latest", "levels", "lo", "rep_severity", "representative")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.levels: dict[str, int] = {}
-        self.first: tuple[float, str] | None = None
-        self.last: tuple[float, str] | None = None
-        self.lo = self.hi = ""  # earliest / latest timestamp text of the usual form, "" while none
-        self.representative = -1  # hit index of the most severe (then earliest) record
-        self.rep_severity = -99
-        self.latest = -1
-
-    def add_time(self, raw: Any) -> None:
-        """Fold one record's timestamp in (see the class doc)."""
-        usual = type(raw) is str and len(raw) >= 17 and raw[-1] == "Z" and raw[10] == "T"
-        if usual and len(raw) == len(self.lo):
-            if raw < self.lo:
-                self.lo = raw
-            elif raw > self.hi:
-                self.hi = raw
-        elif usual and not self.lo:
-            self.lo = self.hi = raw
-        else:
-            epoch = parse_time(raw)
-            stamp = (epoch if epoch is not None else 0.0, to_text(raw))
-            self.first, self.last = _earlier(self.first, stamp), _later(self.last, stamp)
-
-    def settle(self, *, parse: bool) -> None:
-        """Fold the string-compared timestamps into `first`/`last`. Without `parse` the epoch is left
-        0.0 and stamps order by their text: right when every timestamp seen has one form and length."""
-        for raw in (self.lo, self.hi) if self.lo else ():
-            epoch = parse_time(raw) if parse else 0.0
-            stamp = (epoch if epoch is not None else 0.0, to_text(raw))
-            self.first, self.last = _earlier(self.first, stamp), _later(self.last, stamp)
-        self.lo = self.hi = ""
-
-    def absorb(self, part: _Group) -> None:
-        """Fold another group's statistics into this one."""
-        if part.lo:
-            if not self.lo:
-                self.lo, self.hi = part.lo, part.hi
-            elif len(part.lo) == len(self.lo):
-                self.lo, self.hi = min(self.lo, part.lo), max(self.hi, part.hi)
-            else:
-                part.settle(parse=True)
-        self.count += part.count
-        for level, count in part.levels.items():
-            self.levels[level] = self.levels.get(level, 0) + count
-        self.first, self.last = _earlier(self.first, part.first), _later(self.last, part.last)
-        if (part.rep_severity, -part.representative) > (self.rep_severity, -self.representative):
-            self.rep_severity, self.representative = part.rep_severity, part.representative
-        self.latest = max(self.latest, part.latest)
-
-
-@dataclass
-class _Analysis:
-    hits: Sequence[Mapping[str, Any]]
-    texts: list[str]
-    groups: list[_Group]
-    levels: Counter[str]
-    record_levels: list[str]
-    record_groups: list[int]
-    first: tuple[float, str] | None
-    last: tuple[float, str] | None
-    field_names: list[str]
-    message_of: Callable[[Mapping[str, Any]], str]
-    #: (field, value as stored) of a record's level: the log level, or a workload's state
-    level_source: LevelSource
-    #: "logs" or "workloads": what the records are, and whether "level" reads "state"
-    kind: str
-    #: Group indexes ranked most severe, then most frequent (the same for every budget shape).
-    order: list[int]
-    #: `rank[group]` is the group's position in `order`.
-    rank: list[int]
-    #: `levels` most severe first, then most frequent.
-    ranked_levels: list[tuple[str, int]]
-
-
-#: A record's level as (field, value as stored), or None when it has none.
-LevelSource = Callable[[Mapping[str, Any]], tuple[str, Any] | None]
-
-
-def _earlier(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
-    return b if a is None or (b is not None and b < a) else a
-
-
-def _later(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
-    return b if a is None or (b is not None and b > a) else a
-
-
-def _analyse(
-    hits: Sequence[Mapping[str, Any]],
-    message_of: Callable[[Mapping[str, Any]], str],
-    fields: Sequence[str] | None,
-    use_templates: bool,
-    level_source: LevelSource,
-    kind: str,
-) -> _Analysis:
-    """One pass over the hits; `message_of` is both the grouping key and the text shown.
-
-    This loop is the summariser's hot path (a million records take seconds): per record it does only
-    dictionary lookups and a few comparisons; levels are normalised once per distinct raw value.
-    """
-    stats: dict[int, _Group] = {}  # provisional group -> its statistics
-
-    def fold(moves: list[tuple[int, int]]) -> None:
-        """The grouper compacted its keys: fold their statistics into the keys they became."""
-        for old, new in moves:
-            part = stats.pop(old, None)
-            if part is not None:
-                target = stats.get(new)
-                if target is None:
-                    target = stats[new] = _Group()
-                target.absorb(part)
-
-    grouper = TemplateGrouper(on_compact=fold) if use_templates else None
-    group_of = grouper.add if grouper is not None else None
-    keys: dict[str, int] = {}
-    provisional: list[int] = []
-    record_levels: list[str] = []
-    level_names: dict[Any, tuple[str, int]] = {}  # raw level value -> (level, severity)
-    add_level, add_group = record_levels.append, provisional.append
-    for index, hit in enumerate(hits):
-        doc = source_of(hit)
-        found = level_source(doc)
-        raw = found[1] if found else None
-        try:
-            level, sev = level_names[raw]
-        except KeyError:
-            level = normalize_level(raw)
-            level, sev = level_names[raw] = (level, severity(level))
-        except TypeError:  # an unhashable level value (a list, say): normalised every time
-            level = normalize_level(raw)
-            sev = severity(level)
-        add_level(level)
-        key = message_of(doc)
-        gid = group_of(key) if group_of is not None else keys.setdefault(key, len(keys))
-        add_group(gid)
-        group = stats.get(gid)
-        if group is None:
-            group = stats[gid] = _Group()
-        group.count += 1
-        group.levels[level] = group.levels.get(level, 0) + 1
-        raw_ts = doc.get(TIMESTAMP_FIELD)
-        if raw_ts is None:
-            raw_ts = get_field(doc, TIMESTAMP_FIELD)  # a nested or dotted spelling
-        if raw_ts is not None:
-            lo = group.lo
-            if (
-                type(raw_ts) is str
-                and len(raw_ts) == len(lo)
-                and lo
-                and raw_ts[-1] == "Z"
-                and raw_ts[10] == "T"
-            ):
-                if raw_ts < lo:  # the common case of `add_time`, inline
-                    group.lo = raw_ts
-                elif raw_ts > group.hi:
-                    group.hi = raw_ts
-            else:
-                group.add_time(raw_ts)
-        if sev > group.rep_severity:
-            group.rep_severity, group.representative = sev, index
-        group.latest = index
-
-    # Map provisional groups to final templates (drain's post-merge), folding their statistics.
-    if grouper is not None:
-        mapping, texts, _ = grouper.finish()
-    else:
-        mapping = list(range(len(keys)))
-        texts = list(keys)
-    groups = [_Group() for _ in texts]
-    for gid, part in stats.items():
-        groups[mapping[gid]].absorb(part)
-    # One timestamp form and length throughout (the usual case): their text orders them, no parsing.
-    parse = any(group.first is not None for group in groups) or len({len(g.lo) for g in groups if g.lo}) > 1
-    for group in groups:
-        group.settle(parse=parse)
-    levels: Counter[str] = Counter()
-    first = last = None
-    for group in groups:
-        levels.update(group.levels)
-        first, last = _earlier(first, group.first), _later(last, group.last)
-    field_names = list(fields) if fields is not None else _default_fields(hits)
-    order = sorted(range(len(groups)), key=lambda i: (-groups[i].rep_severity, -groups[i].count, i))
-    rank = [0] * len(order)
-    for position, gid in enumerate(order):
-        rank[gid] = position
-    return _Analysis(
-        hits=hits,
-        texts=[to_text(t) for t in texts],
-        groups=groups,
-        levels=levels,
-        record_levels=record_levels,
-        record_groups=[mapping[g] for g in provisional],
-        first=first,
-        last=last,
-        field_names=field_names,
-        message_of=message_of,
-        level_source=level_source,
-        kind=kind,
-        order=order,
-        rank=rank,
-        ranked_levels=sorted(levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1])),
-    )
-
-
-def _default_fields(hits: Sequence[Mapping[str, Any]]) -> list[str]:
-    found: list[str] = []
-    for hit in hits[:50]:  # a peek is enough: the projection is only a hint
-        doc = source_of(hit)
-        for name in USEFUL_FIELDS:
-            if name in found:
-                continue
-            value = get_field(doc, name)
-            if value not in (None, "") and not isinstance(value, Mapping | list):
-                found.append(name)
-        extra = [k for k in doc if k.endswith("domain_name")] + [
-            f"{k}.domain_name" for k, v in doc.items() if isinstance(v, Mapping) and "domain_name" in v
-        ]
-        found.extend(name for name in extra if name not in found)
-    return found[:_DEFAULT_FIELD_COUNT]
 
 
 @dataclass(frozen=True)
@@ -280,7 +29,7 @@ class _Shape:
 
 
 def _build(
-    analysis: _Analysis,
+    analysis: Analysis,
     shape: _Shape,
     *,
     matched: int,
@@ -385,8 +134,8 @@ class _More:
 
 
 def _how_to_get_more(
-    analysis: _Analysis,
-    omitted_templates: list[_Group],
+    analysis: Analysis,
+    omitted_templates: list[Group],
     matched: int,
     returned: int,
     more: _More,
@@ -415,7 +164,7 @@ def _how_to_get_more(
     return f"{counted}to read more records, narrow {base}: add a filter on {noun} {level}{window}"
 
 
-def _level_term(analysis: _Analysis, level: str) -> dict[str, Any] | None:
+def _level_term(analysis: Analysis, level: str) -> dict[str, Any] | None:
     """A term filter matching `level` as the data stores it (field and spelling of a record)."""
     for hit, record_level in zip(analysis.hits, analysis.record_levels, strict=True):
         if record_level == level and (found := analysis.level_source(source_of(hit))) is not None:
@@ -459,7 +208,7 @@ def _summarize(
     from .render import render_logs  # render imports the models only; local import avoids a cycle
 
     budget = clamp_budget(max_tokens)
-    analysis = _analyse(hits, message_of, fields, use_templates, level_source, kind)
+    analysis = analyse(hits, message_of, fields, use_templates, level_source, kind)
     matched = max(total_matched if total_matched is not None else len(hits), len(hits))
 
     def build(shape: _Shape) -> LogSummary:
@@ -495,7 +244,7 @@ def summarize_logs(
 ) -> LogSummary:
     """Summarise log hits (OpenSearch envelopes or bare documents) within `max_tokens` when rendered.
 
-    Messages are grouped into templates (drain3, see templates.py); templates are ranked most severe,
+    Messages are grouped into templates (see templates.py); templates are ranked most severe,
     then most frequent; the sample covers the templates, most severe first. Whatever does not fit the
     budget is counted in `omitted`, with a way to get it: the next page (`continuation`), a narrower
     `query`, or for data already stored locally (`local_result_id`) a ready results_search call.

@@ -20,10 +20,14 @@ Three stages, each answering one question with one general rule (no per-data-set
    placeholder types are ignored, runs of values (lists, stack frames, multi-word values) count as
    one, and bracketed values ("(1.2 KB)") count as optional are merged (the post-merge).
 
-drain3 was the miner before: its prefix tree routes a message by its first tokens (a leading variable
-word splits an event), its similarity threshold merges any one-word difference into a variable, and it
-keeps no per-position statistics from which to tell the two apart. The measured effect is in the
-README (bench/loghub_accuracy.py); the rules above replace it.
+drain3 was the miner before (with one big masking regex per message in front of it). Its prefix tree
+routes a message by its first tokens (a leading variable word splits an event), its similarity
+threshold turns any one-word difference into a variable, and it keeps no per-position statistics from
+which to tell the two apart. Measured on the ten shared Loghub-2k systems (bench/loghub_accuracy.py),
+mean grouping accuracy: drain3 default 0.817, drain3 fed our masked messages 0.847 (worst system
+0.571), this miner 0.968 (worst 0.873); on six public Loghub-2k systems never tuned on: 0.589, 0.638
+and 0.955. Mining alone it is 1.3x (1,000 varied messages) to 3.6x (a million) as fast as drain3
+(bench/summarize.py).
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ __all__ = ["WILDCARD", "TemplateGrouper", "TemplateGroups", "group_messages", "m
 #: A key joins a cluster when at least this share of the positions where either holds a word agree.
 #: Low on purpose: stage 2 splits a cluster again wherever a differing word turns out to be constant.
 SIMILARITY = 0.5
-#: A position holding this many distinct words is a value whatever their counts (no event family
-#: spells one slot in ten or more different constant words; user names, hosts, paths do).
+#: A position holding this many distinct words is a value whatever their counts: constant alternatives
+#: in one slot come in twos and threes (start/stop, true/false, GET/POST/PUT); user names, hosts and
+#: file names come in more. Mean GA on the ten shared systems is flat for 4..6 (0.962-0.968) and drops
+#: from 8 on (0.932: user names split into one template each).
 MANY_WORDS = 4
 #: A position holding at least this many distinct words is a value when at least half of them occur
 #: once (an open set being sampled); fewer than this is too little evidence: the words split.
