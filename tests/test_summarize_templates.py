@@ -262,6 +262,17 @@ def test_compaction_keeps_the_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _partition(messages) == partition  # every message still maps to its template
 
 
+def test_a_key_arriving_at_compaction_that_equals_a_template_keeps_its_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # with room for two keys, the third compacts them into the all-values key "<*>", which is what
+    # the third message's key is: it must count into that template, not replace it
+    monkeypatch.setattr(miner, "KEY_LIMIT", 2)
+    groups = group_messages(["alpha", "beta", "node-12", "gamma"])
+    assert sum(groups.counts) == 4
+    assert Counter(groups.assignments) == dict(enumerate(groups.counts))
+
+
 def test_compaction_keeps_summary_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
     messages = _service_logs(2000, seed=3)
     hits: list[dict[str, Any]] = []

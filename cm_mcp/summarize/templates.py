@@ -282,9 +282,10 @@ class TemplateGrouper:
 
     def _key_id(self, tokens: tuple[str, ...]) -> int:
         key_id = self._ids.get(tokens)
+        if key_id is None and len(self._ids) >= KEY_LIMIT:
+            self._compact()
+            key_id = self._ids.get(tokens)  # the key may be one of the templates just formed
         if key_id is None:
-            if len(self._ids) >= KEY_LIMIT:
-                self._compact()
             key_id = self._new_id(tokens, 0)
         return key_id
 
