@@ -5,11 +5,17 @@
 Index build is reported next to `json.loads` of the same documents, timed in the same run, because
 this machine's speed varies a lot with load: the ratio is the number to compare across runs. CPU time
 per document (all threads, including tantivy's) is less sensitive to load than wall time.
+
+Two document shapes: the sandbox's own logs (~400 bytes, 8 leaves: what the sandbox and real exports
+look like) and a wide ~1 KB synthetic document (25 leaves, unique ids and user agents). Two ways in:
+`DocIndex.add` (dicts, as the sandbox and scroll pages add them) and `DocIndex.add_lines` (the stored
+JSON text with its parsed dict, as a build from export files adds them). Issue target: >= 50k docs/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
@@ -88,32 +94,51 @@ def timed(label: str, fn: Callable[[], object], repeat: int = 5) -> None:
     print(f"{label:<44} median {statistics.median(times):8.1f} ms   min {min(times):8.1f} ms")
 
 
+def build_rates(label: str, docs: list[dict[str, Any]], batch: int) -> None:
+    """Build an index of `docs` both ways, against json.loads of the same documents (same run)."""
+    lines = [json.dumps(h, separators=(",", ":")).encode() for h in docs]
+    t = time.perf_counter()
+    for line in lines:
+        json.loads(line)
+    loads_rate = len(docs) / (time.perf_counter() - t)
+    print(f"{label}: {len(docs):,} docs; json.loads baseline {loads_rate:,.0f} docs/s")
+    for way in ("add", "add_lines"):
+        with tempfile.TemporaryDirectory() as tmp:
+            ix = DocIndex(tmp)
+            t, c = time.perf_counter(), cpu_seconds()
+            for start in range(0, len(docs), batch):
+                if way == "add":
+                    ix.add(docs[start : start + batch], commit=False)
+                else:
+                    ix.add_lines(
+                        zip(lines[start : start + batch], docs[start : start + batch], strict=True),
+                        commit=False,
+                    )
+            ix.close()
+            elapsed, cpu = time.perf_counter() - t, cpu_seconds() - c
+            rate = len(docs) / elapsed
+            print(
+                f"  DocIndex.{way:<9} {rate:9,.0f} docs/s ({rate / loads_rate:.2f}x json.loads), "
+                f"cpu {cpu / len(docs) * 1e6:.1f} us/doc"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=50_000)
     ap.add_argument("--path", default=None, help="index directory (default: a temporary one)")
     args = ap.parse_args()
+    from cm_mcp.sandbox.data import DataSpec, generate_logs
+
+    sandbox_hits = list(itertools.islice(generate_logs(DataSpec.create(seed=42)), args.docs))
     rnd = random.Random(0)
     hits = [make_hit(i, rnd) for i in range(args.docs)]
-    texts = [json.dumps(h) for h in hits]
-    t = time.perf_counter()
-    for text in texts:
-        json.loads(text)
-    loads_rate = args.docs / (time.perf_counter() - t)
-    print(f"json.loads baseline: {loads_rate:,.0f} docs/s")
+    for label, docs in (("sandbox logs (~400 B)", sandbox_hits), ("wide synthetic (~1 KB)", hits)):
+        build_rates(label, docs, args.batch)
     with tempfile.TemporaryDirectory() as tmp:
         ix = DocIndex(args.path or tmp)
-        t, c = time.perf_counter(), cpu_seconds()
-        for start in range(0, len(hits), args.batch):
-            ix.add(hits[start : start + args.batch])
-        elapsed, cpu = time.perf_counter() - t, cpu_seconds() - c
-        rate = args.docs / elapsed
-        print(f"index build (DocIndex.add, batches of {args.batch}, commit each):")
-        print(
-            f"  {args.docs} docs in {elapsed:.1f} s = {rate:,.0f} docs/s, cpu {cpu / args.docs * 1e6:.1f} us/doc"
-        )
-        print(f"  ratio vs json.loads of the same docs: {rate / loads_rate:.2f}")
+        ix.add(hits)
         errors = [{"term": {"regex.extractions.logLevel": "ERROR"}}]
         timed("count ERROR", lambda: ix.count(errors))
         timed(

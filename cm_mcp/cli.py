@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cm_mcp import __version__
+from cm_mcp.api.redaction import install_log_redaction
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Before anything logs: no record from any logger (ours, httpx2, uvicorn, mcp) shows a secret.
+    install_log_redaction()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         stream=sys.stderr,
@@ -57,7 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    return handler(args)
+    try:
+        return handler(args)
+    except Exception as exc:  # only invalid settings are turned into a message; the rest re-raises
+        from cm_mcp.api.settings import describe_invalid_settings
+
+        message = describe_invalid_settings(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

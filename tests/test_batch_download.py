@@ -32,7 +32,7 @@ from tests.test_batch_fakes import StreamingMock, corrupt, encode, make_hits, tr
 
 pytestmark = pytest.mark.anyio
 
-POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com", "127.0.0.1"), chunk_size=1024)
+POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com", "127.0.0.1:*"), chunk_size=1024)
 URL = "https://bucket.s3.amazonaws.com/part?X-Amz-Signature=abc"
 
 

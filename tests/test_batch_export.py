@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from cm_mcp.api.errors import TokenExpiredError
+from cm_mcp.api.errors import BatchTokenExpiredError
 from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import (
     ExportLimits,
@@ -219,7 +219,7 @@ async def test_expired_token_is_a_clear_error(tmp_path: Path) -> None:
     api = FakeBatchAPI(even_partitions(100, 2))
     api.expired = True
     store = ResultStore(tmp_path)
-    with pytest.raises(TokenExpiredError, match="2 hours"):
+    with pytest.raises(BatchTokenExpiredError, match="2 hours"):
         await export(api, store)
     state = job_status(tmp_path, api.token)
     assert state is not None

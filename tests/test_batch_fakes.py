@@ -17,7 +17,7 @@ from cm_mcp.api.quota import QuotaTracker
 from cm_mcp.api.retry import RetryPolicy
 from cm_mcp.api.settings import Settings
 
-API = "http://cm.test"
+API = "https://cm.test"
 FILES = "https://bucket.s3.amazonaws.com"
 T0 = datetime(2026, 1, 19, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ import httpx2
 import pytest
 
 from cm_mcp.api.client import CMClient
-from cm_mcp.api.errors import TokenExpiredError
+from cm_mcp.api.errors import BatchTokenExpiredError
 from cm_mcp.api.requests import LogsAggsRequest, LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, ProgressEvent, job_status, resume_export, run_export
 from cm_mcp.batch.download import DownloadPolicy
@@ -29,7 +29,7 @@ from cm_mcp.store import ResultStore
 pytestmark = pytest.mark.anyio
 
 LIMITS = ExportLimits(poll_initial=0.05, poll_growth=1.5, poll_max=0.2)
-POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1",))
+POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1:*",))
 SCOPE: dict[str, Any] = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
 WINDOW = {"start_time": "now-7d", "end_time": "now"}
 LEVELS = {"lv": {"terms": {"field": "regex.extractions.logLevel", "size": 20}}}
@@ -122,7 +122,7 @@ async def test_expired_urls_are_refreshed_then_reported(
 async def test_unknown_token_is_a_clear_error(client: CMClient, store: ResultStore) -> None:
     files = JobFiles(store.data_dir, "not-a-real-token")
     files.save(JobState(kind="logs", token="not-a-real-token", request={**SCOPE}, submitted_at=_now()))
-    with pytest.raises(TokenExpiredError, match="expire"):
+    with pytest.raises(BatchTokenExpiredError, match="expire"):
         await resume_export(client, "not-a-real-token", store=store, limits=LIMITS, policy=POLICY)
 
 

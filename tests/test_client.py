@@ -19,12 +19,13 @@ from cm_mcp.api.errors import (
     APIError,
     AuthError,
     BadRequestError,
+    BatchTokenExpiredError,
     JWTExpiredError,
+    JWTMissingError,
     NotFoundError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
-    TokenExpiredError,
-    TokenMissingError,
     TransportError,
     UnexpectedResponseError,
 )
@@ -143,7 +144,7 @@ def make_client(
         clock=fake_time.clock,
     )
     return CMClient(
-        settings or Settings(_env_file=None, api_url="http://cm.test"),
+        settings or Settings(_env_file=None, api_url="https://cm.test"),
         token=token,
         transport=httpx2.MockTransport(recorder),
         retry_policy=policy,
@@ -358,7 +359,7 @@ async def test_request_headers_and_body() -> None:
         await client.post("/v2/logs/scroll", ScrollRequest())
     sent = recorder.requests[0]
     assert sent.method == "POST"
-    assert str(sent.url) == "http://cm.test/v2/logs/scroll"
+    assert str(sent.url) == "https://cm.test/v2/logs/scroll"
     assert sent.headers["authorization"] == f"Bearer {TOKEN}"
     assert sent.headers["content-type"] == "application/json"
     assert json.loads(sent.content) == {"scroll_id": "abc", "note": "Ünïcode"}
@@ -367,7 +368,7 @@ async def test_request_headers_and_body() -> None:
 @pytest.mark.parametrize(("scheme", "expected"), [("JWT", f"JWT {TOKEN}"), ("", TOKEN)])
 async def test_auth_scheme_is_configurable(scheme: str, expected: str) -> None:
     recorder = Recorder(ok(BILLING_BODY))
-    settings = Settings(_env_file=None, api_url="http://cm.test", auth_scheme=scheme)
+    settings = Settings(_env_file=None, api_url="https://cm.test", auth_scheme=scheme)
     async with make_client(recorder, settings=settings) as client:
         await client.post("billing_query", {"domain": "d", "time_range": "now-15m/m"})
     assert recorder.requests[0].headers["authorization"] == expected
@@ -405,7 +406,7 @@ async def test_missing_token_fails_without_sending(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("CM_API_TOKEN_FILE", raising=False)
     recorder = Recorder(ok(LOGS_SCROLL_BODY))
     async with make_client(recorder, token=None) as client:
-        with pytest.raises(TokenMissingError, match="CM_API_TOKEN"):
+        with pytest.raises(JWTMissingError, match="CM_API_TOKEN"):
             await client.post("logs_scroll", SCROLL_REQUEST)
     assert recorder.requests == []
 
@@ -421,7 +422,7 @@ async def test_refreshed_token_file_is_retried_once_after_401(tmp_path: Path) ->
     token_file = tmp_path / "jwt"
     old, new = make_jwt(jti="old"), make_jwt(jti="new")
     token_file.write_text(old)
-    settings = Settings(_env_file=None, api_url="http://cm.test", api_token_file=token_file)
+    settings = Settings(_env_file=None, api_url="https://cm.test", api_token_file=token_file)
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         if request.headers["authorization"] == f"Bearer {new}":
@@ -452,7 +453,7 @@ async def test_404_on_a_status_endpoint_is_an_expired_batch_token() -> None:
     body = b'{"message": "No record of this token. Note: Tokens expire after 2 hours"}'
     recorder = Recorder(status(404, body, x_request_id="req-42"))
     async with make_client(recorder) as client:
-        with pytest.raises(TokenExpiredError) as caught:
+        with pytest.raises(BatchTokenExpiredError) as caught:
             await client.post("workloads_batch_status", {"token": "Paw21VHC3VxAs7F4"})
     assert caught.value.request_id == "req-42"
     assert "No record of this token" in str(caught.value)
@@ -595,3 +596,78 @@ def test_endpoint_table() -> None:
             assert endpoint.quota_field is not None
     assert ENDPOINTS["v1_logs_scroll"].is_deprecated
     assert not ENDPOINTS["billing_query"].is_deprecated
+
+
+# --- what an error knows about the attempts behind it ------------------------------------------------
+
+
+async def test_errors_record_how_many_attempts_were_made() -> None:
+    """A message may say "after retries" only when there were some: the error carries the count."""
+    async with make_client(Recorder(status(500, b'{"detail": "boom"}'))) as client:
+        with pytest.raises(ServerError) as single:
+            await client.post("logs_scroll", SCROLL_REQUEST)
+    assert single.value.attempts == 1
+    recorder = Recorder(status(503))
+    async with make_client(recorder, max_retries=2) as client:
+        with pytest.raises(ServerError) as retried:
+            await client.post("logs_scroll", SCROLL_REQUEST)
+    assert retried.value.attempts == 3 == len(recorder.requests)
+    async with make_client(Recorder(httpx2.ConnectError("refused")), max_retries=1) as client:
+        with pytest.raises(TransportError) as unreachable:
+            await client.post("logs_scroll", SCROLL_REQUEST)
+    assert unreachable.value.attempts == 2
+    assert "after 2 attempts" in str(unreachable.value)
+
+
+# --- the response size cap ---------------------------------------------------------------------------
+
+
+class Stream:
+    """An endless body served in 64 KiB chunks, counting what the client pulled."""
+
+    def __init__(self, chunk: bytes = b"x" * 65536) -> None:
+        self.chunk = chunk
+        self.sent = 0
+
+    async def __aiter__(self) -> Any:
+        while True:
+            self.sent += len(self.chunk)
+            yield self.chunk
+
+
+async def test_a_body_above_the_cap_is_refused_while_streaming_never_read_whole() -> None:
+    body = Stream()
+    settings = Settings(_env_file=None, api_url="https://cm.test", max_response_bytes=1_000_000)
+    recorder = Recorder(lambda _: httpx2.Response(200, content=body))
+    async with make_client(recorder, settings=settings) as client:
+        with pytest.raises(ResponseTooLargeError) as caught:
+            await client.post("logs_scroll", SCROLL_REQUEST)
+    assert body.sent <= 1_000_000 + 65536  # stopped at the cap, not at the end of the body
+    assert len(recorder.requests) == 1  # not retried: the same query would be as large again
+    text = str(caught.value)
+    assert "CM_MAX_RESPONSE_BYTES" in text and "1,000,000" in text
+    assert "narrow" in text
+
+
+async def test_a_declared_length_above_the_cap_is_refused_before_reading() -> None:
+    body = Stream()
+    settings = Settings(_env_file=None, api_url="https://cm.test", max_response_bytes=1000)
+    recorder = Recorder(lambda _: httpx2.Response(200, content=body, headers={"content-length": "50000000"}))
+    async with make_client(recorder, settings=settings) as client:
+        with pytest.raises(ResponseTooLargeError, match="50,000,000"):
+            await client.post("logs_scroll", SCROLL_REQUEST)
+    assert body.sent <= 65536
+
+
+async def test_an_error_body_is_read_only_as_far_as_its_message_needs() -> None:
+    body = Stream(b"<html>" + b"x" * 65530)
+    recorder = Recorder(lambda _: httpx2.Response(500, content=body))
+    async with make_client(recorder) as client:
+        with pytest.raises(ServerError):
+            await client.post("logs_scroll", SCROLL_REQUEST)
+    assert body.sent <= 2 * 65536
+
+
+def test_the_default_response_cap_is_tens_of_megabytes() -> None:
+    cap = Settings(_env_file=None).max_response_bytes
+    assert 10 * 1024**2 <= cap <= 100 * 1024**2

@@ -15,14 +15,14 @@ from cm_mcp.api.errors import (
     APIError,
     AuthError,
     BadRequestError,
+    BatchTokenExpiredError,
     CMError,
     JWTExpiredError,
+    JWTMissingError,
     NotFoundError,
     RateLimitError,
     RequestValidationError,
     ServerError,
-    TokenExpiredError,
-    TokenMissingError,
     TransportError,
     ValidationIssue,
     error_from_response,
@@ -119,11 +119,11 @@ def test_error_from_response_never_raises(code: int, body: bytes) -> None:
         (400, "logs_scroll", BadRequestError),
         (401, "logs_scroll", AuthError),
         (403, "billing_query", AuthError),
-        (404, "logs_batch_status", TokenExpiredError),
-        (404, "workloads_batch_status", TokenExpiredError),
-        (404, "v1_logs_batch_urls", TokenExpiredError),
+        (404, "logs_batch_status", BatchTokenExpiredError),
+        (404, "workloads_batch_status", BatchTokenExpiredError),
+        (404, "v1_logs_batch_urls", BatchTokenExpiredError),
         (404, "logs_scroll", NotFoundError),
-        (404, "/v2/workloads/batch/status", TokenExpiredError),
+        (404, "/v2/workloads/batch/status", BatchTokenExpiredError),
         (404, "no_such_endpoint", NotFoundError),
         (409, "logs_batch", BadRequestError),
         (429, "logs_aggs", RateLimitError),
@@ -225,17 +225,45 @@ def test_request_validation_error_may_quote_an_example() -> None:
 
 
 def test_every_error_is_a_cm_error() -> None:
-    for error_type in (TokenMissingError, TransportError, APIError, RequestValidationError, JWTExpiredError):
+    for error_type in (JWTMissingError, TransportError, APIError, RequestValidationError, JWTExpiredError):
         assert issubclass(error_type, CMError)
     for error_type in (
         AuthError,
-        TokenExpiredError,
+        BatchTokenExpiredError,
         RateLimitError,
         ServerError,
         NotFoundError,
         BadRequestError,
     ):
         assert issubclass(error_type, APIError)
+
+
+def test_every_domain_error_shares_the_one_root() -> None:
+    """The tool wrapper catches CMError alone: the store's, the export pipeline's and an interrupted
+    export's errors must all be CMErrors (issue 13: four roots before)."""
+    from cm_mcp.batch.errors import BatchError, FileTooLargeError, VerificationError
+    from cm_mcp.ops.interrupted import ExportInterrupted
+    from cm_mcp.store.errors import RecordFileError, ResultNotFoundError, StoreError
+
+    for error_type in (
+        StoreError,
+        ResultNotFoundError,
+        RecordFileError,
+        BatchError,
+        FileTooLargeError,
+        VerificationError,
+        ExportInterrupted,
+    ):
+        assert issubclass(error_type, CMError), error_type
+    assert issubclass(ResultNotFoundError, KeyError)  # still a KeyError for dict-like callers
+
+
+def test_the_jwt_and_a_batch_token_have_names_that_cannot_be_confused() -> None:
+    import cm_mcp.api.errors as errors
+
+    assert not hasattr(errors, "TokenExpiredError"), "one letter-swap from JWTExpiredError"
+    assert BatchTokenExpiredError.__name__.startswith("Batch")
+    assert JWTExpiredError.__name__.startswith("JWT")
 
 
 # --- JWT helpers -------------------------------------------------------------------------------------
@@ -252,9 +280,9 @@ def test_jwt_expiry() -> None:
 def test_check_token() -> None:
     assert check_token(f"  {TOKEN}\n", now=NOW) == TOKEN
     assert check_token("opaque", now=NOW) == "opaque"
-    with pytest.raises(TokenMissingError):
+    with pytest.raises(JWTMissingError):
         check_token(None)
-    with pytest.raises(TokenMissingError):
+    with pytest.raises(JWTMissingError):
         check_token("   ")
     with pytest.raises(JWTExpiredError) as caught:
         check_token(TOKEN, now=NOW + timedelta(hours=1, minutes=5))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from cm_mcp.api.errors import RequestValidationError
 from cm_mcp.api.requests import (
+    FILTERED_AGG,
     REQUEST_MODELS,
     APIRequest,
     BillingQueryRequest,
@@ -232,11 +233,46 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
     ("size on batch", LogsBatchRequest, {**K8S, "size": 10}, "size", "unknown field"),
     ("size on aggs", LogsAggsRequest, {**K8S, "aggs": AGGS, "size": 10}, "size", "unknown field"),
     (
-        "filters on aggs",
+        "empty filters on aggs",
         LogsAggsRequest,
         {**K8S, "aggs": AGGS, "filters": []},
         "filters",
-        "filter inside a `filter` aggregation",
+        "omit filters",
+    ),
+    (
+        "billing wildcard domain",
+        BillingQueryRequest,
+        {"domain": "*", "time_range": "now-1d"},
+        "domain",
+        "one",
+    ),
+    (
+        "billing partial wildcard domain",
+        BillingQueryRequest,
+        {"domain": "*.example.com", "time_range": "now-1d"},
+        "domain",
+        "wildcard",
+    ),
+    (
+        "billing empty domain",
+        BillingQueryRequest,
+        {"domain": "", "time_range": "now-1d"},
+        "domain",
+        "non-empty",
+    ),
+    (
+        "fixed_interval in months",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1M"}}}},
+        "aggs.t.date_histogram.fixed_interval",
+        "calendar_interval",
+    ),
+    (
+        "calendar_interval of 2 days",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"t": {"date_histogram": {"field": "@timestamp", "calendar_interval": "2d"}}}},
+        "aggs.t.date_histogram.calendar_interval",
+        "fixed_interval",
     ),
     (
         "start after end",
@@ -439,11 +475,11 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
     ),
     ("workloads size 0", WorkloadsScrollRequest, {**WORKLOADS, "size": 0}, "size", "at least 1"),
     (
-        "filters on workloads aggs",
+        "bad filter on workloads aggs",
         WorkloadsAggsRequest,
-        {**WORKLOADS, "aggs": AGGS, "filters": [{"term": {"workload.state": "FAILED"}}]},
-        "filters",
-        "reference item 15",
+        {**WORKLOADS, "aggs": AGGS, "filters": [{"prefix": {"workload.state": "FAIL"}}]},
+        "filters[0].prefix",
+        "unsupported filter type",
     ),
     ("workloads tenant", WorkloadsScrollRequest, {**WORKLOADS, "tenant": ["x"]}, "tenant", "unknown field"),
     ("v1 bad app_type", V1LogsScrollRequest, {**V1, "app_type": "kubernetes"}, "app_type", "caas"),
@@ -461,7 +497,7 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
         V1LogsScrollRequest,
         {**V1, "filters": [{"term": {"a": "b"}}]},
         "filters",
-        "dictionary",
+        "JSON object",
     ),
     ("v1 urls blank token", V1BatchUrlsRequest, {"token": ""}, "token", "non-empty"),
     ("billing no domain", BillingQueryRequest, {"time_range": "now-1d"}, "domain", "required"),
@@ -655,3 +691,184 @@ def test_filter_fields_names_every_field_through_bool_clauses() -> None:
         "error.message",
         "atr.domain_name",
     }
+
+
+# --- every problem at once ---------------------------------------------------------------------------
+
+
+def _paths(model: type[APIRequest], args: dict[str, Any]) -> set[str]:
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(model, args, now=NOW)
+    paths = [issue.path for issue in caught.value.issues]
+    assert len(paths) == len(set(paths)), f"a field reported twice: {caught.value}"
+    return set(paths)
+
+
+def test_every_missing_required_field_is_listed_at_once() -> None:
+    """`logs_aggs {"application": "atr"}` said "aggs missing"; adding it revealed app_type, and so on."""
+    assert _paths(LogsAggsRequest, {"application": "atr"}) == {
+        "aggs",
+        "app_type",
+        "domain",
+        "start_time",
+        "end_time",
+    }
+    assert _paths(LogsBatchRequest, {"application": "eventops"}) == {
+        "app_type",
+        "log_group",
+        "tenant",
+        "stage",
+        "start_time",
+        "end_time",
+    }
+    assert _paths(LogsScrollRequest, {}) >= {"application", "app_type", "start_time", "end_time", "size"}
+    assert _paths(WorkloadsAggsRequest, {}) == {
+        "application",
+        "app_type",
+        "domain",
+        "start_time",
+        "end_time",
+        "aggs",
+    }
+    assert _paths(BillingQueryRequest, {}) == {"domain", "time_range"}
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(LogsAggsRequest, {"application": "atr"}, now=NOW)
+    said = {issue.path: issue.message for issue in caught.value.issues}
+    assert said["app_type"] == "required: ec2 or kubernetes"  # what atr can take, not every app type
+    assert said["aggs"].startswith("required: Named OpenSearch aggregations")
+
+
+def test_field_errors_and_rule_errors_come_together() -> None:
+    """A field that fails its own check no longer hides the cross-field rules (or the other fields)."""
+    paths = _paths(
+        LogsAggsRequest,
+        {"application": "atr", "app_type": "lambda", "aggs": {}, "start_time": "yesterday", "size": 3},
+    )
+    assert paths == {"app_type", "aggs", "start_time", "end_time", "domain", "size"}
+    paths = _paths(
+        WorkloadsScrollRequest, {**WORKLOADS, "domain": [], "size": 0, "end_time": "2026-01-18T00:00:00Z"}
+    )
+    assert paths == {"domain", "size", "end_time"}
+
+
+def test_every_dsl_problem_is_listed_with_its_own_path() -> None:
+    paths = _paths(
+        LogsScrollRequest,
+        scroll(filters=[{"prefix": {"a": "b"}}, {"range": {"x": {"gtt": 1}}}, {"term": {"a": [1]}}]),
+    )
+    assert paths == {"filters[0].prefix", "filters[1].range.x.gtt", "filters[2].term.a"}
+    paths = _paths(
+        LogsAggsRequest,
+        {
+            **K8S,
+            "aggs": {"a": {"significant_terms": {"field": "x"}}, "b": {"terms": {"size": 0, "field": "y"}}},
+        },
+    )
+    assert paths == {"aggs.a.significant_terms", "aggs.b.terms.size"}
+
+
+def test_a_scroll_continuation_is_not_asked_for_the_query() -> None:
+    assert _paths(LogsScrollRequest, {"scroll_id": "  "}) == {"scroll_id"}
+
+
+@pytest.mark.parametrize(
+    ("model", "required"),
+    [
+        (LogsScrollRequest, set()),  # a continuation needs only scroll_id
+        (WorkloadsScrollRequest, set()),
+        (LogsBatchRequest, {"application", "app_type", "start_time", "end_time"}),
+        (LogsAggsRequest, {"application", "app_type", "start_time", "end_time", "aggs"}),
+        (WorkloadsBatchRequest, {"application", "app_type", "domain", "start_time", "end_time"}),
+        (WorkloadsAggsRequest, {"application", "app_type", "domain", "start_time", "end_time", "aggs"}),
+        (LogsBatchStatusRequest, {"token"}),
+        (WorkloadsBatchStatusRequest, {"token"}),
+        (V1LogsScrollRequest, {"application", "time_range"}),
+        (V1LogsBatchRequest, {"application", "time_range"}),
+        (V1BatchUrlsRequest, {"token"}),
+        (BillingQueryRequest, {"domain", "time_range"}),
+    ],
+)
+def test_the_schema_requires_what_is_always_required(model: type[APIRequest], required: set[str]) -> None:
+    schema = model.model_json_schema()
+    assert set(schema.get("required", [])) == required
+    for name in required:  # and leaving any one of them out is refused, naming it
+        full = dict(model.EXAMPLE)
+        if name not in full:
+            continue
+        del full[name]
+        assert name in _paths(model, full)
+
+
+# --- the API's known limits --------------------------------------------------------------------------
+
+DAY = {**K8S, "start_time": "2026-01-19T00:00:00Z", "end_time": "2026-01-20T00:00:00Z"}
+
+
+def _histogram(interval: str, key: str = "fixed_interval") -> dict[str, Any]:
+    return {"date_histogram": {"field": "@timestamp", key: interval}}
+
+
+def test_a_date_histogram_past_the_bucket_limit_is_refused_with_the_interval_that_fits() -> None:
+    """A 1 s histogram over a day is ~86k buckets: upstream 500 (issue 9), now refused for free."""
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(LogsAggsRequest, {**DAY, "aggs": {"t": _histogram("1s")}}, now=NOW)
+    (issue,) = caught.value.issues
+    assert issue.path == "aggs.t.date_histogram.fixed_interval"
+    assert "86,401" in issue.message and "65,535" in issue.message
+    assert "'2s'" in issue.message  # the smallest interval that fits
+    parse_request(LogsAggsRequest, {**DAY, "aggs": {"t": _histogram("2s")}}, now=NOW)  # and it does
+
+
+def test_nested_under_terms_the_buckets_multiply_by_the_terms_size() -> None:
+    month = {**K8S, "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-31T00:00:00Z"}
+    aggs = {"d": {"terms": {"field": "atr.domain_name", "size": 100}, "aggs": {"t": _histogram("1h")}}}
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(LogsAggsRequest, {**month, "aggs": aggs}, now=NOW)
+    (issue,) = caught.value.issues
+    assert issue.path == "aggs.d.aggs.t.date_histogram.fixed_interval"
+    assert "100" in issue.message and "721" in issue.message
+    assert "'2h'" in issue.message and "size" in issue.message
+    fixed = {"d": {"terms": {"field": "atr.domain_name", "size": 100}, "aggs": {"t": _histogram("2h")}}}
+    parse_request(LogsAggsRequest, {**month, "aggs": fixed}, now=NOW)
+    default_size = {"d": {"terms": {"field": "atr.domain_name"}, "aggs": {"t": _histogram("1h")}}}
+    parse_request(LogsAggsRequest, {**month, "aggs": default_size}, now=NOW)  # 10 x 721: fine
+
+
+def test_calendar_histograms_and_workloads_are_counted_too() -> None:
+    year = {**WORKLOADS, "start_time": "2020-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:00Z"}
+    with pytest.raises(RequestValidationError) as caught:
+        parse_request(
+            WorkloadsAggsRequest, {**year, "aggs": {"t": _histogram("1m", "calendar_interval")}}, now=NOW
+        )
+    assert "calendar_interval" in caught.value.issues[0].path
+    assert "'1h'" in caught.value.issues[0].message
+    parse_request(
+        WorkloadsAggsRequest, {**year, "aggs": {"t": _histogram("1h", "calendar_interval")}}, now=NOW
+    )
+
+
+# --- billing and result ids ------------------------------------------------------------------------------
+
+
+def test_billing_takes_one_literal_domain() -> None:
+    assert parse_request(
+        BillingQueryRequest, {"domain": " pay.example.com ", "time_range": "now-1d"}
+    ).domain == ("pay.example.com")
+
+
+# --- filters on the aggs endpoints (issue 12) ------------------------------------------------------------
+
+
+def test_filters_on_aggs_become_a_wrapping_filter_aggregation() -> None:
+    """Models put `filters` on logs_aggs as on scroll; the API has no such field (reference item 15),
+    so the request wraps the aggregations in one `filter` aggregation instead of refusing."""
+    filters = [{"term": {"regex.extractions.logLevel": "ERROR"}}, {"exists": {"field": "message"}}]
+    request = parse_request(LogsAggsRequest, {**K8S, "aggs": AGGS, "filters": filters}, now=NOW)
+    body = request.to_body()
+    assert "filters" not in body
+    assert body["aggs"] == {FILTERED_AGG: {"filter": {"bool": {"filter": filters}}, "aggs": AGGS}}
+    assert request.aggs == AGGS and request.filters == filters  # the request keeps what was asked
+    unfiltered = parse_request(WorkloadsAggsRequest, {**WORKLOADS, "aggs": AGGS}, now=NOW).to_body()
+    assert unfiltered["aggs"] == AGGS and "filters" not in unfiltered
+    # the sandbox validates what it receives with the same models: the wrapped body is valid as is
+    parse_request(LogsAggsRequest, body, now=NOW)

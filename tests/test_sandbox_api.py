@@ -24,10 +24,10 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.errors import (
     AuthError,
     BadRequestError,
+    BatchTokenExpiredError,
     JWTExpiredError,
     NotFoundError,
     RateLimitError,
-    TokenExpiredError,
     TransportError,
 )
 from cm_mcp.api.responses import parse_response
@@ -310,13 +310,13 @@ async def test_401_missing_invalid_expired_jwt(sandbox: RunningSandbox) -> None:
 
 
 async def test_404_unknown_batch_token(client: CMClient, sandbox: RunningSandbox) -> None:
-    with pytest.raises(TokenExpiredError):
+    with pytest.raises(BatchTokenExpiredError):
         await client.call("logs_batch_status", {"token": "a6EBWDj2yr5v1UUG"})
     response = await _raw(sandbox, "/v2/workloads/batch/status", {"token": "Paw21VHC3VxAs7F4"})
     assert response.status_code == 404
     assert response.json() == {"message": "No record of this token. Note: Tokens expire after 2 hours"}
     logs_token = (await client.call("logs_batch", PAY)).data.token
-    with pytest.raises(TokenExpiredError):  # a logs token is unknown to the workloads family
+    with pytest.raises(BatchTokenExpiredError):  # a logs token is unknown to the workloads family
         await client.call("workloads_batch_status", {"token": logs_token})
     blank = await _raw(sandbox, "/v2/logs/batch/status", {"token": "   "})
     assert blank.status_code == 400 and blank.json()["details"].startswith("token")

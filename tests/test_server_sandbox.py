@@ -280,7 +280,7 @@ async def test_export_in_one_call_with_progress_and_free_follow_ups(
     assert outcome["complete"] is True
     assert outcome["records"] == expected  # verified download holds exactly the API's count
     progress = [event[0] for event in events]
-    assert progress == sorted(progress), "progress is monotonic"
+    assert progress == sorted(set(progress)), "progress strictly increases (MCP)"
     assert events[-1][0] == events[-1][1], "progress ends at its total"
     links = [block for block in exported.content if getattr(block, "type", "") == "resource_link"]
     assert links
@@ -361,6 +361,12 @@ async def test_failed_partitions_are_reported_with_the_tool_that_resubmits_them(
     assert f"resubmit each with {kind}_batch:" in text
     other = "workloads" if kind == "logs" else "logs"
     assert f"{other}_batch" not in text
+    # each resubmission is a valid JSON call, ready to send as is (it printed as a Python dict)
+    lines = [line for line in text.splitlines() if line.startswith("- ") and "): {" in line]
+    assert lines
+    for line in lines:
+        arguments = json.loads(line[line.index("): {") + 3 :])
+        assert arguments["application"] == "atr" and arguments["start_time"] < arguments["end_time"]
 
 
 @pytest.mark.parametrize(

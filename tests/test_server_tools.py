@@ -51,11 +51,6 @@ AGGS_CALL: dict[str, Any] = {
 V1_TOOLS = {"logs_scroll_v1", "logs_batch_v1", "logs_batch_urls_v1"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Upstream:
     """An httpx2 transport standing in for the API: records every request, answers with `reply`."""
 
@@ -69,9 +64,8 @@ class Upstream:
 
 
 def _settings(**changes: Any) -> Settings:
-    return Settings(
-        api_url="http://api.test", api_token=TOKEN, max_retries=1, retry_base_delay=0.01, **changes
-    )
+    options: dict[str, Any] = {"max_retries": 1, "retry_base_delay": 0.01, **changes}
+    return Settings(api_url="https://api.test", api_token=TOKEN, **options)
 
 
 async def _session(upstream: Upstream, **changes: Any) -> AsyncIterator[Client]:
@@ -106,6 +100,16 @@ async def test_tools_list_names_schemas_annotations_and_size() -> None:
         assert set(scroll) == set(REQUEST_MODELS["logs_scroll"].model_fields) | {"max_tokens"}
         assert scroll["app_type"]["enum"] == ["ec2", "kubernetes", "serverless"]
         assert by_name["logs_aggs"].annotations.idempotent_hint is True  # type: ignore[union-attr]
+        for aggs_tool in ("logs_aggs", "workloads_aggs"):  # filters are taken, and the description says how
+            assert "filters" in by_name[aggs_tool].input_schema["properties"]
+            assert "wrapping filter aggregation" in (by_name[aggs_tool].description or "")
+        assert set(by_name["logs_aggs"].input_schema["required"]) == {
+            "application",
+            "app_type",
+            "start_time",
+            "end_time",
+            "aggs",
+        }
         assert by_name["logs_batch"].annotations.idempotent_hint is False  # type: ignore[union-attr]
         size = sum(
             len(json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True))) for t in tools
@@ -237,7 +241,7 @@ async def test_json_encoded_list_arguments_are_accepted() -> None:
     [
         (401, {"message": "Unauthorized"}, {}, ["JWT", "CM_API_TOKEN"]),
         (429, {"message": "Too Many Requests"}, {}, ["quota", "resets", "quota_status"]),
-        (503, {"message": "unavailable"}, {}, ["503", "retries"]),
+        (503, {"message": "unavailable"}, {}, ["503", "after 2 attempts"]),
     ],
 )
 async def test_upstream_failures_say_what_to_do(
@@ -257,6 +261,87 @@ async def test_upstream_failures_say_what_to_do(
     assert upstream.requests, "the call was sent"
 
 
+def _text(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+async def _aggs_failure(reply: Callable[[httpx2.Request], httpx2.Response], **changes: Any) -> str:
+    upstream = Upstream(reply)
+    texts = []
+    async for client in _session(upstream, **changes):
+        result = await client.call_tool("logs_aggs", dict(AGGS_CALL))
+        assert result.is_error
+        texts.append(_text(result))
+    assert upstream.requests, "the call was sent"
+    return texts[0]
+
+
+async def test_a_single_500_does_not_claim_retries() -> None:
+    """Only 502/503/504, timeouts and resets are retried: a 500 said "even after retries" (issue 9)."""
+    text = await _aggs_failure(lambda _: httpx2.Response(500, json={"message": "boom"}))
+    assert "500" in text and "boom" in text
+    assert "after retries" not in text and "even after" not in text
+    assert "1 attempt" in text and "not retried" in text
+    assert text.startswith("Upstream failure:")
+
+
+async def test_a_malformed_upstream_body_does_not_blame_the_arguments() -> None:
+    for reply in (
+        lambda _: httpx2.Response(200, content=b'{"data": {"aggregations": '),  # cut off
+        lambda _: httpx2.Response(200, content=b"<html><body>Gateway login</body></html>"),
+        lambda _: httpx2.Response(200, json={"data": {"total_documents": "many"}}),  # wrong shape
+    ):
+        text = await _aggs_failure(reply)
+        assert "argument" not in text.lower(), text
+        assert text.startswith("Upstream response:"), text
+        assert "request_id" in text or "report" in text
+
+
+async def test_a_body_over_the_size_limit_says_how_to_ask_for_less() -> None:
+    text = await _aggs_failure(
+        lambda _: httpx2.Response(200, content=b"{" + b" " * 5000 + b"}"), max_response_bytes=1000
+    )
+    assert text.startswith("Upstream response too large:")
+    assert "CM_MAX_RESPONSE_BYTES" in text and "narrow" in text
+
+
+async def test_arguments_the_api_rejects_are_blamed_on_the_arguments() -> None:
+    text = await _aggs_failure(lambda _: httpx2.Response(400, json={"detail": "unknown field x"}))
+    assert text.startswith("Arguments rejected upstream:") and "unknown field x" in text
+
+
+async def test_a_throttle_with_retry_after_is_not_called_a_spent_daily_quota() -> None:
+    text = await _aggs_failure(
+        lambda _: httpx2.Response(429, json={"message": "slow down"}, headers={"Retry-After": "90"})
+    )
+    assert text.startswith("Quota:")
+    assert "is spent" not in text and "90 s" in text
+
+
+async def test_an_unreachable_api_says_how_many_attempts() -> None:
+    def refuse(_: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused")
+
+    text = await _aggs_failure(refuse, max_retries=0)
+    assert text.startswith("Network:") and "1 attempt" in text and "after retrying" not in text
+    text = await _aggs_failure(refuse, max_retries=2)
+    assert "3 attempts" in text
+
+
+async def test_v1_batch_urls_401_is_ambiguous_and_says_so() -> None:
+    """Reference item 39: "Invalid or missing token" may be the JWT or the batch token."""
+    upstream = Upstream(
+        lambda _: httpx2.Response(401, content=b'{"status_code" : 401\n"detail": "Invalid or missing token"}')
+    )
+    async for client in _session(upstream, enable_v1=True):
+        result = await client.call_tool("logs_batch_urls_v1", {"token": "1OTk3LCJpc3MiOi"})
+        text = _text(result)
+        assert result.is_error
+        assert "batch token" in text and "JWT" in text and "ambiguous" in text
+        assert "logs_batch_v1" in text  # how to get a fresh batch token
+        assert not text.startswith("Authentication: the API rejected the JWT")
+
+
 async def test_expired_batch_token_says_resubmit() -> None:
     upstream = Upstream(
         lambda _: httpx2.Response(
@@ -274,7 +359,7 @@ async def test_expired_jwt_fails_without_a_request() -> None:
         {"sub": "x", "exp": 1_000_000_000}, "a-secret-for-tests-only-32-bytes!!", algorithm="HS256"
     )
     upstream = Upstream(_ok)
-    settings = Settings(api_url="http://api.test", api_token=expired)
+    settings = Settings(api_url="https://api.test", api_token=expired)
     async with (
         CMClient(settings, transport=httpx2.MockTransport(upstream)) as api,
         Client(build_server(settings, client=api)) as client,
@@ -283,7 +368,7 @@ async def test_expired_jwt_fails_without_a_request() -> None:
             "billing_query", {"domain": "pay.example.com", "time_range": "now-1d"}
         )
     text = result.content[0].text  # type: ignore[union-attr]
-    assert result.is_error and "expired" in text.lower() and "Nothing was sent" in text
+    assert result.is_error and "expired" in text.lower() and "nothing was sent" in text.lower()
     assert expired not in text
     assert upstream.requests == []
 
@@ -469,3 +554,129 @@ async def test_summary_of_100k_logs_stays_within_budget(tmp_path: Any) -> None:
             assert sum(summary["levels"].values()) == 100_000
             assert len(summary["templates"]) >= 1
             assert "upstream connect error" in text
+
+
+async def test_filters_on_logs_aggs_are_wrapped_and_totals_are_the_filtered_sets() -> None:
+    """Issue 12: `filters` on an aggs tool was refused; it is now sent as one wrapping filter
+    aggregation (no extra request), said so in the result, and the totals are the filtered set's."""
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        wrapper = body["aggs"]["filtered"]
+        assert wrapper["filter"] == {"bool": {"filter": [{"term": {"regex.extractions.logLevel": "ERROR"}}]}}
+        assert set(wrapper["aggs"]) == {"l"}
+        inner = {"l": {"buckets": [{"key": "pay.example.com", "doc_count": 5}], "sum_other_doc_count": 2}}
+        return httpx2.Response(
+            200,
+            json={"data": {"aggregations": {"filtered": {"doc_count": 7, **inner}}, "total_documents": 100}},
+        )
+
+    upstream = Upstream(reply)
+    filters = [{"term": {"regex.extractions.logLevel": "ERROR"}}]
+    async for client in _session(upstream):
+        result = await client.call_tool("logs_aggs", {**AGGS_CALL, "filters": filters})
+        text = _text(result)
+        assert not result.is_error, text
+        structured = result.structured_content
+        assert structured is not None
+        assert structured["summary"]["total_documents"] == 7  # the filtered set
+        assert structured["filters"] == filters and structured["unfiltered_documents"] == 100
+        assert [section["name"] for section in structured["summary"]["sections"]] == ["l"]  # unwrapped
+        assert "filters applied" in text and "7 of 100" in text
+        assert "filtered" not in {section["name"] for section in structured["summary"]["sections"]}
+    assert len(upstream.requests) == 1
+
+
+async def test_filters_on_aggs_against_the_sandbox_count_exactly_what_a_filter_aggregation_counts(
+    sandbox: Any,
+) -> None:
+    """The same question asked both ways over real HTTP gives the same exact numbers."""
+    window = {"application": "atr", "app_type": "kubernetes", "domain": ["*"], "start_time": "now-1d/d"}
+    window["end_time"] = "now-1d/d"  # all of yesterday: a frozen window
+    level = "regex.extractions.logLevel"
+    by_domain = {"d": {"terms": {"field": "atr.domain_name", "size": 50}}}
+    settings = Settings(api_url=sandbox.url, api_token=sandbox.token)
+    async with (
+        CMClient(settings) as api,
+        Client(build_server(settings, client=api), raise_exceptions=True) as client,
+    ):
+        filtered = await client.call_tool(
+            "logs_aggs", {**window, "aggs": by_domain, "filters": [{"term": {level: "ERROR"}}]}
+        )
+        explicit = await client.call_tool(
+            "logs_aggs",
+            {**window, "aggs": {"e": {"filter": {"term": {level: "ERROR"}}, "aggs": by_domain}}},
+        )
+    assert not filtered.is_error and not explicit.is_error, _text(filtered) + _text(explicit)
+    got = filtered.structured_content["summary"]  # type: ignore[index]
+    want = explicit.structured_content["summary"]["sections"][0]  # type: ignore[index]
+    assert got["total_documents"] == want["count"] > 0
+    assert got["sections"][0]["buckets"] == want["children"][0]["buckets"]
+    assert got["sections"][0]["total"] == want["count"]
+
+
+@pytest.mark.parametrize(
+    "result_id",
+    ["r" * 300, "../../etc/passwd", "r20261126-101500-a1b2c3/../x", "", " ", "R20261126-101500-A1B2C3"],
+)
+async def test_a_malformed_result_id_is_refused_by_its_pattern(result_id: str, tmp_path: Any) -> None:
+    """A 300-character result_id crashed results_search/results_aggs with OSError (issue 9)."""
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        for tool, extra in (
+            ("results_search", {}),
+            ("results_aggs", {"aggs": {"l": {"terms": {"field": "x"}}}}),
+        ):
+            result = await client.call_tool(tool, {"result_id": result_id, **extra})
+            text = _text(result)
+            assert result.is_error and "- result_id:" in text, text
+            assert "Error executing tool" not in text
+
+
+async def test_a_well_formed_unknown_result_id_says_how_to_find_the_right_one(tmp_path: Any) -> None:
+    from cm_mcp.store import ResultStore
+
+    assert "new_id" in dir(ResultStore)
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        fresh = ResultStore(tmp_path).new_id()  # the store's own id format passes the pattern
+        result = await client.call_tool("results_search", {"result_id": fresh})
+        text = _text(result)
+        assert result.is_error and text.startswith("Local store:") and "results_list" in text, text
+
+
+def test_tool_operations_take_named_typed_parameters() -> None:
+    """Issue 13: operations were `(s, r, b, p, o)` lambdas; each is now a named function of the call
+    context and its tool's own request model (which mypy checks against the tool's model)."""
+    import inspect
+    import typing
+
+    from cm_mcp.server import tools
+
+    specs = tools.ENDPOINT_TOOLS + tools.V1_ENDPOINT_TOOLS + tools.LOCAL_TOOLS
+    for spec in specs:
+        operation = spec.operation
+        assert operation.__name__ != "<lambda>", spec.name
+        assert list(inspect.signature(operation).parameters) == ["call", "request"], spec.name
+        hints = typing.get_type_hints(operation)
+        assert hints["call"] is tools.ToolCall
+        accepted = typing.get_args(hints["request"]) or (hints["request"],)
+        assert spec.model in accepted, (spec.name, hints["request"])
+
+
+async def test_a_filter_the_local_engine_cannot_run_is_refused_naming_it(tmp_path: Any) -> None:
+    """Found by the fuzz test: results_search with a range on a text field (or bad date math) raised
+    the local engine's DSLError, outside the error tree: the client saw "Error executing tool"."""
+    from cm_mcp.store import ResultStore
+    from tests.fuzz_harness import STORED_HITS
+
+    info = ResultStore(tmp_path).create(kind="logs", source="scroll", request={"t": 1}, hits=STORED_HITS)
+    async for client in _session(Upstream(_ok), data_dir=tmp_path):
+        for tool, extra in (
+            ("results_search", {}),
+            ("results_aggs", {"aggs": {"l": {"terms": {"field": "message"}}}}),
+        ):
+            result = await client.call_tool(
+                tool, {"result_id": info.id, "filters": [{"range": {"message": {"lt": "now-1x"}}}], **extra}
+            )
+            text = _text(result)
+            assert result.is_error and "- filters[0].range.message.lt:" in text, text
+            assert "Error executing tool" not in text

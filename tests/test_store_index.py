@@ -22,8 +22,9 @@ from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, run_export
 from cm_mcp.batch.download import DownloadPolicy
 from cm_mcp.ops import exports, stored
-from cm_mcp.store import ResultStore
-from cm_mcp.store import store as store_module
+from cm_mcp.store import ResultNotFoundError, ResultStore, layout
+from cm_mcp.store import indexing as store_module
+from cm_mcp.store.store import STALE_BUILD_SECONDS
 from tests.test_batch_fakes import (
     LOGS_REQUEST_ARGS,
     T0,
@@ -149,7 +150,7 @@ async def test_interrupted_build_is_rebuilt_on_next_use(tmp_path: Path) -> None:
     folder = tmp_path / "results" / result.result_id
     assert store.count(result.result_id) == 400
     # a process that died mid-build: the marker never written, a temporary directory left behind
-    (folder / "index" / store_module.INDEX_READY).unlink()
+    (folder / "index" / layout.INDEX_READY).unlink()
     (folder / ".index-deadbeef").mkdir()
     (folder / ".index-deadbeef" / "junk").write_text("half an index")
     restarted = ResultStore(tmp_path, background_index=False)
@@ -182,7 +183,7 @@ async def test_eviction_during_a_build_does_not_resurrect_the_result(tmp_path: P
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(even_partitions(300, 3)), store)
     store.delete(result.result_id)
-    with pytest.raises(store_module.ResultNotFoundError):
+    with pytest.raises(ResultNotFoundError):
         store.ensure_index(result.result_id)
     assert not (tmp_path / "results" / result.result_id).exists()
 
@@ -267,9 +268,9 @@ async def test_export_outcome_hints_are_calls_that_run_on_the_stored_records(
 HOLD_BUILD_LOCK = """
 import sys
 from pathlib import Path
-from cm_mcp.store import store
+from cm_mcp.store import layout
 root, result_id = Path(sys.argv[1]), sys.argv[2]
-with store._locked(root, result_id + ".build"):
+with layout.locked(root, result_id + ".build"):
     (root / result_id / ".index-otherprocess").mkdir()
     (root / result_id / ".index-otherprocess" / "segment").write_text("being built")
     print("held", flush=True)
@@ -308,13 +309,13 @@ def test_lock_files_of_long_gone_results_are_pruned(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     info = store.create(kind="logs", source="scroll", request={}, hits=make_hits(3))
     store.delete(info.id)  # takes its meta lock: the lock file exists
-    locks = tmp_path / "results" / store_module.LOCKS_DIR
+    locks = tmp_path / "results" / layout.LOCKS_DIR
     gone = locks / f"{info.id}.meta.lock"
     assert gone.exists()
     live = store.create(kind="logs", source="scroll", request={}, hits=make_hits(3))
     kept = locks / f"{live.id}.build.lock"
     kept.touch()
-    old = time.time() - store_module.STALE_BUILD_SECONDS - 60
+    old = time.time() - STALE_BUILD_SECONDS - 60
     for path in (gone, kept):
         os.utime(path, (old, old))
     ResultStore(tmp_path)  # a new process's store cleans up
@@ -402,3 +403,32 @@ async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
     assert all("built by another process" in e.message and e.total is None for e in events[:3])
     values = [e.progress for e in events]
     assert values == sorted(set(values)) and values[0] >= 0.2
+
+
+def test_index_build_reads_each_stored_line_once_and_refuses_damage(tmp_path: Path) -> None:
+    """`iter_file_lines` (what a build from files reads): the line as stored for envelopes, None for
+    records it had to wrap or that come from a JSON array; damage is a RecordFileError, never a
+    silently shorter index."""
+    import gzip as std_gzip
+
+    from cm_mcp.store.errors import RecordFileError
+    from cm_mcp.store.formats import iter_file_lines
+
+    hits = make_hits(300)
+    lines = [json.dumps(h, separators=(",", ":")).encode() for h in hits]
+    blob = std_gzip.compress(b"\r\n".join(lines[:-1]) + b"\n" + json.dumps(hits[-1]["_source"]).encode())
+    (tmp_path / "ok.ndjson.gz").write_bytes(blob)
+    read = list(iter_file_lines(tmp_path / "ok.ndjson.gz"))
+    assert [raw.strip() if raw else None for raw, _ in read] == [*lines[:-1], None]  # the bare one: None
+    assert [hit["_id"] for _, hit in read][:-1] == [h["_id"] for h in hits[:-1]]
+    assert read[-1][1]["_source"] == hits[-1]["_source"]
+    (tmp_path / "array.json").write_bytes(b"[" + b",".join(lines) + b"]")
+    assert [(raw, hit["_id"]) for raw, hit in iter_file_lines(tmp_path / "array.json")] == [
+        (None, h["_id"]) for h in hits
+    ]
+    (tmp_path / "cut.ndjson.gz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(RecordFileError):
+        list(iter_file_lines(tmp_path / "cut.ndjson.gz"))
+    (tmp_path / "bad.ndjson").write_bytes(lines[0] + b"\n{not json\n")
+    with pytest.raises(RecordFileError, match="record 2"):
+        list(iter_file_lines(tmp_path / "bad.ndjson"))

@@ -55,13 +55,13 @@ def jwt_expiry(token: str) -> datetime | None:
 def check_token(token: str | None, *, now: datetime | None = None) -> str:
     """Return the usable token, or raise before any request is sent.
 
-    TokenMissingError when no token is configured; JWTExpiredError when its `exp` is not in the future.
+    JWTMissingError when no token is configured; JWTExpiredError when its `exp` is not in the future.
     """
     # Imported here: errors.py uses `redact` from this module, so a top-level import would be circular.
-    from cm_mcp.api.errors import JWTExpiredError, TokenMissingError
+    from cm_mcp.api.errors import JWTExpiredError, JWTMissingError
 
     if token is None or not token.strip():
-        raise TokenMissingError(
+        raise JWTMissingError(
             "No API token configured: set CM_API_TOKEN, or CM_API_TOKEN_FILE to a file holding the JWT."
         )
     token = token.strip()

@@ -9,6 +9,10 @@ whose daily quota a 429 already exhausted. Each of those raises without spending
 sending it retries per `retry.should_retry`, records the remaining quota, and logs (logger
 "cm_mcp.api") the endpoint, status and request_id, never the JWT and never request bodies (batch
 tokens live there).
+
+Bodies are streamed and never read past a limit: a 2xx body past CM_MAX_RESPONSE_BYTES raises
+ResponseTooLargeError (a declared Content-Length past it, before a byte is read); an error body is read
+only as far as its message needs (ERROR_BODY_BYTES).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self, overload, runtime_checkable
@@ -29,6 +34,7 @@ from cm_mcp.api.endpoints import Endpoint, get_endpoint
 from cm_mcp.api.errors import (
     REQUEST_ID_HEADERS,
     RateLimitError,
+    ResponseTooLargeError,
     TransportError,
     UnexpectedResponseError,
     error_from_response,
@@ -58,6 +64,30 @@ logger = logging.getLogger("cm_mcp.api")
 #: Connections kept open to the API; an on-call session makes a few calls at a time, not hundreds.
 MAX_CONNECTIONS: Final = 10
 MAX_KEEPALIVE_CONNECTIONS: Final = 5
+#: Most of an error body ever read: its message is cut to 500 characters anyway (errors.py), and an
+#: HTML error page or a runaway proxy must not be read whole.
+ERROR_BODY_BYTES: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, its body read (at most up to the limit that applies to its status)."""
+
+    status: int
+    headers: httpx2.Headers
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("retry-after"))
 
 
 @runtime_checkable
@@ -139,14 +169,14 @@ class CMClient:
     async def post(self, endpoint: Endpoint | str, body: Body) -> dict[str, Any]:
         """POST `body` to `endpoint` (an Endpoint, its name or its path); the 200 JSON object.
 
-        Raises TokenMissingError / JWTExpiredError / RateLimitError (known exhausted) before sending,
+        Raises JWTMissingError / JWTExpiredError / RateLimitError (known exhausted) before sending,
         TransportError when no answer came, an APIError subclass for an error status.
         """
         target = get_endpoint(endpoint)
         payload = encode_body(body)
         self._refuse_if_exhausted(target)
-        response, token = await self._send_with_retries(target, payload)
-        return self._accept(target, response, token)
+        answer, token = await self._send_with_retries(target, payload)
+        return self._accept(target, answer, token)
 
     @overload
     async def call(self, endpoint_name: Literal["logs_scroll"], body: Body) -> LogsScrollResponse: ...
@@ -210,68 +240,108 @@ class CMClient:
             endpoint_family=target.family,
             retry_after=max(0.0, (until - self._now()).total_seconds()),
             hint=f"Try again after {until:%Y-%m-%d %H:%M} UTC.",
+            attempts=0,  # refused locally: nothing was sent
         )
 
-    async def _send_with_retries(self, target: Endpoint, payload: bytes) -> tuple[httpx2.Response, str]:
-        """The first 2xx response (and the token it was sent with), or raise the final error."""
+    async def _send_with_retries(self, target: Endpoint, payload: bytes) -> tuple[Answer, str]:
+        """The first 2xx answer (and the token it was sent with), or raise the final error.
+
+        Every failed attempt goes through the one decision below (retry.should_retry) and the one
+        wait; the only other way round the loop is the single immediate re-send after a 401/403 when
+        the token file has changed since (items 39/40: refresh the JWT once, then fail clearly).
+        """
         started = self._retry.clock()
         refreshed_token = False
         attempt = 0
         while True:
             token = check_token(self._current_token(), now=self._now())
             attempt += 1
+            outcome: Answer | httpx2.HTTPError
             try:
-                response = await self._send(target, payload, token)
+                outcome = await self._send(target, payload, token)
             except httpx2.HTTPError as exc:
-                elapsed = self._retry.clock() - started
-                delay = should_retry(attempt, exc, elapsed=elapsed, policy=self._retry)
-                if delay is None:
-                    raise self._transport_error(target, exc, attempt, token) from exc
-                self._log_retry(target, attempt, delay, type(exc).__name__)
-                await self._retry.sleep(delay)
-                continue
-            if response.is_success:
-                return response, token
-            if response.status_code in (401, 403) and not refreshed_token and self._token_changed(token):
-                # Items 39/40: refresh the JWT once (the token file was updated), then fail clearly.
-                refreshed_token = True
-                logger.info(
-                    "%s: HTTP %s; retrying once with the refreshed token", target.path, response.status_code
-                )
-                continue
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
+                outcome = exc
+            if isinstance(outcome, Answer):
+                if outcome.is_success:
+                    return outcome, token
+                if outcome.status in (401, 403) and not refreshed_token and self._token_changed(token):
+                    refreshed_token = True
+                    logger.info(
+                        "%s: HTTP %s; retrying once with the refreshed token", target.path, outcome.status
+                    )
+                    continue
             elapsed = self._retry.clock() - started
-            delay = should_retry(
-                attempt, response.status_code, retry_after, elapsed=elapsed, policy=self._retry
-            )
-            if delay is None:
-                raise self._api_error(target, response, token)
-            self._log_retry(target, attempt, delay, f"HTTP {response.status_code}")
+            if isinstance(outcome, Answer):
+                delay = should_retry(
+                    attempt, outcome.status, outcome.retry_after, elapsed=elapsed, policy=self._retry
+                )
+                if delay is None:
+                    raise self._api_error(target, outcome, token, attempt)
+                reason = f"HTTP {outcome.status}"
+            else:
+                delay = should_retry(attempt, outcome, elapsed=elapsed, policy=self._retry)
+                if delay is None:
+                    raise self._transport_error(target, outcome, attempt, token) from outcome
+                reason = type(outcome).__name__
+            logger.warning("%s: %s on attempt %d; retrying in %.2f s", target.path, reason, attempt, delay)
             await self._retry.sleep(delay)
 
-    async def _send(self, target: Endpoint, payload: bytes, token: str) -> httpx2.Response:
+    async def _send(self, target: Endpoint, payload: bytes, token: str) -> Answer:
+        """POST and read the answer's body within its limit (see the module docstring)."""
         logger.debug("POST %s", target.path)
-        return await self._http.post(
+        request = self._http.build_request(
+            "POST",
             target.path,
             content=payload,
             headers={"Authorization": self._settings.auth_header_value(token)},
         )
+        response = await self._http.send(request, stream=True)
+        try:
+            success = response.is_success
+            limit = self._settings.max_response_bytes if success else ERROR_BODY_BYTES
+            declared = response.headers.get("content-length", "")
+            if success and declared.isdigit() and int(declared) > limit:
+                raise ResponseTooLargeError(
+                    endpoint=target.name,
+                    status=response.status_code,
+                    limit=limit,
+                    size=int(declared),
+                    declared=True,
+                )
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                received += len(chunk)
+                if received > limit:
+                    if success:
+                        raise ResponseTooLargeError(
+                            endpoint=target.name,
+                            status=response.status_code,
+                            limit=limit,
+                            size=received,
+                            declared=False,
+                        )
+                    break  # an error body: its beginning holds the message
+            return Answer(response.status_code, response.headers, b"".join(chunks)[: max(limit, 0)])
+        finally:
+            await response.aclose()
 
     def _token_changed(self, used: str) -> bool:
         current = self._current_token()
         return current is not None and current.strip() not in ("", used)
 
-    def _accept(self, target: Endpoint, response: httpx2.Response, token: str) -> dict[str, Any]:
-        request_id = _header_request_id(response.headers)
+    def _accept(self, target: Endpoint, answer: Answer, token: str) -> dict[str, Any]:
+        request_id = _header_request_id(answer.headers)
         try:
-            body = json.loads(response.content)
+            body = json.loads(answer.content)
         except (ValueError, RecursionError):
             body = None
         if not isinstance(body, dict):
-            snippet = redact(response.text[:200], [token])
+            snippet = redact(answer.text[:200], [token])
             raise UnexpectedResponseError(
                 f"The {target.path} response is not a JSON object: {snippet!r}",
-                status=response.status_code,
+                status=answer.status,
                 endpoint=target.name,
                 request_id=request_id,
             )
@@ -279,15 +349,15 @@ class CMClient:
         logger.info(
             "%s: HTTP %s request_id=%s daily_remaining=%s",
             target.path,
-            response.status_code,
+            answer.status,
             request_id_of(body) or request_id,
             "unknown" if remaining is None else remaining,
         )
         return body
 
-    def _api_error(self, target: Endpoint, response: httpx2.Response, token: str) -> Exception:
+    def _api_error(self, target: Endpoint, answer: Answer, token: str, attempts: int) -> Exception:
         error = error_from_response(
-            response.status_code, response.content, response.headers, target, secrets=[token]
+            answer.status, answer.content, answer.headers, target, secrets=[token], attempts=attempts
         )
         if isinstance(error, RateLimitError):
             until = self.quota.mark_exhausted(target.family, error.retry_after)
@@ -306,10 +376,7 @@ class CMClient:
             f"No answer from {self.api_url}{target.path} after {tries}: {_describe(exc)}", [token]
         )
         logger.warning("%s", message)
-        return TransportError(message, endpoint=target.name)
-
-    def _log_retry(self, target: Endpoint, attempt: int, delay: float, reason: str) -> None:
-        logger.warning("%s: %s on attempt %d; retrying in %.2f s", target.path, reason, attempt, delay)
+        return TransportError(message, endpoint=target.name, attempts=attempts)
 
 
 def encode_body(body: Body) -> bytes:

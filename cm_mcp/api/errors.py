@@ -1,22 +1,33 @@
-"""Every failure cm-mcp reports about the Central Monitoring API, as one exception tree.
+"""Every failure cm-mcp reports, as one exception tree: catch `CMError` to catch them all.
 
-    CMError                         anything below; catch this to catch them all
-    ├── RequestValidationError      local: the request breaks a documented rule, nothing was sent
-    ├── TokenMissingError           local: no JWT configured, nothing was sent
-    ├── JWTExpiredError             local: the JWT's `exp` is past, nothing was sent
-    ├── TransportError              connect/read timeout, connection reset, DNS... (no HTTP status)
-    └── APIError                    the server answered with a non-2xx status (or an unusable 2xx)
-        ├── AuthError               401, 403: the JWT was rejected
-        ├── TokenExpiredError       404 on a batch status/urls endpoint: batch token unknown or expired
-        ├── NotFoundError           any other 404
-        ├── RateLimitError          429: daily quota exhausted (or throttled, with Retry-After)
-        ├── BadRequestError         any other 4xx
-        ├── ServerError             5xx
-        └── UnexpectedResponseError 2xx whose body is not the documented JSON object
+    CMError                           root of every domain error (the tool wrapper catches only this)
+    ├── RequestValidationError        local: the request breaks a documented rule, nothing was sent
+    ├── JWTMissingError               local: no JWT configured, nothing was sent
+    ├── JWTExpiredError               local: the JWT's `exp` is past, nothing was sent
+    ├── TransportError                no HTTP answer: connect/read timeout, reset, DNS (`attempts`)
+    ├── APIError                      the server answered with a non-2xx status, or an unusable 2xx
+    │   ├── AuthError                 401, 403: the JWT was rejected (on /v1/logs/batch/urls: ambiguous)
+    │   ├── BatchTokenExpiredError    404 on a batch status/urls endpoint: batch token unknown or expired
+    │   ├── NotFoundError             any other 404
+    │   ├── RateLimitError            429: daily quota exhausted (or throttled, with Retry-After)
+    │   ├── BadRequestError           any other 4xx: the server rejected the arguments
+    │   ├── ServerError               5xx
+    │   ├── UnexpectedResponseError   2xx whose body is not the documented JSON object
+    │   └── ResponseTooLargeError     a body above CM_MAX_RESPONSE_BYTES (reading stopped there)
+    ├── StoreError                    cm_mcp.store: ResultNotFoundError (-> ResultEvictedError),
+    │                                 RecordFileError
+    ├── BatchError                    cm_mcp.batch: DownloadError (HostNotAllowedError, InsecureURLError,
+    │                                 URLExpiredError, FileTooLargeError), VerificationError
+    │                                 (CountMismatchError), JobNotFoundError, TokenLifetimeError
+    ├── DSLError                      cm_mcp.dsl: a filter or aggregation the local engine cannot run
+    └── ExportInterrupted             cm_mcp.ops: an export stopped after submission (carries `cause`)
 
-The HTTP status alone picks the class (reference item 38): error bodies come in three shapes, most
-are undocumented, and the documented `{status_code, detail}` examples are not even valid JSON, so the
-body only supplies the message. No message ever contains the JWT (see `auth.redact`).
+Names say whose token it is: `JWT*` for the API credential, `BatchToken*` for a batch token.
+The HTTP status alone picks the APIError class (reference item 38): error bodies come in three
+shapes, most are undocumented, and the documented `{status_code, detail}` examples are not even
+valid JSON, so the body only supplies the message. No message ever contains the JWT (`auth.redact`).
+TransportError and every APIError record how many `attempts` were made, so a message can say "after
+retries" only when there were some.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ REQUEST_ID_HEADERS: Final = ("x-request-id", "x-amzn-requestid", "x-correlation-
 
 
 class CMError(Exception):
-    """Base of every error raised by cm_mcp.api."""
+    """Root of every cm-mcp domain error (api, store, batch, ops): see the tree above."""
 
 
 # --- local errors: no request was sent ---------------------------------------------------------------
@@ -80,7 +91,7 @@ class RequestValidationError(CMError):
         return "\n".join(lines)
 
 
-class TokenMissingError(CMError):
+class JWTMissingError(CMError):
     """No JWT is configured; no request was sent."""
 
 
@@ -103,8 +114,10 @@ class JWTExpiredError(CMError):
 class TransportError(CMError):
     """The request did not get an HTTP answer: connection refused or reset, DNS failure, timeout."""
 
-    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+    def __init__(self, message: str, *, endpoint: str | None = None, attempts: int = 1) -> None:
         self.endpoint = endpoint
+        #: requests made before giving up (1: it was not retried)
+        self.attempts = attempts
         super().__init__(message)
 
 
@@ -122,6 +135,7 @@ class APIError(CMError):
         endpoint: str,
         request_id: str | None = None,
         hint: str | None = None,
+        attempts: int = 1,
     ) -> None:
         self.message = message
         self.status = status
@@ -129,6 +143,8 @@ class APIError(CMError):
         self.request_id = request_id
         #: what the caller (or the on-call engineer) can do about it
         self.hint = hint
+        #: requests made before this answer was final (1: it was not retried)
+        self.attempts = attempts
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -149,7 +165,7 @@ class AuthError(APIError):
     """401/403: the JWT (or, on /v1/logs/batch/urls, possibly the batch token: item 39) was rejected."""
 
 
-class TokenExpiredError(APIError):
+class BatchTokenExpiredError(APIError):
     """404 on a batch status endpoint: the batch token is unknown or expired (2 hours); re-submit."""
 
 
@@ -170,8 +186,11 @@ class RateLimitError(APIError):
         hint: str | None = None,
         retry_after: float | None = None,
         endpoint_family: str | None = None,
+        attempts: int = 1,
     ) -> None:
-        super().__init__(message, status=status, endpoint=endpoint, request_id=request_id, hint=hint)
+        super().__init__(
+            message, status=status, endpoint=endpoint, request_id=request_id, hint=hint, attempts=attempts
+        )
         #: seconds from the Retry-After header, None when absent (the reference documents no header)
         self.retry_after = retry_after
         self.endpoint_family = endpoint_family
@@ -189,6 +208,23 @@ class UnexpectedResponseError(APIError):
     """A 2xx whose body is not the JSON object the reference documents (a proxy page, say)."""
 
 
+class ResponseTooLargeError(APIError):
+    """A response body above CM_MAX_RESPONSE_BYTES: reading stopped there, nothing was kept."""
+
+    def __init__(self, *, endpoint: str, status: int, limit: int, size: int, declared: bool) -> None:
+        self.limit = limit
+        how = f"declares {size:,} bytes" if declared else f"passed {size:,} bytes before reading stopped"
+        super().__init__(
+            f"The response body {how}, above the limit of {limit:,} bytes (CM_MAX_RESPONSE_BYTES)",
+            status=status,
+            endpoint=endpoint,
+            hint=(
+                "Ask for less in one call (narrow the time window, a smaller size, fewer buckets), "
+                "or raise CM_MAX_RESPONSE_BYTES if this machine can hold it."
+            ),
+        )
+
+
 # --- turning a response into an error ----------------------------------------------------------------
 
 
@@ -199,21 +235,28 @@ def error_from_response(
     endpoint: Endpoint | str,
     *,
     secrets: Iterable[str | None] = (),
+    attempts: int = 1,
 ) -> APIError:
-    """The typed error for a non-2xx response; the status decides the class, the body only the message."""
+    """The typed error for a non-2xx response; the status decides the class, the body only the message.
+    `attempts`: how many requests were made before this answer was final."""
     known = _lookup(endpoint)
     name = known.name if known else str(endpoint)
     message, fields = parse_error_body(status, body, _header(headers, "content-type"))
     secret_list = list(secrets)
     message = redact(message, secret_list)
     request_id = _request_id(headers, fields)
-    common: dict[str, Any] = {"status": status, "endpoint": name, "request_id": request_id}
+    common: dict[str, Any] = {
+        "status": status,
+        "endpoint": name,
+        "request_id": request_id,
+        "attempts": attempts,
+    }
 
     if status in (401, 403):
         return AuthError(message, hint=_auth_hint(known), **common)
     if status == 404 and known is not None and known.is_batch_status:
         hint = "Batch tokens expire 2 hours after the batch call: re-submit the batch for a new token."
-        return TokenExpiredError(message, hint=hint, **common)
+        return BatchTokenExpiredError(message, hint=hint, **common)
     if status == 404:
         return NotFoundError(message, hint=_not_found_hint(known), **common)
     if status == 429:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from cm_mcp.api.buckets import INTERVAL_KEYS, parse_interval
+
 SUPPORTED_FILTERS: Final = ("term", "terms", "range", "exists", "bool", "match", "match_phrase")
 BOOL_CLAUSES: Final = ("must", "should", "must_not", "filter")
 RANGE_OPERATORS: Final = ("gt", "gte", "lt", "lte", "format")
@@ -42,7 +44,6 @@ METRIC_AGGREGATIONS: Final = (
 SUPPORTED_AGGREGATIONS: Final = BUCKET_AGGREGATIONS + METRIC_AGGREGATIONS
 #: Aggregation types that need a `field`.
 _FIELD_AGGREGATIONS: Final = frozenset(SUPPORTED_AGGREGATIONS) - {"filter", "filters"}
-_INTERVAL_KEYS: Final = ("fixed_interval", "calendar_interval", "interval")
 MAX_AGG_DEPTH: Final = 5  # deeper nesting explodes bucket counts and is never needed to locate an incident
 
 Issue = tuple[str, str]
@@ -290,13 +291,23 @@ def _check_agg_body(kind: str, body: Any, path: str) -> list[Issue]:
         return [(f"{path}.field", f"{kind} needs a 'field' naming a document field")]
     if kind == "terms" and "size" in body and not _positive_int(body["size"]):
         return [(f"{path}.size", "size must be an integer > 0")]
-    if kind == "date_histogram" and not any(key in body for key in _INTERVAL_KEYS):
-        return [(path, "date_histogram needs fixed_interval (e.g. '1h', '5m') or calendar_interval ('day')")]
+    if kind == "date_histogram":
+        return _check_interval(body, path)
     if kind == "histogram" and not isinstance(body.get("interval"), int | float):
         return [(f"{path}.interval", "histogram needs a numeric interval > 0")]
     if kind == "range" and not isinstance(body.get("ranges"), list):
         return [(f"{path}.ranges", 'range needs "ranges": [{"to": 100}, {"from": 100}]')]
     return []
+
+
+def _check_interval(body: Mapping[str, Any], path: str) -> list[Issue]:
+    keys = [key for key in INTERVAL_KEYS if key in body]
+    if not keys:
+        return [(path, "date_histogram needs fixed_interval (e.g. '1h', '5m') or calendar_interval ('1d')")]
+    if len(keys) > 1:
+        return [(path, f"give one interval, not {' and '.join(keys)}")]
+    parsed = parse_interval(keys[0], body[keys[0]])
+    return [(f"{path}.{keys[0]}", parsed)] if isinstance(parsed, str) else []
 
 
 def _positive_int(value: Any) -> bool:

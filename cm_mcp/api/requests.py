@@ -14,202 +14,59 @@ Decisions on the reference's open questions (numbers are its inconsistency items
   at validation time; end_time must be after start_time on every endpoint (11, 12).
 - a V2 scroll continuation sends exactly {"scroll_id": ...} (8); a V1 continuation re-sends the
   original body plus scroll_id.
-- the aggs endpoints take no top-level `filters` (15): narrow with a `filter` aggregation instead.
+- the aggs endpoints take no top-level `filters` (15), but models send them as on scroll: the aggs
+  models accept them and send them as one wrapping `filter` aggregation (no extra request).
+- date histograms that would pass OpenSearch's 65,535-bucket limit are refused (api/buckets.py).
+- billing takes one exact domain: no "*" and no pattern (the API answers 400).
 - unknown fields are rejected (43: send only documented fields).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from cm_mcp.api.errors import RequestValidationError, ValidationIssue
-from cm_mcp.api.fields import Application, AppType, AppTypeV1
+from cm_mcp.api.buckets import bucket_limit_issues
+from cm_mcp.api.errors import ValidationIssue
+from cm_mcp.api.fields import Application, AppType
 from cm_mcp.api.querydsl import check_aggs, check_filters
-from cm_mcp.api.times import TimeFormatError, format_utc, is_date_math, resolve_time
+from cm_mcp.api.request_base import (
+    MAX_PAGE_SIZE,
+    WORKLOADS_DEFAULT_SIZE,
+    APIRequest,
+    BatchToken,
+    PageSize,
+    StringList,
+    check_dsl,
+    instant,
+    normalise_time,
+)
+from cm_mcp.api.requests_v1 import (
+    BillingQueryRequest,
+    V1BatchUrlsRequest,
+    V1LogsBatchRequest,
+    V1LogsScrollRequest,
+)
+from cm_mcp.api.times import format_utc
+from cm_mcp.api.validation import INVALID, Values, known, parse_request
 
-MAX_PAGE_SIZE = 10_000  # OpenSearch's default max_result_window; the API publishes no maximum
-WORKLOADS_DEFAULT_SIZE = 100  # sent explicitly: the reference gives no default (item 6)
-
-
-# --- reusable field types -------------------------------------------------------------------
-
-
-def _check_string_list(values: list[str]) -> list[str]:
-    if not values:
-        raise PydanticCustomError("empty_list", 'must not be empty; use ["*"] for all')
-    if any(not value.strip() for value in values):
-        raise PydanticCustomError("blank_item", "items must be non-empty strings")
-    if "*" in values and len(values) > 1:
-        raise PydanticCustomError(
-            "wildcard_mixed", '"*" must be the only element: use ["*"] alone or list exact names'
-        )
-    return values
-
-
-StringList = Annotated[list[str], AfterValidator(_check_string_list)]
-PageSize = Annotated[int, Field(gt=0, le=MAX_PAGE_SIZE)]
-
-
-def _now(info: ValidationInfo) -> datetime:
-    """The instant date math resolves against: the caller's (tests, the sandbox) or the clock."""
-    context = info.context if isinstance(info.context, Mapping) else {}
-    now = context.get("now")
-    return now if isinstance(now, datetime) else datetime.now(UTC)
-
-
-def _normalise_time(value: str, info: ValidationInfo) -> str:
-    rounding: Literal["down", "up"] = "up" if info.field_name == "end_time" else "down"
-    try:
-        return format_utc(resolve_time(value, _now(info), rounding))
-    except TimeFormatError as exc:
-        raise PydanticCustomError("time_format", "{reason}", {"reason": str(exc)}) from exc
-
-
-def _check_date_math(value: str) -> str:
-    if not is_date_math(value):
-        raise PydanticCustomError(
-            "date_math",
-            "must be OpenSearch date math such as 'now-15m/m', 'now-1d/d' or 'now-2h' (V1 takes no ISO times)",
-        )
-    return value.strip()
-
-
-DateMath = Annotated[str, AfterValidator(_check_date_math)]
-
-
-def _check_token(value: str) -> str:
-    token = value.strip()
-    if not token:
-        raise PydanticCustomError("empty_token", "must be the non-empty token returned by the batch call")
-    return token
-
-
-BatchToken = Annotated[str, AfterValidator(_check_token)]
-
-
-# --- base ---------------------------------------------------------------------------------------
-
-
-class APIRequest(BaseModel):
-    """Base of every request: unknown fields rejected, `to_body()` is exactly what is sent."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: Endpoint name in `cm_mcp.api.endpoints.ENDPOINTS`.
-    ENDPOINT: ClassVar[str]
-    #: A valid call, quoted in validation errors so a model can correct itself in one step.
-    EXAMPLE: ClassVar[dict[str, Any]]
-    #: What to do instead, for fields a caller is likely to send but this endpoint does not take.
-    NOT_ACCEPTED: ClassVar[dict[str, str]] = {}
-
-    def to_body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
-
-
-Request = TypeVar("Request", bound=APIRequest)
-
-
-def parse_request(model: type[Request], args: Mapping[str, Any], *, now: datetime | None = None) -> Request:
-    """Validate `args` against `model`; raise `RequestValidationError` naming each field and rule."""
-    try:
-        return model.model_validate(dict(args), context={"now": now} if now else None)
-    except ValidationError as exc:
-        raise RequestValidationError(_issues(exc, model), model.__name__, example=model.EXAMPLE) from None
-
-
-def _issues(exc: ValidationError, model: type[APIRequest]) -> list[ValidationIssue]:
-    issues = []
-    for error in exc.errors(include_url=False):
-        ctx = error.get("ctx") or {}
-        loc = [*error["loc"], *ctx.get("subpath", ())]
-        if ctx.get("field"):
-            loc = [ctx["field"], *loc]
-        path = _json_path(loc)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = _unknown_field_message(str(error["loc"][-1]), model)
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        elif error["type"] == "list_type":
-            message = 'must be a list of strings, e.g. ["*"] or ["pay.example.com"]'
-        elif loc[-1:] == ["size"] and error["type"] == "greater_than":
-            message = f"must be at least 1 (a page holds 1-{MAX_PAGE_SIZE} records)"
-        elif loc[-1:] == ["size"] and error["type"] == "less_than_equal":
-            message = (
-                f"must be at most {MAX_PAGE_SIZE} per page; for more, continue with the returned "
-                "scroll_id, or export with the batch tool (over 100k records)"
-            )
-        issues.append(ValidationIssue(path=path or "(request)", message=message))
-    return issues
-
-
-def _unknown_field_message(name: str, model: type[APIRequest]) -> str:
-    if name in model.NOT_ACCEPTED:
-        return f"not accepted: {model.NOT_ACCEPTED[name]}"
-    valid = list(model.model_fields)
-    if not valid:
-        return "unknown field; this tool takes no arguments"
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown field{hint}; valid fields: {', '.join(valid)}"
-
-
-def _json_path(loc: list[Any]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif (isinstance(part, str) and part.startswith("[")) or (
-            isinstance(part, str) and part.startswith(".")
-        ):
-            path += part
-        else:
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def _dsl_error(issues: list[tuple[str, str]], field: str) -> PydanticCustomError:
-    """Wrap the first DSL issue so its sub-path joins the field's JSON path."""
-    subpath, message = issues[0]
-    more = f" ({len(issues) - 1} more problem(s) in {field})" if len(issues) > 1 else ""
-    return PydanticCustomError(
-        "dsl", "{message}", {"message": message + more, "subpath": _split_path(subpath)}
-    )
-
-
-def _split_path(subpath: str) -> tuple[str, ...]:
-    """`[0].bool.must[1]` -> ('[0]', '.bool', '.must', '[1]') so _json_path can append it."""
-    parts: list[str] = []
-    token = ""
-    for char in subpath:
-        if char in ".[" and token:
-            parts.append(token)
-            token = ""
-        token += char
-    if token:
-        parts.append(token)
-    return tuple(part if part.startswith(("[", ".")) else f".{part}" for part in parts)
-
-
-def _rule(field: str, message: str) -> PydanticCustomError:
-    """A cross-field rule violation attributed to `field`."""
-    return PydanticCustomError("rule", "{message}", {"message": message, "field": field})
-
+__all__ = [
+    "FILTERED_AGG",
+    "INVALID",
+    "MAX_PAGE_SIZE",
+    "REQUEST_MODELS",
+    "APIRequest",
+    "BillingQueryRequest",
+    "StringList",
+    "V1BatchUrlsRequest",
+    "V1LogsBatchRequest",
+    "V1LogsScrollRequest",
+    "parse_request",
+]
 
 # --- V2 shared pieces ---------------------------------------------------------------------------
 
@@ -222,7 +79,7 @@ EndTime = Annotated[str | None, Field(description="Window end, after start_time;
 
 class _TimeWindow(APIRequest):
     """Normalises `start_time`/`end_time` (declared by subclasses after their scope fields, so the
-    schema reads scope -> window -> filters) and checks the window."""
+    schema reads scope -> window -> filters); `_window_issues` checks the window."""
 
     if TYPE_CHECKING:  # declared by subclasses; annotated here for the type checker only
         start_time: str | None
@@ -231,38 +88,38 @@ class _TimeWindow(APIRequest):
     @field_validator("start_time", "end_time", check_fields=False)
     @classmethod
     def _time(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else _normalise_time(value, info)
+        return None if value is None else normalise_time(value, info)
 
-    @model_validator(mode="after")
-    def _query_rules(self) -> Self:
-        """The cross-field rules of a request that carries a query (a scroll continuation does not)."""
-        if not self._continues_a_scroll():
-            self._check_query()
-        return self
+    @staticmethod
+    def _window_issues(values: Values, now: datetime) -> list[ValidationIssue]:
+        issues = [
+            ValidationIssue(name, f"required: {_TIME_DOC}")
+            for name in ("start_time", "end_time")
+            if values.get(name) is None
+        ]
+        start = instant(values.get("start_time"), now, "down")
+        end = instant(values.get("end_time"), now, "up")
+        if start is not None and end is not None and end <= start:
+            issues.append(
+                ValidationIssue(
+                    "end_time", f"must be after start_time ({format_utc(start)}); got {format_utc(end)}"
+                )
+            )
+        return issues
 
-    def _continues_a_scroll(self) -> bool:
-        return False
-
-    def _check_query(self) -> None:
-        raise NotImplementedError  # each scope (logs, workloads) states its rules
-
-    def _check_window(self) -> None:
-        if self.start_time is None:
-            raise _rule("start_time", f"required: {_TIME_DOC}")
-        if self.end_time is None:
-            raise _rule("end_time", f"required: {_TIME_DOC}")
-        if (
-            self.end_time <= self.start_time
-        ):  # both normalised to the same UTC format: string order is time order
-            raise _rule("end_time", f"must be after start_time ({self.start_time}); got {self.end_time}")
+    @classmethod
+    def window(cls, values: Values, now: datetime) -> tuple[datetime, datetime] | None:
+        """The query's window when both ends are known and in order."""
+        start = instant(values.get("start_time"), now, "down")
+        end = instant(values.get("end_time"), now, "up")
+        return (start, end) if start is not None and end is not None and end > start else None
 
 
-class _Filtered(APIRequest):
+class _FilterList(APIRequest):
     filters: Annotated[
         list[dict[str, Any]] | None,
         Field(description="OpenSearch filters, ANDed: term, terms, range, exists, bool, match, match_phrase"),
     ] = None
-    fields: Annotated[StringList | None, Field(description="Only these _source fields (dotted paths)")] = None
 
     @field_validator("filters")
     @classmethod
@@ -270,33 +127,52 @@ class _Filtered(APIRequest):
         if value is not None:
             if not value:
                 raise PydanticCustomError("empty_list", "must not be empty; omit filters to match everything")
-            issues = check_filters(value)
-            if issues:
-                raise _dsl_error(issues, "filters")
+            check_dsl(check_filters(value), "filters", value)
         return value
 
 
-class _Aggregating(APIRequest):
-    NOT_ACCEPTED: ClassVar[dict[str, str]] = {
-        "filters": (
-            "the aggs endpoints take no top-level filters (reference item 15); filter inside a `filter` "
-            'aggregation: {"errors": {"filter": {"term": {"regex.extractions.logLevel": "ERROR"}}, '
-            '"aggs": {"by_domain": {"terms": {"field": "atr.domain_name"}}}}}'
-        ),
-    }
+class _Filtered(_FilterList):
+    fields: Annotated[StringList | None, Field(description="Only these _source fields (dotted paths)")] = None
+
+
+#: The aggregation that wraps an aggs request's own aggregations when it has `filters`.
+FILTERED_AGG = "filtered"
+
+
+class _Aggregating(_FilterList):
+    """An aggs request. The API takes no top-level `filters` here (reference item 15); given some, the
+    body wraps `aggs` in one `filter` aggregation named FILTERED_AGG (free: still one request), whose
+    doc_count is the filtered set's total (cm_mcp.ops.calls unwraps it)."""
 
     aggs: Annotated[
         dict[str, Any],
         Field(description='Named OpenSearch aggregations, e.g. {"by_level": {"terms": {"field": ...}}}'),
     ]
 
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        filters = body.pop("filters", None)
+        if filters:
+            body["aggs"] = {FILTERED_AGG: {"filter": {"bool": {"filter": filters}}, "aggs": body["aggs"]}}
+        return body
+
     @field_validator("aggs")
     @classmethod
     def _aggs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        issues = check_aggs(value)
-        if issues:
-            raise _dsl_error(issues, "aggs")
+        check_dsl(check_aggs(value), "aggs", value)
         return value
+
+    @classmethod
+    def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
+        issues = super().rule_issues(values, now)
+        aggs = values.get("aggs")
+        window = _TimeWindow.window(values, now)
+        if known(aggs) and isinstance(aggs, Mapping) and window is not None:
+            issues += [
+                ValidationIssue(f"aggs.{path}", message)
+                for path, message in bucket_limit_issues(aggs, *window)
+            ]
+        return issues
 
 
 class _Scrollable(APIRequest):
@@ -310,13 +186,15 @@ class _Scrollable(APIRequest):
     def is_continuation(self) -> bool:
         return self.scroll_id is not None
 
-    def _continues_a_scroll(self) -> bool:
-        """True (and valid) for a continuation, whose other fields are neither checked nor sent."""
-        if self.scroll_id is None:
-            return False
-        if not self.scroll_id.strip():
-            raise _rule("scroll_id", "must be the non-empty scroll_id of the previous page")
-        return True
+    @classmethod
+    def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
+        scroll_id = values.get("scroll_id")
+        if scroll_id is None:
+            return super().rule_issues(values, now)
+        # A continuation: the query's rules do not apply, its other fields are neither checked nor sent.
+        if isinstance(scroll_id, str) and not scroll_id.strip():
+            return [ValidationIssue("scroll_id", "must be the non-empty scroll_id of the previous page")]
+        return []
 
     def to_body(self) -> dict[str, Any]:
         if self.scroll_id is not None:
@@ -340,35 +218,54 @@ class _LogsScope(_TimeWindow):
     start_time: StartTime = None
     end_time: EndTime = None
 
-    def _check_scope(self) -> None:
-        if self.application is None:
-            raise _rule("application", f"required: one of {', '.join(a.value for a in Application)}")
-        if self.app_type is None:
-            raise _rule("app_type", "required: ec2, kubernetes or serverless")
-        serverless = self.app_type is AppType.SERVERLESS
-        if serverless != (self.application is Application.EVENTOPS):
-            if serverless:
-                raise _rule("app_type", "serverless requires application 'eventops'")
-            raise _rule(
-                "app_type",
-                f"application 'eventops' requires app_type 'serverless' (got {self.app_type.value!r})",
+    @classmethod
+    def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
+        # the scope's own messages first: they say more than the generic "required" (first one wins)
+        issues: list[ValidationIssue] = []
+        application, app_type = values.get("application"), values.get("app_type")
+        if application is None:
+            issues.append(
+                ValidationIssue("application", f"required: one of {', '.join(a.value for a in Application)}")
             )
-        if serverless:
-            for name in ("log_group", "tenant", "stage"):
-                if getattr(self, name) is None:
-                    raise _rule(name, 'required for serverless: a list of names or ["*"]')
-            if self.domain is not None:
-                raise _rule("domain", "not used for serverless; select with log_group, tenant and stage")
-        else:
-            if self.domain is None:
-                raise _rule("domain", f'required for {self.app_type.value}: a list of domains or ["*"]')
-            for name in ("log_group", "tenant", "stage"):
-                if getattr(self, name) is not None:
-                    raise _rule(name, f"only for serverless (eventops); not used with {self.app_type.value}")
-
-    def _check_query(self) -> None:
-        self._check_scope()
-        self._check_window()
+        eventops = application == Application.EVENTOPS if known(application) else None
+        if app_type is None:
+            wanted = {
+                True: "'serverless' (eventops)",
+                False: "ec2 or kubernetes",
+                None: "ec2, kubernetes or serverless",
+            }
+            issues.append(ValidationIssue("app_type", f"required: {wanted[eventops]}"))
+        serverless = app_type == AppType.SERVERLESS if known(app_type) else eventops
+        if known(app_type) and eventops is not None and serverless != eventops:
+            message = (
+                "serverless requires application 'eventops'"
+                if serverless
+                else f"application 'eventops' requires app_type 'serverless' (got {AppType(str(app_type)).value!r})"
+            )
+            issues.append(ValidationIssue("app_type", message))
+            serverless = None  # which scope fields apply is anyone's guess until this is fixed
+        if serverless is True:
+            issues += [
+                ValidationIssue(name, 'required for serverless: a list of names or ["*"]')
+                for name in ("log_group", "tenant", "stage")
+                if values.get(name) is None
+            ]
+            if values.get("domain") is not None:
+                issues.append(
+                    ValidationIssue(
+                        "domain", "not used for serverless; select with log_group, tenant and stage"
+                    )
+                )
+        elif serverless is False:
+            kind = AppType(str(app_type)).value if known(app_type) else "ec2/kubernetes"
+            if values.get("domain") is None:
+                issues.append(ValidationIssue("domain", f'required for {kind}: a list of domains or ["*"]'))
+            issues += [
+                ValidationIssue(name, f"only for serverless (eventops); not used with {kind}")
+                for name in ("log_group", "tenant", "stage")
+                if values.get(name) is not None
+            ]
+        return issues + cls._window_issues(values, now) + super().rule_issues(values, now)
 
 
 _LOGS_EXAMPLE: dict[str, Any] = {
@@ -397,11 +294,14 @@ class LogsScrollRequest(_Scrollable, _Filtered, _LogsScope):
         None
     )
 
-    @model_validator(mode="after")
-    def _size_required(self) -> LogsScrollRequest:
-        if not self.is_continuation and self.size is None:
-            raise _rule("size", "required on the first request: an integer 1-10000, e.g. 100")
-        return self
+    @classmethod
+    def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
+        issues = super().rule_issues(values, now)
+        if values.get("scroll_id") is None and values.get("size") is None:
+            issues.append(
+                ValidationIssue("size", "required on the first request: an integer 1-10000, e.g. 100")
+            )
+        return issues
 
 
 class LogsBatchRequest(_Filtered, _LogsScope):
@@ -409,12 +309,14 @@ class LogsBatchRequest(_Filtered, _LogsScope):
 
     ENDPOINT: ClassVar[str] = "logs_batch"
     EXAMPLE: ClassVar[dict[str, Any]] = {**_LOGS_EXAMPLE, "start_time": "now-1d"}
+    REQUIRED: ClassVar[tuple[str, ...]] = ("application", "app_type", "start_time", "end_time")
 
 
 class LogsAggsRequest(_Aggregating, _LogsScope):
     """POST /v2/logs/aggs: aggregations over logs (no top-level filters: use a `filter` aggregation)."""
 
     ENDPOINT: ClassVar[str] = "logs_aggs"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("application", "app_type", "start_time", "end_time", "aggs")
     EXAMPLE: ClassVar[dict[str, Any]] = {
         **_LOGS_EXAMPLE,
         "aggs": {
@@ -467,14 +369,17 @@ class _WorkloadsScope(_TimeWindow):
             )
         return value
 
-    def _check_query(self) -> None:
-        if self.application is None:
-            raise _rule("application", "required: 'atr'")
-        if self.app_type is None:
-            raise _rule("app_type", "required: ec2 or kubernetes")
-        if self.domain is None:
-            raise _rule("domain", 'required: a list of domains or ["*"]')
-        self._check_window()
+    @classmethod
+    def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
+        issues: list[ValidationIssue] = []
+        for name, wanted in (
+            ("application", "'atr'"),
+            ("app_type", "ec2 or kubernetes"),
+            ("domain", 'a list of domains or ["*"]'),
+        ):
+            if values.get(name) is None:
+                issues.append(ValidationIssue(name, f"required: {wanted}"))
+        return issues + cls._window_issues(values, now) + super().rule_issues(values, now)
 
 
 _WORKLOADS_EXAMPLE: dict[str, Any] = {
@@ -510,86 +415,25 @@ class WorkloadsBatchRequest(_Filtered, _WorkloadsScope):
 
     ENDPOINT: ClassVar[str] = "workloads_batch"
     EXAMPLE: ClassVar[dict[str, Any]] = dict(_WORKLOADS_EXAMPLE)
+    REQUIRED: ClassVar[tuple[str, ...]] = ("application", "app_type", "domain", "start_time", "end_time")
 
 
 class WorkloadsAggsRequest(_Aggregating, _WorkloadsScope):
     """POST /v2/workloads/aggs."""
 
     ENDPOINT: ClassVar[str] = "workloads_aggs"
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "application",
+        "app_type",
+        "domain",
+        "start_time",
+        "end_time",
+        "aggs",
+    )
     EXAMPLE: ClassVar[dict[str, Any]] = {
         **_WORKLOADS_EXAMPLE,
         "aggs": {"by_state": {"terms": {"field": "workload.state", "size": 10}}},
     }
-
-
-# --- V1 (deprecated) ----------------------------------------------------------------------------
-
-Scalar = str | int | float | bool
-
-
-class _V1LogsQuery(APIRequest):
-    application: Annotated[Application, Field(description="atr, klewer, eventops or quasar")]
-    time_range: Annotated[DateMath, Field(description="OpenSearch date math, e.g. 'now-15m/m'")]
-    app_type: Annotated[AppTypeV1 | None, Field(description="ec2 or caas")] = None
-    domain: Annotated[str | None, Field(min_length=1, description="One domain name")] = None
-    size: Annotated[PageSize | None, Field(description="Results per request")] = None
-    filters: Annotated[
-        dict[str, Scalar] | None, Field(description='Key-value filters, e.g. {"message": "cluster down"}')
-    ] = None
-    log_group: Annotated[str | None, Field(min_length=1, description="EventOps log group")] = None
-    tenant: Annotated[str | None, Field(min_length=1, description="EventOps tenant")] = None
-    stage: Annotated[str | None, Field(min_length=1, description="EventOps stage")] = None
-
-
-_V1_EXAMPLE: dict[str, Any] = {
-    "application": "atr",
-    "app_type": "caas",
-    "domain": "pay.example.com",
-    "time_range": "now-15m/m",
-    "size": 1000,
-}
-
-
-class V1LogsScrollRequest(_V1LogsQuery):
-    """POST /v1/logs/scroll (deprecated: use logs_scroll). A continuation re-sends the body + scroll_id."""
-
-    ENDPOINT: ClassVar[str] = "v1_logs_scroll"
-    EXAMPLE: ClassVar[dict[str, Any]] = dict(_V1_EXAMPLE)
-
-    scroll_id: Annotated[str | None, Field(min_length=1, description="scroll_id of the previous page")] = None
-
-
-class V1LogsBatchRequest(_V1LogsQuery):
-    """POST /v1/logs/batch (deprecated: use logs_batch)."""
-
-    ENDPOINT: ClassVar[str] = "v1_logs_batch"
-    EXAMPLE: ClassVar[dict[str, Any]] = dict(_V1_EXAMPLE)
-
-
-class V1BatchUrlsRequest(APIRequest):
-    """POST /v1/logs/batch/urls (deprecated: use logs_batch_status)."""
-
-    ENDPOINT: ClassVar[str] = "v1_logs_batch_urls"
-    EXAMPLE: ClassVar[dict[str, Any]] = {"token": "1OTk3LCJpc3MiOi"}
-
-    token: Annotated[BatchToken, Field(description="Token returned by the V1 batch call")]
-
-
-class BillingQueryRequest(APIRequest):
-    """POST /v1/query: billing summary of one domain."""
-
-    ENDPOINT: ClassVar[str] = "billing_query"
-    EXAMPLE: ClassVar[dict[str, Any]] = {"domain": "pay.example.com", "time_range": "now-30d/d"}
-
-    domain: Annotated[str, Field(min_length=1, description="One domain name, e.g. pay.example.com")]
-    time_range: Annotated[DateMath, Field(description="OpenSearch date math, e.g. 'now-30d/d'")]
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, value: str) -> str:
-        if not value.strip():
-            raise PydanticCustomError("blank", "must be a non-empty domain name")
-        return value.strip()
 
 
 REQUEST_MODELS: dict[str, type[APIRequest]] = {

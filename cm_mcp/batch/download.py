@@ -1,7 +1,8 @@
 """Fetching one partition file from its presigned URL: checked, streamed, verified, renamed into place.
 
 Rules, in the order they apply:
-- The URL's host must match CM_DOWNLOAD_ALLOWED_HOSTS (`*.example.com` matches any subdomain).
+- The URL's host and port must match CM_DOWNLOAD_ALLOWED_HOSTS (`*.example.com` matches any
+  subdomain; `host:9000` names a port, `host:*` any; no port means the scheme's default, 443 for https).
 - https only; plain http only for a host listed *exactly* (not through a wildcard), such as the
   sandbox's `127.0.0.1`, so `*.amazonaws.com` never allows a downgrade to http.
 - A separate HTTP client with no Authorization header and no redirects: the JWT must never reach
@@ -22,7 +23,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Self
+from typing import TYPE_CHECKING, BinaryIO, Final, Self
 from urllib.parse import urlsplit
 
 import anyio
@@ -64,8 +65,10 @@ class DownloadPolicy:
     chunk_size: int = CHUNK_BYTES
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_bytes: int = MAX_FILE_BYTES) -> DownloadPolicy:
-        return cls(allowed_hosts=tuple(settings.download_allowed_hosts), max_bytes=max_bytes)
+    def from_settings(cls, settings: Settings) -> DownloadPolicy:
+        return cls(
+            allowed_hosts=tuple(settings.download_allowed_hosts), max_bytes=settings.max_download_bytes
+        )
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,43 @@ def file_format(layout: Layout, compression: Compression) -> str:
     return layout + (".gz" if compression == "gzip" else "")
 
 
-def host_matches(host: str, pattern: str) -> bool:
-    """`pattern` is a host name, or `*.` + a domain matching any of its subdomains (not the domain)."""
-    host, pattern = host.lower().rstrip("."), pattern.lower().strip().rstrip(".")
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
-    return host == pattern
+DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+
+
+def host_matches(host: str, pattern: str, port: int | None = None, *, default_port: int = 443) -> bool:
+    """Does the allow-list entry `pattern` admit `host` on `port` (None: the URL named no port)?
+
+    An entry is `name[:port]`: `name` is a host (IPv6 in brackets) or `*.` + a domain, matching any of
+    its subdomains (not the domain itself); `:port` names the one port allowed, `:*` any port, and no
+    port means the scheme's default only (`default_port`: 443 for https, 80 for http). So
+    `*.amazonaws.com` admits `https://bucket.s3.amazonaws.com/…` but not `…amazonaws.com:8443/…`, and
+    `s3.local:9000` admits `http://s3.local:9000/…` only.
+    """
+    name, allowed_port = _split_entry(pattern)
+    host = host.lower().strip("[]").rstrip(".")
+    if name.startswith("*."):
+        if not (host.endswith(name[1:]) and len(host) > len(name) - 1):
+            return False
+    elif host != name:
+        return False
+    wanted = default_port if port is None else port
+    return allowed_port == "*" or (allowed_port or default_port) == wanted
+
+
+def _split_entry(pattern: str) -> tuple[str, int | str | None]:
+    """`name[:port|:*]` -> (lower-case name without brackets, port / "*" / None)."""
+    pattern = pattern.lower().strip()
+    if pattern.startswith("["):  # [v6]:port
+        name, _, rest = pattern[1:].partition("]")
+        port_text = rest.removeprefix(":") if rest.startswith(":") else ""
+    elif pattern.count(":") == 1:
+        name, _, port_text = pattern.partition(":")
+    else:  # a name, or a bare IPv6 address (no port possible)
+        name, port_text = pattern, ""
+    name = name.rstrip(".")
+    if port_text == "*":
+        return name, "*"
+    return name, int(port_text) if port_text.isdigit() else None
 
 
 def check_url(url: str, policy: DownloadPolicy) -> str:
@@ -102,10 +136,18 @@ def check_url(url: str, policy: DownloadPolicy) -> str:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not host:
         raise DownloadError(f"not an http(s) URL: {_redact_url(url)}")
-    if not any(host_matches(host, pattern) for pattern in policy.allowed_hosts):
-        raise HostNotAllowedError(host, policy.allowed_hosts)
-    explicit = any(pattern.lower().strip() == host for pattern in policy.allowed_hosts)
-    if scheme == "http" and not explicit:
+    try:
+        port = parts.port
+    except ValueError:
+        raise DownloadError(f"not a valid port in the URL: {_redact_url(url)}") from None
+    default = DEFAULT_PORTS[scheme]
+    matching = [
+        pattern for pattern in policy.allowed_hosts if host_matches(host, pattern, port, default_port=default)
+    ]
+    if not matching:
+        shown = host if port is None else f"{host}:{port}"
+        raise HostNotAllowedError(shown, policy.allowed_hosts)
+    if scheme == "http" and all(_split_entry(pattern)[0].startswith("*.") for pattern in matching):
         raise InsecureURLError(
             f"Refusing plain-http download from {host!r}: only https is allowed unless the host is "
             "listed exactly (not by a wildcard) in CM_DOWNLOAD_ALLOWED_HOSTS."

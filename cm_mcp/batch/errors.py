@@ -1,11 +1,13 @@
-"""Errors of the export pipeline. Each message says what happened and what to do about it."""
+"""Errors of the export pipeline (a branch of the one tree drawn in cm_mcp/api/errors.py). Each message
+says what happened and what to do about it."""
 
 from __future__ import annotations
 
+from cm_mcp.api.errors import CMError
 from cm_mcp.store.errors import RecordFileError
 
 
-class BatchError(Exception):
+class BatchError(CMError):
     """Base of every error raised by cm_mcp.batch."""
 
 
@@ -35,7 +37,17 @@ class URLExpiredError(DownloadError):
 
 
 class FileTooLargeError(DownloadError):
-    """The file is larger than the configured size limit; the download was stopped."""
+    """The file is larger than CM_MAX_DOWNLOAD_BYTES; the download was stopped. Resubmitting the same
+    range would make the same file, so the message says what does help."""
+
+    ADVICE = (
+        "Export a narrower time range (or several narrower ones): the partitions get smaller; or raise "
+        "CM_MAX_DOWNLOAD_BYTES if this disk can hold the file. Resubmitting the same range would make "
+        "the same file."
+    )
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message} (CM_MAX_DOWNLOAD_BYTES). {self.ADVICE}")
 
 
 class VerificationError(BatchError, RecordFileError):

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
-from cm_mcp.api.errors import ServerError, TokenExpiredError, TransportError
+from cm_mcp.api.errors import BatchTokenExpiredError, ServerError, TransportError
 from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
 from cm_mcp.api.responses import Partition, partitions_from_status
 from cm_mcp.api.settings import Settings
@@ -94,7 +94,7 @@ async def run_export(
     `policy` defaults to the allow-list of `settings` (CM_DOWNLOAD_ALLOWED_HOSTS); `download_transport`
     is an httpx2 transport for the file downloads (tests). `on_submitted` gets the job as soon as the
     batch is accepted: from then on a failure leaves a job that `resume_export` can continue, and the
-    caller needs its token to say so. Raises TokenExpiredError (404 on status), HostNotAllowedError /
+    caller needs its token to say so. Raises BatchTokenExpiredError (404 on status), HostNotAllowedError /
     InsecureURLError, APIError from the submission or a status poll, TokenLifetimeError.
     """
     kind: ExportKind = "workloads" if isinstance(request, WorkloadsBatchRequest) else "logs"
@@ -222,7 +222,7 @@ class _Export:
                 ):
                     await self._poll_loop(tg, downloader)
             except ExceptionGroup as group:
-                # Callers get the typed error (TokenExpiredError, HostNotAllowedError...), not a group.
+                # Callers get the typed error (BatchTokenExpiredError, HostNotAllowedError...), not a group.
                 raise _first_error(group) from None
             result = await anyio.to_thread.run_sync(self._finish, builder)
         except BaseException:
@@ -330,7 +330,7 @@ class _Export:
     async def _poll(self, tg: anyio.abc.TaskGroup, downloader: Downloader) -> None:
         try:
             body = await self.client.post(f"{self.job.kind}_batch_status", {"token": self.job.token})
-        except TokenExpiredError:
+        except BatchTokenExpiredError:
             self.job.phase = "expired"
             self.files.save(self.job)
             raise

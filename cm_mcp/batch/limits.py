@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
+from cm_mcp.api.settings import DEFAULT_MAX_DOWNLOAD_BYTES
+
 #: First status poll delay; a small batch is often ready within seconds.
 POLL_INITIAL_SECONDS: Final = 1.0
 #: Each poll waits this much longer than the previous one (item 30: polling may cost quota).
@@ -22,8 +24,9 @@ DOWNLOAD_CONCURRENCY: Final = 4
 DOWNLOAD_ATTEMPTS: Final = 2
 #: Fresh URLs requested for one partition after HTTP 403s before it is reported failed.
 URL_REFRESHES: Final = 3
-#: Largest partition file accepted (bytes on the wire); a bigger one is stopped mid-stream.
-MAX_FILE_BYTES: Final = 2 * 1024**3
+#: Largest partition file accepted by default (bytes on the wire); a bigger one is stopped mid-stream.
+#: The setting CM_MAX_DOWNLOAD_BYTES (Settings.max_download_bytes) changes it; defined there.
+MAX_FILE_BYTES: Final = DEFAULT_MAX_DOWNLOAD_BYTES
 
 
 @dataclass(frozen=True)

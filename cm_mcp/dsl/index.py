@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import tantivy
 
@@ -25,6 +26,16 @@ Order = Literal["asc", "desc"]
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
+#: Writer threads: tantivy indexes in these while the Python thread prepares the next documents (the
+#: writer releases the GIL); more than two buys nothing on the 2-core machines we measure on.
+INDEX_THREADS: Final = max(1, min(2, os.cpu_count() or 1))
+#: Writer memory for bulk builds (the sandbox's indexes, exports): 64 MB with 2 threads indexed the
+#: sandbox's documents fastest (bench/dsl.py: ~58k docs/s vs ~52k at 32 MB and ~56k at 128 MB).
+BULK_HEAP_BYTES: Final = 64_000_000
+#: The least tantivy accepts per writer thread (15 MB); its hash table is sized from the heap up front,
+#: so a small batch (one scroll page) is added faster with the minimum than with a bulk heap.
+SMALL_HEAP_BYTES: Final = 15_000_000
+
 
 class DocIndex:
     """Hits indexed in tantivy, in memory (`path=None`) or in a directory that can be reopened.
@@ -32,7 +43,13 @@ class DocIndex:
     Not thread-safe for writes; reads after `add` see the new documents (each `add` commits).
     """
 
-    def __init__(self, path: str | Path | None = None, *, heap_size: int = 256_000_000, num_threads: int = 2):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        heap_size: int = BULK_HEAP_BYTES,
+        num_threads: int = INDEX_THREADS,
+    ):
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -61,9 +78,7 @@ class DocIndex:
     # -- writing ------------------------------------------------------------------------------------
     def add(self, hits: Iterable[Mapping[str, Any]], *, commit: bool = True) -> int:
         """Index hits ({_index, _id, _source}); returns how many were added."""
-        if self._writer is None:
-            self._writer = self._index.writer(heap_size=self._heap, num_threads=self._threads)
-        add_json = self._writer.add_json
+        add_json = self._writer_for_adds().add_json
         n = 0
         for hit in hits:
             add_json(doc_json(hit))
@@ -71,6 +86,28 @@ class DocIndex:
         if commit:
             self.commit()
         return n
+
+    def add_lines(
+        self, records: Iterable[tuple[bytes | None, Mapping[str, Any]]], *, commit: bool = True
+    ) -> int:
+        """Index hits read from files: (the hit's JSON text as stored, or None; the parsed hit).
+
+        The stored text becomes the document as it is (no second serialisation), which is what
+        makes a build from export files cheap; a hit without it goes through `doc_json`.
+        """
+        add_json = self._writer_for_adds().add_json
+        n = 0
+        for raw, hit in records:
+            add_json(doc_json(hit) if raw is None else raw_doc_json(raw, hit))
+            n += 1
+        if commit:
+            self.commit()
+        return n
+
+    def _writer_for_adds(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            self._writer = self._index.writer(heap_size=self._heap, num_threads=self._threads)
+        return self._writer
 
     def commit(self) -> None:
         if self._writer is not None:
@@ -230,6 +267,31 @@ def _ts_beyond(ms: int, order: Order, schema: tantivy.Schema) -> tantivy.Query:
     return tantivy.Query.range_query(schema, sc.TS, tantivy.FieldType.Integer, None, ms - 1)
 
 
+def raw_doc_json(raw: bytes, hit: Mapping[str, Any]) -> str:
+    """`doc_json(hit)` from the hit's own JSON text `raw` (a line of a stored file), which must parse to
+    `hit`: the text is used as it is for the document and its stored copy instead of serialising the
+    hit again. Falls back to `doc_json` for hits the fast path does not take (see there)."""
+    src = hit.get("_source")
+    if not (type(src) is dict and type(hit.get("_id")) is str and type(hit.get("_index")) is str):
+        return doc_json(hit)
+    try:
+        text = raw.decode().strip()
+    except UnicodeDecodeError:
+        return doc_json(hit)
+    if not (text.startswith("{") and text.endswith("}")):
+        return doc_json(hit)
+    return (
+        text[:-1]
+        + _TS_KEY
+        + str(_timestamp_ms(src))
+        + _TX_KEY
+        + _text_json(src)
+        + _RAW_KEY
+        + _B64(raw).decode()
+        + '"}'
+    )
+
+
 def doc_json(hit: Mapping[str, Any]) -> str:
     """The tantivy document for one hit, as the JSON string `IndexWriter.add_json` parses in Rust.
 
@@ -281,6 +343,8 @@ def _text_json(src: dict[str, Any]) -> str:
             if value is None:
                 continue
         else:
+            if path[0] not in src and name not in src:
+                continue  # the common case, decided without walking the paths
             found = list(_leaves(src, path))
             if not found:
                 continue

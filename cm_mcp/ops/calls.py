@@ -5,7 +5,9 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import asyncio
+import json
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -14,6 +16,7 @@ import anyio
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
 from cm_mcp.api.requests import (
+    FILTERED_AGG,
     BatchStatusRequest,
     BillingQueryRequest,
     LogsAggsRequest,
@@ -46,17 +49,15 @@ from cm_mcp.ops.results import (
     ScrollResult,
 )
 from cm_mcp.store import ResultStore
+from cm_mcp.store.scroll import KeptPage
 from cm_mcp.summarize import (
-    estimate_tokens,
     render_aggs,
     render_logs,
     summarize_aggs,
     summarize_logs,
     summarize_records,
 )
-
-KEPT_NOTE_TOKENS = 30  # the "page kept locally as result ..." line
-MIN_SUMMARY_TOKENS = 300  # the summariser's floor; tools accept max_tokens >= 500
+from cm_mcp.summarize.budget import summary_budget
 
 
 def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
@@ -69,11 +70,6 @@ def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> Cal
         quota_remaining=remaining,
         time_range=window,
     )
-
-
-def _summary_budget(call: CallInfo, max_tokens: int) -> int:
-    """What is left for the summary once the header line is paid for (the whole text fits max_tokens)."""
-    return max(MIN_SUMMARY_TOKENS, max_tokens - estimate_tokens(_header(call)) - KEPT_NOTE_TOKENS)
 
 
 def _header(call: CallInfo) -> str:
@@ -93,17 +89,21 @@ async def _keep_page(
     hits: list[dict[str, Any]],
     scroll_id: str | None,
     total: int | None,
-) -> str | None:
-    """Keep the page in the local store (follow-ups on it cost no request); its result id."""
+) -> KeptPage | None:
+    """Keep the page in the local store (follow-ups on it cost no request): its result id at once.
+
+    The store's background writer files and indexes the page once `write()` is called (after the
+    summary: both need the GIL); every read of the result (results_search/aggs, the next page)
+    waits for that write.
+    """
     if store is None:
         return None
     kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
-    info = await anyio.to_thread.run_sync(
-        lambda: store.add_scroll_page(
-            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total
+    return await anyio.to_thread.run_sync(
+        lambda: store.keep_scroll_page(
+            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total, start=False
         )
     )
-    return info.id
 
 
 async def scroll_logs(
@@ -134,30 +134,63 @@ async def _scroll_page(
     max_tokens: int,
     store: ResultStore | None,
 ) -> Rendered:
-    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads)."""
+    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads).
+
+    The page's result id is decided first; storing it starts when this task next yields to the event
+    loop after returning, i.e. once the server has serialised the answer and is sending it (the
+    writer's Python work competes for the GIL), so the answer waits for neither files nor index.
+    """
     scroll_id = meta.scroll_id or None
-    result_id = await _keep_page(store, request, hits, scroll_id, total)
+    kept = await _keep_page(store, request, hits, scroll_id, total)
+    try:
+        return await _summarised_page(request, meta, hits, total, max_tokens, store, kept)
+    finally:
+        if kept is not None:
+            _write_soon(kept)
+
+
+def _write_soon(kept: KeptPage) -> None:
+    try:
+        asyncio.get_running_loop().call_soon(kept.write)
+    except RuntimeError:  # no running asyncio loop (another backend): now
+        kept.write()
+
+
+async def _summarised_page(
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    meta: V2Meta,
+    hits: list[dict[str, Any]],
+    total: int | None,
+    max_tokens: int,
+    store: ResultStore | None,
+    kept: KeptPage | None,
+) -> Rendered:
+    scroll_id = meta.scroll_id or None
+    result_id = kept.result_id if kept is not None else None
     call = _call_info(request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None)
+    if not hits and kept is not None:
+        kept.write()  # the note reads the store, which waits for this page
+    note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
+    header = _header(call)
+    noted = f"\nnote: {note}" if note else ""
+    kept_line = (
+        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
+        if result_id
+        else ""
+    )
     summarize = summarize_logs if isinstance(request, LogsScrollRequest) else summarize_records
     summary = summarize(
         hits,
         total_matched=total,
-        max_tokens=_summary_budget(call, max_tokens),
+        max_tokens=summary_budget(max_tokens, header, noted, kept_line),
         fields=request.fields,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
         # The last page: every matched record is in the stored result, so reading more is free.
         local_result_id=result_id if scroll_id is None else None,
     )
-    note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
     result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary, note=note)
-    kept = (
-        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
-        if result_id
-        else ""
-    )
-    noted = f"\nnote: {note}" if note else ""
-    return Rendered(structured=result, text=f"{_header(call)}\n{render_logs(summary)}{noted}{kept}")
+    return Rendered(structured=result, text=f"{header}\n{render_logs(summary)}{noted}{kept_line}")
 
 
 async def aggregate(
@@ -166,15 +199,39 @@ async def aggregate(
     endpoint = request.ENDPOINT
     response = cast(AggsResponse, await client.call(endpoint, request))
     call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
+    header = _header(call)
+    aggregations: Mapping[str, Any] = response.data.aggregations
+    total = response.data.total_documents
+    unfiltered = None
+    if request.filters:
+        aggregations, total, unfiltered = _unwrap_filtered(aggregations, total)
+        matched = "?" if total is None else f"{total:,}"
+        window = "?" if unfiltered is None else f"{unfiltered:,}"
+        header += (
+            f"\nfilters applied (sent as one wrapping filter aggregation, no extra request): {matched} of "
+            f"{window} documents in the window match {json.dumps(request.filters)}; totals below are theirs"
+        )
     summary = summarize_aggs(
-        response.data.aggregations,
-        total_documents=response.data.total_documents,
-        max_tokens=_summary_budget(call, max_tokens),
+        aggregations,
+        total_documents=total,
+        max_tokens=summary_budget(max_tokens, header),
         request_aggs=request.aggs,
     )
-    return Rendered(
-        structured=AggsResult(call=call, summary=summary), text=f"{_header(call)}\n{render_aggs(summary)}"
-    )
+    result = AggsResult(call=call, summary=summary, filters=request.filters, unfiltered_documents=unfiltered)
+    return Rendered(structured=result, text=f"{header}\n{render_aggs(summary)}")
+
+
+def _unwrap_filtered(
+    aggregations: Mapping[str, Any], total: int | None
+) -> tuple[Mapping[str, Any], int | None, int | None]:
+    """The caller's aggregations from inside the FILTERED_AGG wrapper, the filtered set's total (the
+    wrapper's doc_count) and the window's total; as they came when the answer has no wrapper."""
+    wrapper = aggregations.get(FILTERED_AGG)
+    if not isinstance(wrapper, Mapping):
+        return aggregations, total, None
+    count = wrapper.get("doc_count")
+    inner = {name: value for name, value in wrapper.items() if name not in ("doc_count", "meta")}
+    return inner, count if isinstance(count, int) and not isinstance(count, bool) else None, total
 
 
 async def batch_status(
@@ -261,11 +318,16 @@ async def scroll_logs_v1(client: CMClient, request: V1LogsScrollRequest, *, max_
     docs = [entry if isinstance(entry, dict) else {"message": str(entry)} for entry in response.logs]
     continuation = response.scroll_id if response.has_more is not False else None
     call = CallInfo(endpoint="v1_logs_scroll", quota_remaining=response.daily_requests_remaining)
-    budget = _summary_budget(call, max_tokens) - 25  # the deprecation note
-    summary = summarize_logs(docs, max_tokens=budget, continuation=continuation, query=request.to_body())
-    result = ScrollResult(call=call, scroll_id=continuation, summary=summary)
+    header = _header(call)
     note = "V1 is deprecated: prefer logs_scroll. To continue, re-send the same arguments plus scroll_id."
-    return Rendered(structured=result, text=f"{_header(call)}\n{note}\n{render_logs(summary)}")
+    summary = summarize_logs(
+        docs,
+        max_tokens=summary_budget(max_tokens, header, note),
+        continuation=continuation,
+        query=request.to_body(),
+    )
+    result = ScrollResult(call=call, scroll_id=continuation, summary=summary)
+    return Rendered(structured=result, text=f"{header}\n{note}\n{render_logs(summary)}")
 
 
 async def submit_batch_v1(client: CMClient, request: V1LogsBatchRequest) -> Rendered:

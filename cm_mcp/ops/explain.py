@@ -1,8 +1,10 @@
 """Turn any `CMError` into a message that tells the model (and the engineer) what to do next.
 
-A failed call should cost at most one turn: every message says what happened, whether a request was
-spent, and the next action. Messages never contain the JWT (the api layer redacts; nothing here
-adds secrets).
+A failed call should cost at most one turn: every message opens with its cause (`Network:`,
+`Upstream failure:`, `Quota:` ...; invalid arguments list every field at fault instead), says whether
+a request was spent, and gives the next action that fits that cause: arguments are blamed only when
+the arguments are at fault, and "after N attempts" is said only when there were N. Messages never
+contain the JWT (the api layer redacts; nothing here adds secrets).
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from datetime import UTC, datetime
 
 from cm_mcp.api import errors
 from cm_mcp.api.quota import next_utc_midnight
+from cm_mcp.api.retry import RETRYABLE_STATUSES
 from cm_mcp.api.times import format_utc
+from cm_mcp.batch.errors import BatchError, DownloadError, HostNotAllowedError, InsecureURLError
+from cm_mcp.dsl.errors import DSLError
 from cm_mcp.ops.interrupted import ExportInterrupted, resume_call
+from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
 
 TOKEN_HELP = (
     "Set a fresh JWT with CM_API_TOKEN (or write it to the file named by CM_API_TOKEN_FILE, which is "
@@ -22,55 +28,44 @@ TOKEN_HELP = (
 
 
 def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) -> str:
-    """One paragraph (or a short list) for an `isError` tool result."""
+    """One paragraph (or a short list) for an `isError` tool result, opening with its cause."""
     now = now or datetime.now(UTC)
+    if isinstance(error, ExportInterrupted):
+        return _interrupted(error, tool=tool, now=now)
     if isinstance(error, errors.RequestValidationError):
         return explain_validation(error, tool=tool)
-    if isinstance(error, errors.TokenMissingError):
-        return f"No API token is configured, so nothing was sent. {TOKEN_HELP}"
+    if isinstance(error, errors.JWTMissingError):
+        return f"Configuration: no API token (JWT) is configured, so nothing was sent. {TOKEN_HELP}"
     if isinstance(error, errors.JWTExpiredError):
-        return f"{error} Nothing was sent. {TOKEN_HELP}"
+        return f"Configuration: {error} {TOKEN_HELP}"
     if isinstance(error, errors.TransportError):
         return (
-            f"Could not reach the Central Monitoring API ({error}) after retrying. Check CM_API_URL and "
-            "the network; the request may not have been counted."
-        )
-    if isinstance(error, errors.RateLimitError):
-        return _rate_limited(error, now)
-    if isinstance(error, errors.TokenExpiredError):
-        submit = tool.replace("_status", "").replace("_urls_v1", "_v1")
-        return (
-            f"The batch token is unknown or expired (tokens expire 2 hours after submission). Submit the "
-            f"export again with {submit} and use the new token. ({error})"
-        )
-    if isinstance(error, errors.AuthError):
-        return f"The API rejected the JWT ({error.status}): it is invalid or expired. {TOKEN_HELP}"
-    if isinstance(error, errors.ServerError):
-        return (
-            f"The API failed with {error.status} even after retries ({error}). Try again in a few "
-            "minutes, or narrow the time window (smaller queries are less likely to time out)."
+            f"Network: {error}. Check CM_API_URL and the network, then try again; a request that got "
+            "no answer may still have been counted against the quota."
         )
     if isinstance(error, errors.APIError):
-        return f"The API refused the call: {error}. Adjust the arguments and retry."
-    return f"{type(error).__name__}: {error}"
+        return _api_failure(error, tool=tool, now=now)
+    if isinstance(error, DSLError):  # arguments the local search engine cannot run
+        issue = errors.ValidationIssue(error.path or "(request)", f"{error.reason} (local search engine)")
+        return explain_validation(errors.RequestValidationError([issue], tool), tool=tool)
+    if isinstance(error, ResultNotFoundError) and not isinstance(error, ResultEvictedError):
+        return f"Local store: {error}. results_list shows the stored results (no quota)."
+    if isinstance(error, StoreError):
+        return f"Local store: {error}"
+    if isinstance(error, HostNotAllowedError | InsecureURLError):
+        return f"Configuration: {error}"
+    if isinstance(error, DownloadError):
+        return f"Download: {error}"
+    if isinstance(error, BatchError):
+        return f"Export: {error}"
+    return f"{tool} failed: {type(error).__name__}: {error}"
 
 
 def explain_failure(error: Exception, *, tool: str, now: datetime | None = None) -> str:
-    """Any failure a tool reports: API errors through `explain`, an interrupted export with the free
-    call that continues it, anything else (store, batch) by its own message."""
-    if isinstance(error, ExportInterrupted):
-        tool_name, arguments = resume_call(error.kind, error.token)
-        return (
-            f"{explain_failure(error.cause, tool=tool, now=now)}\n"
-            f"The export stopped, but its batch was accepted and goes on upstream; "
-            f"{error.partitions_done}/{error.partitions} partitions ({error.records:,} records) are "
-            f"downloaded and kept. Once the cause is fixed, continue it at no quota before "
-            f"{format_utc(error.expires_at)} (when its token expires) with: {tool_name} {json.dumps(arguments)}. "
-            f"Calling {error.kind}_batch again would submit a new batch and cost quota."
-        )
+    """Any failure a tool reports: a CMError through `explain`, anything else by its own message."""
     if isinstance(error, errors.CMError):
         return explain(error, tool=tool, now=now)
-    return f"{tool} failed: {error}"
+    return f"{tool} failed: {type(error).__name__}: {error}"
 
 
 def explain_validation(error: errors.RequestValidationError, *, tool: str) -> str:
@@ -81,16 +76,95 @@ def explain_validation(error: errors.RequestValidationError, *, tool: str) -> st
     return "\n".join(lines)
 
 
+def _api_failure(error: errors.APIError, *, tool: str, now: datetime) -> str:
+    """The server answered; the status (and endpoint) decide whose fault it is."""
+    if isinstance(error, errors.RateLimitError):
+        return _rate_limited(error, now)
+    if isinstance(error, errors.BatchTokenExpiredError):
+        return (
+            f"Batch token: the token is unknown or expired (tokens expire 2 hours after submission). "
+            f"Submit the export again with {_submit_tool(tool)} and use the new token. ({error})"
+        )
+    if isinstance(error, errors.AuthError):
+        if error.endpoint == "v1_logs_batch_urls":
+            return (
+                f"Authentication or batch token (ambiguous): /v1/logs/batch/urls answered {error.status} "
+                f"'{error.message}', which may mean the batch token (unknown or expired, 2 hours after "
+                "submission) or the JWT (reference item 39). If other tools still work, the batch token "
+                f"is the problem: submit again with {_submit_tool(tool)} for a new one. Otherwise the JWT "
+                f"is: {TOKEN_HELP}"
+            )
+        return (
+            f"Authentication: the API rejected the JWT (HTTP {error.status}: {error.message}); it is "
+            f"invalid, expired or not allowed here. {TOKEN_HELP}"
+        )
+    if isinstance(error, errors.ResponseTooLargeError):
+        return f"Upstream response too large: {error}"
+    if isinstance(error, errors.UnexpectedResponseError):
+        return (
+            f"Upstream response: the API answered with a body cm-mcp cannot read ({error}). Nothing is "
+            "wrong with the call as far as can be checked; try again later, and if it persists report it "
+            "to the API owner with the request_id."
+        )
+    if isinstance(error, errors.ServerError):
+        return (
+            f"Upstream failure: the API failed with HTTP {error.status} ({error}) {_attempts(error)}. "
+            "Try again in a few minutes; if it fails again for this query only, a smaller window or "
+            "fewer buckets may avoid it."
+        )
+    if isinstance(error, errors.NotFoundError):
+        return f"Configuration: the API has no such endpoint ({error})."
+    if isinstance(error, errors.BadRequestError):
+        return (
+            f"Arguments rejected upstream: {error}. The call passed cm-mcp's checks of every documented "
+            "rule, so the API has one more; change the arguments it names and call again."
+        )
+    return f"Upstream failure: {error} {_attempts(error)}."
+
+
+def _attempts(error: errors.APIError) -> str:
+    if error.attempts > 1:
+        return f"after {error.attempts} attempts"
+    if error.status in RETRYABLE_STATUSES:
+        return "after 1 attempt (no time left to retry)"
+    return f"after 1 attempt ({error.status} is not retried: only 502, 503, 504, timeouts and resets are)"
+
+
+def _submit_tool(tool: str) -> str:
+    """The tool that submits a new batch, for a status tool (`logs_batch_status` -> `logs_batch`)."""
+    return tool.replace("_status", "").replace("_urls_v1", "_v1")
+
+
+def _interrupted(error: ExportInterrupted, *, tool: str, now: datetime) -> str:
+    tool_name, arguments = resume_call(error.kind, error.token)
+    return (
+        f"{explain_failure(error.cause, tool=tool, now=now)}\n"
+        f"The export stopped, but its batch was accepted and goes on upstream; "
+        f"{error.partitions_done}/{error.partitions} partitions ({error.records:,} records) are "
+        f"downloaded and kept. Once the cause is fixed, continue it at no quota before "
+        f"{format_utc(error.expires_at)} (when its token expires) with: {tool_name} {json.dumps(arguments)}. "
+        f"Calling {error.kind}_batch again would submit a new batch and cost quota."
+    )
+
+
 def _rate_limited(error: errors.RateLimitError, now: datetime) -> str:
     family = error.endpoint_family or error.endpoint
+    others = (
+        "Other endpoints have separate quotas (quota_status shows them): logs_aggs/workloads_aggs are the "
+        "cheapest way to keep investigating."
+    )
+    if error.attempts == 0:  # refused locally after an earlier 429: nothing was sent
+        return f"Quota: {error}; nothing was sent. {error.hint or ''} {others}".replace("  ", " ")
     if error.retry_after is not None and error.retry_after < 3600:
-        when = f"in about {_duration(error.retry_after)}"
-    else:
-        reset = next_utc_midnight(now)
-        when = f"at {reset:%Y-%m-%d %H:%M} UTC (in {_duration((reset - now).total_seconds())})"
+        return (
+            f"Quota: the API throttled {family} (HTTP 429) and asked to wait {error.retry_after:g} s "
+            f"(Retry-After); call again after about {_duration(error.retry_after)}. {others}"
+        )
+    reset = next_utc_midnight(now)
     return (
-        f"The daily quota for {family} is spent; it resets {when}. Other endpoints have separate quotas "
-        "(quota_status shows them): logs_aggs/workloads_aggs are the cheapest way to keep investigating."
+        f"Quota: the daily quota for {family} is spent; it resets at {reset:%Y-%m-%d %H:%M} UTC (in "
+        f"{_duration((reset - now).total_seconds())}; the reset time is undocumented, midnight UTC is "
+        f"assumed). {others}"
     )
 
 

@@ -9,18 +9,18 @@ was accepted becomes `ExportInterrupted`, which carries the free call that conti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
 
 from cm_mcp.api.client import CMClient
-from cm_mcp.api.errors import CMError, TokenExpiredError
+from cm_mcp.api.errors import BatchTokenExpiredError, CMError
 from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import (
-    BatchError,
     ExportResult,
     JobNotFoundError,
     JobState,
@@ -35,6 +35,7 @@ from cm_mcp.ops.interrupted import ExportInterrupted
 from cm_mcp.ops.results import BatchStatusResult, ExportOutcome, PartitionInfo, Progress, Rendered
 from cm_mcp.store import ResultStore
 from cm_mcp.summarize import render_logs, summarize_logs, summarize_records
+from cm_mcp.summarize.budget import summary_budget
 from cm_mcp.summarize.fields import raw_level, source_of
 
 #: Records an export's summary is built from: enough for templates and levels, bounded in time.
@@ -64,7 +65,7 @@ async def export(
         result = await run_export(
             client, request, store=store, progress=progress, settings=settings, on_submitted=submitted.append
         )
-    except (CMError, BatchError) as exc:
+    except CMError as exc:
         if submitted and not isinstance(exc, _NOT_RESUMABLE):
             # The job as last saved (partitions downloaded since submission), else as submitted.
             saved = await anyio.to_thread.run_sync(job_status, store.data_dir, submitted[0].token)
@@ -87,7 +88,7 @@ async def resume(
     own record of the partitions (no extra request), with the finished export in `export`."""
     try:
         result = await resume_export(client, token, store=store, progress=progress, settings=settings)
-    except (CMError, BatchError) as exc:
+    except CMError as exc:
         job = await anyio.to_thread.run_sync(job_status, store.data_dir, token)
         if job is not None and not isinstance(exc, _NOT_RESUMABLE):
             raise ExportInterrupted(job, exc) from exc
@@ -114,7 +115,7 @@ def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchSta
 
 
 #: Failures after which the export cannot be continued: its token is dead.
-_NOT_RESUMABLE = (TokenExpiredError, TokenLifetimeError, JobNotFoundError)
+_NOT_RESUMABLE = (BatchTokenExpiredError, TokenLifetimeError, JobNotFoundError)
 
 
 def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
@@ -158,10 +159,15 @@ async def _export_outcome(
     failed = [partition.model_dump() for partition in result.failed_partitions]
     if failed:
         header += f"\nMISSING {len(failed)} partition(s); resubmit each with {result.kind}_batch:" + "".join(
-            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {p['resubmit']}" for p in failed
+            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {json.dumps(p['resubmit'])}"
+            for p in failed
         )
-    budget = max(300, max_tokens - len(header) // 4 - 10)
-    summary = summarize(hits, total_matched=total, max_tokens=budget, local_result_id=result.result_id)
+    summary = summarize(
+        hits,
+        total_matched=total,
+        max_tokens=summary_budget(max_tokens, header),
+        local_result_id=result.result_id,
+    )
     outcome = ExportOutcome(
         result_id=result.result_id,
         resource_uri=resource_uri(result.result_id),

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cm_mcp.api.errors import CMError
 from cm_mcp.api.times import format_utc
 from cm_mcp.batch import JobState, unfinished_jobs
 from cm_mcp.batch.jobs import JobFiles
@@ -29,7 +30,7 @@ def token_expiry(job: JobState) -> datetime:
     return job.submitted_at + TOKEN_LIFETIME
 
 
-class ExportInterrupted(Exception):
+class ExportInterrupted(CMError):
     """An export stopped by `cause` after its batch was submitted; resumable until `expires_at`."""
 
     def __init__(self, job: JobState, cause: Exception) -> None:

@@ -40,6 +40,13 @@ class ScrollResult(BaseModel):
 class AggsResult(BaseModel):
     call: CallInfo
     summary: AggsSummary
+    filters: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="applied as one wrapping filter aggregation: the totals are the filtered set's",
+    )
+    unfiltered_documents: int | None = Field(
+        default=None, description="documents in the window before filters"
+    )
 
 
 class BatchSubmitResult(BaseModel):

@@ -14,11 +14,11 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import anyio
 from pydantic import BaseModel, Field, field_validator
-from pydantic_core import PydanticCustomError
 
 from cm_mcp.api.querydsl import check_aggs, check_filters
 from cm_mcp.api.requests import APIRequest, StringList
 from cm_mcp.api.times import format_utc
+from cm_mcp.api.validation import dsl_error
 from cm_mcp.batch import ProgressEvent
 from cm_mcp.ops.interrupted import UnfinishedExport, unfinished_exports
 from cm_mcp.ops.results import Progress, Rendered
@@ -31,6 +31,7 @@ from cm_mcp.summarize import (
     summarize_logs,
     summarize_records,
 )
+from cm_mcp.summarize.budget import MAX_TOKENS, summary_budget
 from cm_mcp.summarize.models import AggsSummary, LogSummary
 
 
@@ -41,8 +42,17 @@ class NoArguments(APIRequest):
     EXAMPLE: ClassVar[dict[str, Any]] = {}
 
 
+#: The ids ResultStore.new_id makes (`r<date>-<time>-<6 hex>`); anything else is refused before it
+#: can name a path (a 300-character id crashed the store with OSError: File name too long).
+RESULT_ID_PATTERN = r"^r\d{8}-\d{6}-[0-9a-f]{6}$"
+_RESULT_ID_EXAMPLE = "r20261126-101500-a1b2c3"
+
+
 class _OnResult(APIRequest):
-    result_id: Annotated[str, Field(min_length=1, description="A result id from results_list or an export")]
+    result_id: Annotated[
+        str,
+        Field(pattern=RESULT_ID_PATTERN, description="A result id from results_list or an export"),
+    ]
     filters: Annotated[
         list[dict[str, Any]] | None, Field(description="Same filter DSL as logs_scroll (ANDed)")
     ] = None
@@ -51,9 +61,17 @@ class _OnResult(APIRequest):
     @classmethod
     def _filters(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         if value is not None and (issues := check_filters(value)):
-            path, message = issues[0]
-            raise PydanticCustomError("dsl", "{message}", {"message": f"{path}: {message}"})
+            raise dsl_error("filters", issues, value)
         return value
+
+    @classmethod
+    def field_message(cls, name: str, error_type: str, default: str) -> str:
+        if name == "result_id" and error_type == "string_pattern_mismatch":
+            return (
+                f"must be a stored result's id such as {_RESULT_ID_EXAMPLE!r} (results_list shows them; "
+                "an export or a scroll page names its own)"
+            )
+        return super().field_message(name, error_type, default)
 
 
 class ResultsSearchRequest(_OnResult):
@@ -82,8 +100,7 @@ class ResultsAggsRequest(_OnResult):
     @classmethod
     def _aggs(cls, value: dict[str, Any]) -> dict[str, Any]:
         if issues := check_aggs(value):
-            path, message = issues[0]
-            raise PydanticCustomError("dsl", "{message}", {"message": f"{path}: {message}"})
+            raise dsl_error("aggs", issues, value)
         return value
 
 
@@ -225,7 +242,15 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
         )
     # An entry costs its text line and its structured JSON: a client may show the model either.
     header = ResultsList(results=[], retention=store.retention_text, unfinished_exports=unfinished)
-    room = max_tokens - estimate_tokens("\n".join(lines)) - estimate_tokens(header.model_dump_json()) - 40
+
+    def omitted_line(count: int) -> str:
+        return (
+            f"omitted: {count} older result(s) (budget {max_tokens} tokens); "
+            f"pass a larger max_tokens (up to {MAX_TOKENS}) to list more"
+        )
+
+    paid = [*lines, omitted_line(len(infos)), header.model_dump_json()]  # the omitted line at its longest
+    room = max_tokens - sum(estimate_tokens(text) for text in paid)
     entries: list[ResultEntry] = []
     for info in infos:
         entry = ResultEntry.of(info)
@@ -237,11 +262,7 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
     lines[1:1] = [entry.line() for entry in entries]
     omitted = len(infos) - len(entries)
     if omitted:
-        lines.insert(
-            1 + len(entries),
-            f"omitted: {omitted} older result(s) (budget {max_tokens} tokens); "
-            "pass a larger max_tokens (up to 20000) to list more",
-        )
+        lines.insert(1 + len(entries), omitted_line(omitted))
     listing = ResultsList(
         results=entries, omitted=omitted, retention=store.retention_text, unfinished_exports=unfinished
     )
@@ -257,14 +278,14 @@ async def results_search(
         lambda: store.search(request.result_id, request.filters, request.fields, request.size, request.order)
     )
     summarize = summarize_logs if info.kind == "logs" else summarize_records
+    header = f"results_search on {request.result_id} (local, no API request): {page.total:,} match"
     summary = summarize(
         page.hits,
         total_matched=page.total,
-        max_tokens=max_tokens - 30,
+        max_tokens=summary_budget(max_tokens, header),
         fields=request.fields,
         local_result_id=request.result_id,
     )
-    header = f"results_search on {request.result_id} (local, no API request): {page.total:,} match"
     return Rendered(
         structured=LocalSearch(result_id=request.result_id, summary=summary),
         text=f"{header}\n{render_logs(summary)}",
@@ -278,13 +299,13 @@ async def results_aggs(
     data = await anyio.to_thread.run_sync(
         lambda: store.aggs(request.result_id, request.aggs, request.filters)
     )
+    header = f"results_aggs on {request.result_id} (local, no API request)"
     summary = summarize_aggs(
         data["aggregations"],
         total_documents=data["total_documents"],
-        max_tokens=max_tokens - 30,
+        max_tokens=summary_budget(max_tokens, header),
         request_aggs=request.aggs,
     )
-    header = f"results_aggs on {request.result_id} (local, no API request)"
     return Rendered(
         structured=LocalAggs(result_id=request.result_id, summary=summary),
         text=f"{header}\n{render_aggs(summary)}",

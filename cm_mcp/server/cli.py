@@ -14,8 +14,31 @@ def register(subparsers: Any) -> None:
     serve = subparsers.add_parser("serve", help="run the MCP server (stdio by default)")
     serve.add_argument("--sandbox", action="store_true", help="start the embedded sandbox API and use it")
     serve.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="streamable-http only")
-    serve.add_argument("--port", type=int, default=8765, help="streamable-http only")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="streamable-http: address to bind; anything but loopback needs CM_HTTP_TOKEN(_FILE)",
+    )
+    serve.add_argument("--port", type=int, default=8765, help="streamable-http: port (0: any free one)")
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="streamable-http: keep no session in the server, so replicas need no affinity (CM_HTTP_STATELESS)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="streamable-http: a Host header to accept besides loopback (repeatable; adds to CM_HTTP_ALLOWED_HOSTS)",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="streamable-http: an Origin to accept, e.g. https://app.example.com (repeatable; adds to CM_HTTP_ALLOWED_ORIGINS)",
+    )
     _sandbox_options(serve)
     serve.set_defaults(handler=_serve)
 

@@ -28,9 +28,10 @@ _SCOPE = (
 DESCRIPTIONS: Final[dict[str, str]] = {
     names.LOGS_AGGS: f"""\
 Aggregate logs (OpenSearch aggs) to size and locate a problem before reading any message: counts by \
-level, by domain, over time. Cheapest call; use it first. {_SCOPE} No top-level filters: wrap \
-sub-aggregations in a `filter` aggregation. Result: exact totals, top buckets + other, histogram peaks \
-and rises.
+level, by domain, over time. Cheapest call; use it first. {_SCOPE} `filters` (as on logs_scroll) \
+narrow every aggregation: sent as one wrapping filter aggregation at no extra cost, totals are then the \
+filtered set's. A date_histogram must stay under 65,535 buckets (window / interval, times any terms \
+size above it). Result: exact totals, top buckets + other, histogram peaks and rises.
 Example aggs: {{"levels": {{"terms": {{"field": "regex.extractions.logLevel"}}}}, "errors": {{"filter": \
 {{"term": {{"regex.extractions.logLevel": "ERROR"}}}}, "aggs": {{"t": {{"date_histogram": {{"field": \
 "@timestamp", "fixed_interval": "15m"}}}}}}}}}}""",
@@ -53,7 +54,8 @@ already downloaded. download=true continues an interrupted export (also after a 
 expire 2 h after submission: then run logs_batch again. Free (no quota).""",
     names.WORKLOADS_AGGS: """\
 Aggregate atr workloads (workflow runs): counts by workflow.name, workload.state, ticket.type, \
-workload.trigger, atr.domain_name, over @timestamp. Use first to find failing workflows. Example aggs: \
+workload.trigger, atr.domain_name, over @timestamp. Use first to find failing workflows. `filters` \
+narrow every aggregation (one wrapping filter aggregation, no extra cost). Example aggs: \
 {"failed": {"filter": {"term": {"workload.state": "FAILED"}}, "aggs": {"by_workflow": {"terms": \
 {"field": "workflow.name"}}}}}""",
     names.WORKLOADS_SCROLL: """\

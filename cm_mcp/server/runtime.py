@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
-from mcp import Client
-from mcp.types import ContentBlock, ResourceLink, TextContent
 from pydantic import SecretStr
 
+from cm_mcp.api.redaction import register_secret
 from cm_mcp.api.settings import Settings
-from cm_mcp.server.app import build_server
 
-logger = logging.getLogger("cm_mcp.server")
+if TYPE_CHECKING:
+    from mcp.types import ContentBlock
+
+# Lazy imports below: each command imports what it uses (`serve` never loads the MCP client,
+# `tools` never the server app, the sandbox only with --sandbox).
 
 
 def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
@@ -38,14 +40,16 @@ def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def pointed_at(settings: Settings, url: str, token: str) -> Settings:
-    """`settings` aimed at a sandbox: its URL, its token, and downloads allowed from it."""
-    host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    """`settings` aimed at a sandbox: its URL, its token, and downloads allowed from it (its presigned
+    URLs point at the address the client called, so that host *and port*)."""
+    register_secret(token)
+    host_and_port = urlsplit(url).netloc
     return settings.model_copy(
         update={
             "api_url": url,
             "api_token": SecretStr(token),
             "api_token_file": None,
-            "download_allowed_hosts": [*settings.download_allowed_hosts, host],
+            "download_allowed_hosts": [*settings.download_allowed_hosts, host_and_port],
         }
     )
 
@@ -65,24 +69,51 @@ async def backend(args: argparse.Namespace) -> AsyncIterator[Settings]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from cm_mcp.server.app import build_server
+
     settings = Settings()
+    http_options = None
+    if args.transport == "streamable-http":
+        from cm_mcp.server.http import HttpConfigError, HttpOptions
+
+        try:  # before the sandbox starts: a refused configuration must cost nothing
+            http_options = HttpOptions.resolve(
+                settings,
+                host=args.host,
+                port=args.port,
+                stateless=args.stateless,
+                allowed_hosts=args.allowed_host,
+                allowed_origins=args.allowed_origin,
+            )
+        except HttpConfigError as exc:
+            print(f"cm-mcp serve: {exc}", file=sys.stderr)
+            return 2
     handle = None
     if args.sandbox:
         from cm_mcp.sandbox.runner import start_sandbox_thread
 
-        handle = start_sandbox_thread(sandbox_config(args, settings))
-        settings = pointed_at(settings, handle.url, handle.token)
-        logger.warning("sandbox API at %s", handle.url)
+        # initialize is answered at once; a first start builds the data meanwhile (tool calls wait)
+        handle = start_sandbox_thread(sandbox_config(args, settings), build_in_background=True)
+        settings = pointed_at(settings, handle.url, handle.token)  # the runner logs where and when ready
     server = build_server(settings)
     try:
-        if args.transport == "stdio":
+        if http_options is None:
             server.run("stdio")
         else:
-            server.run("streamable-http", host=args.host, port=args.port)
+            anyio.run(_serve_http, server, settings, http_options)
     finally:
         if handle is not None:
             handle.stop()
     return 0
+
+
+async def _serve_http(server: Any, settings: Settings, options: Any) -> None:
+    from cm_mcp.server.http import build_http_app, describe, running_http
+
+    app = build_http_app(server, settings, options)
+    async with running_http(app, options.host, options.port, handle_signals=True) as running:
+        print(describe(options, settings, running.url), file=sys.stderr, flush=True)
+        await running.finished.wait()
 
 
 def list_tools() -> int:
@@ -106,6 +137,9 @@ def call_tool(args: argparse.Namespace) -> int:
 
 
 async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
+    from mcp import Client
+
+    from cm_mcp.server.app import build_server
     from cm_mcp.server.progress import ProgressBar
 
     async with backend(args) as settings, Client(build_server(settings)) as client:
@@ -121,6 +155,8 @@ async def _call(args: argparse.Namespace, arguments: dict[str, Any]) -> int:
 
 def block_text(block: ContentBlock) -> str:
     """A content block for a terminal: text as it is, a resource link as one readable line."""
+    from mcp.types import ResourceLink, TextContent
+
     if isinstance(block, TextContent):
         return block.text
     if isinstance(block, ResourceLink):
@@ -131,6 +167,8 @@ def block_text(block: ContentBlock) -> str:
 
 def schema_documents() -> dict[str, dict[str, Any]]:
     """One JSON document per tool (V1 included): what `tools/list` publishes."""
+    from cm_mcp.server.app import build_server
+
     server = build_server(Settings(enable_v1=True))
     tools = anyio.run(server.list_tools)
     return {tool.name: tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools}

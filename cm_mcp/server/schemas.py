@@ -13,11 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cm_mcp.api.budget import DEFAULT_TOKENS, MAX_TOKENS, MIN_TOKENS
+
 MAX_TOKENS_PROPERTY: dict[str, Any] = {
     "type": "integer",
-    "minimum": 500,
-    "maximum": 20000,
-    "description": "Token budget of this result (default 4000)",
+    "minimum": MIN_TOKENS,
+    "maximum": MAX_TOKENS,
+    "description": f"Token budget of this result (default {DEFAULT_TOKENS})",
 }
 
 

@@ -18,6 +18,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
+from cm_mcp.api.budget import budget_problem
 from cm_mcp.api.endpoints import Endpoint
 from cm_mcp.api.errors import ValidationIssue
 from cm_mcp.server.schemas import output_schema
@@ -111,7 +112,6 @@ def error_result(text: str) -> CallToolResult:
 
 
 def budget_issue(value: Any) -> ValidationIssue | None:
-    """`max_tokens` is a server option (not sent upstream): an integer 500-20000."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 20_000:
-        return ValidationIssue(path="max_tokens", message=f"must be an integer 500-20000, got {value!r}")
-    return None
+    """`max_tokens` is a server option (not sent upstream), in the one range of `cm_mcp.api.budget`."""
+    problem = budget_problem(value)
+    return None if problem is None else ValidationIssue(path="max_tokens", message=problem)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context
@@ -23,10 +23,9 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
-from cm_mcp.batch import BatchError, ProgressEvent, job_status, job_summary
+from cm_mcp.batch import ProgressEvent, job_status, job_summary
 from cm_mcp.ops import calls, exports, stored
 from cm_mcp.ops.explain import explain_failure, explain_validation
-from cm_mcp.ops.interrupted import ExportInterrupted
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -48,7 +47,7 @@ from cm_mcp.server.tooling import (
     sdk_tool,
     text_result,
 )
-from cm_mcp.store import ResultStore, StoreError
+from cm_mcp.store import ResultStore
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -62,17 +61,39 @@ class AppState:
     store: ResultStore
 
 
-Operation = Callable[[AppState, Any, int, Progress | None, dict[str, Any]], Awaitable[Rendered]]
+@dataclass(frozen=True)
+class ToolCall:
+    """What an operation gets besides its validated request: the server's state and this call's
+    server-side options (never sent upstream)."""
+
+    state: AppState
+    #: the token budget of the result (the caller's max_tokens, or CM_MAX_TOKENS)
+    max_tokens: int
+    progress: Progress
+    #: `download` of the *_batch_status tools: continue the export locally
+    download: bool = False
+
+    @property
+    def client(self) -> CMClient:
+        return self.state.client
+
+    @property
+    def store(self) -> ResultStore:
+        return self.state.store
+
+
+RequestT = TypeVar("RequestT", bound=rq.APIRequest)
+Operation = Callable[[ToolCall, RequestT], Awaitable[Rendered]]
 
 
 @dataclass(frozen=True)
-class EndpointTool:
-    """A tool backed by one API endpoint: its request model is its input schema."""
+class EndpointTool(Generic[RequestT]):
+    """A tool: its request model is its input schema, its operation answers a validated request."""
 
     name: str
-    model: type[rq.APIRequest]
+    model: type[RequestT]
     output: type[BaseModel]
-    operation: Operation
+    operation: Operation[RequestT]
     _: KW_ONLY  # the flags below read as what they are, never as bare positional booleans
     idempotent: bool
     budgeted: bool = True
@@ -84,34 +105,62 @@ class EndpointTool:
 
 # The operations behind the tools, each written once (logs and workloads share them).
 
-
-async def _aggregate(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
-    return await calls.aggregate(s.client, r, max_tokens=b)
-
-
-async def _export(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
-    return await exports.export(s.client, r, store=s.store, settings=s.settings, progress=p, max_tokens=b)
+AggsRequest = rq.LogsAggsRequest | rq.WorkloadsAggsRequest
+BatchRequest = rq.LogsBatchRequest | rq.WorkloadsBatchRequest
 
 
-async def _logs_status(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
-    return await _status_or_resume(s, r, "logs", b, p, o)
+async def _aggregate(call: ToolCall, request: AggsRequest) -> Rendered:
+    return await calls.aggregate(call.client, request, max_tokens=call.max_tokens)
 
 
-async def _workloads_status(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
-    return await _status_or_resume(s, r, "workloads", b, p, o)
+async def _scroll_logs(call: ToolCall, request: rq.LogsScrollRequest) -> Rendered:
+    return await calls.scroll_logs(call.client, request, max_tokens=call.max_tokens, store=call.store)
+
+
+async def _scroll_workloads(call: ToolCall, request: rq.WorkloadsScrollRequest) -> Rendered:
+    return await calls.scroll_workloads(call.client, request, max_tokens=call.max_tokens, store=call.store)
+
+
+async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
+    return await exports.export(
+        call.client,
+        request,
+        store=call.store,
+        settings=call.state.settings,
+        progress=call.progress,
+        max_tokens=call.max_tokens,
+    )
+
+
+async def _logs_status(call: ToolCall, request: rq.LogsBatchStatusRequest) -> Rendered:
+    return await _status_or_resume(call, request, "logs")
+
+
+async def _workloads_status(call: ToolCall, request: rq.WorkloadsBatchStatusRequest) -> Rendered:
+    return await _status_or_resume(call, request, "workloads")
+
+
+async def _billing(call: ToolCall, request: rq.BillingQueryRequest) -> Rendered:
+    return await calls.billing(call.client, request)
+
+
+async def _scroll_logs_v1(call: ToolCall, request: rq.V1LogsScrollRequest) -> Rendered:
+    return await calls.scroll_logs_v1(call.client, request, max_tokens=call.max_tokens)
+
+
+async def _submit_batch_v1(call: ToolCall, request: rq.V1LogsBatchRequest) -> Rendered:
+    return await calls.submit_batch_v1(call.client, request)
+
+
+async def _batch_urls_v1(call: ToolCall, request: rq.V1BatchUrlsRequest) -> Rendered:
+    return await calls.batch_urls_v1(call.client, request)
 
 
 _DOWNLOAD = (("download", DOWNLOAD_OPTION),)
 
-ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
+ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
     EndpointTool(names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True),
-    EndpointTool(
-        names.LOGS_SCROLL,
-        rq.LogsScrollRequest,
-        ScrollResult,
-        lambda s, r, b, p, o: calls.scroll_logs(s.client, r, max_tokens=b, store=s.store),
-        idempotent=False,
-    ),
+    EndpointTool(names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll_logs, idempotent=False),
     EndpointTool(names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False),
     EndpointTool(
         names.LOGS_BATCH_STATUS,
@@ -123,11 +172,7 @@ ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
     ),
     EndpointTool(names.WORKLOADS_AGGS, rq.WorkloadsAggsRequest, AggsResult, _aggregate, idempotent=True),
     EndpointTool(
-        names.WORKLOADS_SCROLL,
-        rq.WorkloadsScrollRequest,
-        ScrollResult,
-        lambda s, r, b, p, o: calls.scroll_workloads(s.client, r, max_tokens=b, store=s.store),
-        idempotent=False,
+        names.WORKLOADS_SCROLL, rq.WorkloadsScrollRequest, ScrollResult, _scroll_workloads, idempotent=False
     ),
     EndpointTool(names.WORKLOADS_BATCH, rq.WorkloadsBatchRequest, ExportOutcome, _export, idempotent=False),
     EndpointTool(
@@ -139,28 +184,19 @@ ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
         options=_DOWNLOAD,
     ),
     EndpointTool(
-        names.BILLING_QUERY,
-        rq.BillingQueryRequest,
-        BillingResult,
-        lambda s, r, b, p, o: calls.billing(s.client, r),
-        idempotent=True,
-        budgeted=False,
+        names.BILLING_QUERY, rq.BillingQueryRequest, BillingResult, _billing, idempotent=True, budgeted=False
     ),
 )
 
-V1_ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
+V1_ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
     EndpointTool(
-        names.LOGS_SCROLL_V1,
-        rq.V1LogsScrollRequest,
-        ScrollResult,
-        lambda s, r, b, p, o: calls.scroll_logs_v1(s.client, r, max_tokens=b),
-        idempotent=False,
+        names.LOGS_SCROLL_V1, rq.V1LogsScrollRequest, ScrollResult, _scroll_logs_v1, idempotent=False
     ),
     EndpointTool(
         names.LOGS_BATCH_V1,
         rq.V1LogsBatchRequest,
         BatchSubmitResult,
-        lambda s, r, b, p, o: calls.submit_batch_v1(s.client, r),
+        _submit_batch_v1,
         idempotent=False,
         budgeted=False,
     ),
@@ -168,7 +204,7 @@ V1_ENDPOINT_TOOLS: tuple[EndpointTool, ...] = (
         names.LOGS_BATCH_URLS_V1,
         rq.V1BatchUrlsRequest,
         BatchStatusResult,
-        lambda s, r, b, p, o: calls.batch_urls_v1(s.client, r),
+        _batch_urls_v1,
         idempotent=True,
         budgeted=False,
     ),
@@ -181,7 +217,7 @@ def state_of(ctx: Context[Any, Any]) -> AppState:
     return state
 
 
-def _endpoint_tool(spec: EndpointTool, default_budget: int) -> Tool:
+def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
     extra = dict(spec.options)
     if spec.budgeted:
         extra["max_tokens"] = MAX_TOKENS_PROPERTY
@@ -201,9 +237,10 @@ def _endpoint_tool(spec: EndpointTool, default_budget: int) -> Tool:
         if problems:
             invalid = RequestValidationError(problems, spec.model.__name__, example=spec.model.EXAMPLE)
             return error_result(explain_validation(invalid, tool=spec.name))
+        call = ToolCall(state, int(budget), _progress(ctx), download=bool(options.get("download", False)))
         try:
-            rendered = await spec.operation(state, request, int(budget), _progress(ctx), options)
-        except (CMError, StoreError, BatchError, ExportInterrupted) as exc:
+            rendered = await spec.operation(call, request)
+        except CMError as exc:  # the one root of every domain error (api/errors.py)
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
             return error_result(explain_failure(exc, tool=spec.name))
         return await _result(rendered, state.store)
@@ -269,22 +306,18 @@ _FILE_TYPES = {".gz": "application/gzip", ".ndjson": "application/x-ndjson", ".j
 
 
 async def _status_or_resume(
-    state: AppState,
-    request: rq.BatchStatusRequest,
-    kind: Literal["logs", "workloads"],
-    budget: int,
-    progress: Progress | None,
-    options: dict[str, Any],
+    call: ToolCall, request: rq.BatchStatusRequest, kind: Literal["logs", "workloads"]
 ) -> Rendered:
     """Status of a token; with download=true, continue (or finish) its export locally."""
-    if options.get("download"):
+    state = call.state
+    if call.download:
         return await exports.resume(
             state.client,
             request.token,
             store=state.store,
             settings=state.settings,
-            progress=progress,
-            max_tokens=budget,
+            progress=call.progress,
+            max_tokens=call.max_tokens,
             status_endpoint=request.ENDPOINT,
         )
     rendered = await calls.batch_status(state.client, request, kind=kind)
@@ -300,14 +333,28 @@ async def _status_or_resume(
     return Rendered(structured=structured, text=rendered.text + note)
 
 
-async def _quota(s: AppState, r: Any, b: int, p: Progress | None, o: dict[str, Any]) -> Rendered:
+async def _quota(call: ToolCall, request: stored.NoArguments) -> Rendered:
     # Only the families this server has tools for: V1's are noise while CM_ENABLE_V1 is off.
-    families = {ENDPOINTS[spec.model.ENDPOINT].family for spec in _endpoint_specs(s.settings)}
-    return calls.quota_status(s.client.quota, families={f for f in families if f is not None})
+    families = {ENDPOINTS[spec.model.ENDPOINT].family for spec in _endpoint_specs(call.state.settings)}
+    return calls.quota_status(call.client.quota, families={f for f in families if f is not None})
+
+
+async def _results_list(call: ToolCall, request: stored.NoArguments) -> Rendered:
+    return await stored.results_list(call.store, max_tokens=call.max_tokens)
+
+
+async def _results_search(call: ToolCall, request: stored.ResultsSearchRequest) -> Rendered:
+    return await stored.results_search(
+        call.store, request, max_tokens=call.max_tokens, progress=call.progress
+    )
+
+
+async def _results_aggs(call: ToolCall, request: stored.ResultsAggsRequest) -> Rendered:
+    return await stored.results_aggs(call.store, request, max_tokens=call.max_tokens, progress=call.progress)
 
 
 #: Tools answered locally: no API request, no quota.
-LOCAL_TOOLS: tuple[EndpointTool, ...] = (
+LOCAL_TOOLS: tuple[EndpointTool[Any], ...] = (
     EndpointTool(
         names.QUOTA_STATUS,
         stored.NoArguments,
@@ -321,7 +368,7 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
         names.RESULTS_LIST,
         stored.NoArguments,
         stored.ResultsList,
-        lambda s, r, b, p, o: stored.results_list(s.store, max_tokens=b),
+        _results_list,
         idempotent=True,
         open_world=False,
     ),
@@ -329,7 +376,7 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
         names.RESULTS_SEARCH,
         stored.ResultsSearchRequest,
         stored.LocalSearch,
-        lambda s, r, b, p, o: stored.results_search(s.store, r, max_tokens=b, progress=p),
+        _results_search,
         idempotent=True,
         open_world=False,
     ),
@@ -337,14 +384,14 @@ LOCAL_TOOLS: tuple[EndpointTool, ...] = (
         names.RESULTS_AGGS,
         stored.ResultsAggsRequest,
         stored.LocalAggs,
-        lambda s, r, b, p, o: stored.results_aggs(s.store, r, max_tokens=b, progress=p),
+        _results_aggs,
         idempotent=True,
         open_world=False,
     ),
 )
 
 
-def _endpoint_specs(settings: Settings) -> tuple[EndpointTool, ...]:
+def _endpoint_specs(settings: Settings) -> tuple[EndpointTool[Any], ...]:
     """The API-backed tools this server exposes with `settings` (V1 only when CM_ENABLE_V1=1)."""
     return ENDPOINT_TOOLS + (V1_ENDPOINT_TOOLS if settings.enable_v1 else ())
 

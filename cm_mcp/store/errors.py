@@ -1,11 +1,13 @@
-"""Errors of the local result store."""
+"""Errors of the local result store (a branch of the one tree drawn in cm_mcp/api/errors.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from cm_mcp.api.errors import CMError
 
-class StoreError(Exception):
+
+class StoreError(CMError):
     """Base of every error raised by cm_mcp.store."""
 
 
@@ -15,7 +17,7 @@ class ResultNotFoundError(StoreError, KeyError):
         super().__init__(result_id)
 
     def __str__(self) -> str:
-        return f"no stored result {self.result_id!r}; list the stored results to see the valid ids"
+        return f"no stored result {self.result_id!r} (it may never have existed here, or was deleted)"
 
 
 class ResultEvictedError(ResultNotFoundError):

@@ -54,6 +54,19 @@ class NamedLock:
         finally:
             self._release()
 
+    def acquire(self) -> None:
+        """Take it, blocking; `release` may then be called from another thread (a background writer
+        finishing what the caller started)."""
+        self._thread.acquire()
+        try:
+            self._file.acquire()
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def release(self) -> None:
+        self._release()
+
     def is_held(self) -> bool:
         """True while someone (this process or another) holds it."""
         if not self._try_acquire():

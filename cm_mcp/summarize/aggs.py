@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .budget import clamp_budget, estimate_tokens, fit
+from .budget import clamp_budget, fit, fits
 from .models import AggSection, AggsSummary, Bucket, Gap, Omitted, Rise
 from .text import to_text
 
@@ -324,7 +324,7 @@ def summarize_aggs(
 
     summary, text = fit(_SHAPES, build, render_aggs, budget)
     # Last resort (hundreds of aggregations): drop whole sections, counting them as omitted.
-    while estimate_tokens(text) > budget and summary.sections:
+    while not fits(text, budget) and summary.sections:
         summary.sections.pop()
         summary.omitted.templates += 1
         text = render_aggs(summary)
