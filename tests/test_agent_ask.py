@@ -392,9 +392,9 @@ async def test_keys_never_reach_logs_transcripts_or_errors(
     async with llm.serve():
         code, out, err = await ask(llm, provider)
     assert code == 4
-    assert "rejected the API key" in err and "[redacted]" in err
+    assert "rejected the API key" in err and "[REDACTED]" in err
     transcript = "".join(p.read_text() for p in (agent_env / "sessions").glob("*.jsonl"))
-    assert "[redacted]" in transcript
+    assert "[REDACTED]" in transcript
     for where in (out, err, transcript, caplog.text):
         assert key not in where
 

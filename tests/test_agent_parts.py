@@ -94,10 +94,10 @@ def test_secrets_are_redacted_by_value_and_by_shape() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ"
     text = (
         f"key my-own-secret-value jwt {jwt} sk-ant-api03-abcdefghijklmnopqrstuv "
-        "Authorization: Bearer abc.def x-api-key: zzz https://b.s3.amazonaws.com/f?X-Amz-Signature=deadbeef&x=1 short"
+        "Authorization: Bearer abc.def.ghi-123 x-api-key: zzz https://b.s3.amazonaws.com/f?X-Amz-Signature=deadbeef&x=1 short"
     )
     cleaned = redactor.text(text)
-    for secret in ("my-own-secret-value", jwt, "sk-ant-api03", "abc.def", "zzz", "deadbeef"):
+    for secret in ("my-own-secret-value", jwt, "sk-ant-api03", "abc.def.ghi", "zzz", "deadbeef"):
         assert secret not in cleaned
     assert "short" in cleaned, "values under 8 characters are not treated as secrets"
     assert redactor.data({"a": [text], "n": 3}) == {"a": [cleaned], "n": 3}

@@ -1,8 +1,10 @@
 """Secrets never reach the terminal, the transcript, a report or an error message.
 
-Two nets: the exact values we know are secret (the provider key, the API JWT) and the shapes secrets
-have (JWTs, bearer headers, provider key prefixes, presigned URL signatures), for ones we were never
-told about, e.g. a token echoed inside a foreign server's tool result.
+Built on the API layer's rule (`cm_mcp.api.auth.redact`: the known secrets, JWT shapes, `Bearer`
+values), plus the shapes the agent meets besides: provider keys (`sk-...`), `x-api-key` values and
+presigned-URL signatures inside tool results of any server. The exact values we know are secret (the
+provider key, the API token) are registered too, so the process-wide log redaction hides them from
+every log record (`cm_mcp.api.redaction`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-REDACTED = "[redacted]"
+from cm_mcp.api.auth import REDACTED, redact
+from cm_mcp.api.redaction import register_secret
 
 #: Environment variables whose values are secrets wherever they show up.
 SECRET_VARIABLES = (
@@ -21,38 +24,39 @@ SECRET_VARIABLES = (
     "OPENAI_API_KEY",
     "CM_API_TOKEN",
 )
+#: Shorter values would redact ordinary words; real keys and JWTs are long.
+_MIN_SECRET_LENGTH = 8
 
 _PATTERNS = (
-    # JWT: three base64url parts, the first two JSON objects ('eyJ' = '{"')
-    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"),
     # provider keys: sk-..., sk-ant-..., sk-proj-...
     re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"),
-    # Authorization / x-api-key header values
-    re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?(?:bearer|basic)?\s*)[^\s\",']+"),
+    # x-api-key header values (Anthropic's key header)
     re.compile(r"(?i)(x-api-key\"?\s*[:=]\s*\"?)[^\s\",']+"),
-    # presigned URL signatures (S3 v4 and v2)
+    # presigned URL signatures (S3 v4 and v2) and session tokens
     re.compile(r"(?i)((?:x-amz-signature|signature|x-amz-security-token)=)[^&\s\"']+"),
 )
 
 
 class Redactor:
-    """Replaces known secret values and secret-shaped strings with `[redacted]`."""
+    """Replaces known secret values and secret-shaped strings with `[REDACTED]`."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # Short values would redact ordinary words; real keys and JWTs are long.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
 
     @classmethod
     def from_environment(cls, extra: Iterable[str | None] = ()) -> Redactor:
         return cls([*(os.environ.get(name) for name in SECRET_VARIABLES), *extra])
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 8 and secret not in self._secrets:
+        secret = (secret or "").strip()
+        if len(secret) >= _MIN_SECRET_LENGTH and secret not in self._secrets:
             self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+            register_secret(secret)
 
     def text(self, value: str) -> str:
-        for secret in self._secrets:
-            value = value.replace(secret, REDACTED)
+        value = redact(value, self._secrets)
         for pattern in _PATTERNS:
             value = pattern.sub(_keep_prefix, value)
         return value
