@@ -3,6 +3,11 @@
 Start-up: ``--faults error_rate=0.2,latency_ms=50,expired_url`` (`parse_faults`); runtime:
 ``POST /_sandbox/faults`` with a JSON object of the fields to change (`merge_faults`). Decisions come
 from one seeded RNG so a fault run can be replayed (same seed + same request order = same faults).
+
+Where each fault acts: API requests (latency, error_rate, reset_rate, burst_429: middleware.py); batch
+jobs at submission (partition_fail_rate, slow partitions: batchjobs.py); each presigned URL handed out
+(expired_url); each download of a partition file (truncated_file_rate, corrupt_file_rate,
+download_error_rate: downloads.py). The stored files are never damaged, so a retry can succeed.
 """
 
 from __future__ import annotations
@@ -31,9 +36,14 @@ class FaultConfig(BaseModel):
     )
     slow_partition_rate: float = Field(0.25, ge=0, le=1, description="fraction of partitions that are slow")
     truncated_file_rate: float = Field(
-        0.0, ge=0, le=1, description="fraction of partition files cut mid-record"
+        0.0, ge=0, le=1, description="fraction of downloads cut mid-transfer (the connection drops)"
     )
-    corrupt_file_rate: float = Field(0.0, ge=0, le=1, description="fraction of partition files with garbage")
+    corrupt_file_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of downloads whose bytes arrive damaged"
+    )
+    download_error_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of downloads answered 500/503 by the file host"
+    )
     expired_url: bool = Field(False, description="hand out presigned URLs that have already expired")
     seed: int = 0
 
@@ -132,11 +142,19 @@ class FaultInjector:
         return self.config.slow_partition_factor if self._chance(self.config.slow_partition_rate) else 1.0
 
     def file_variant(self) -> FileVariant:
+        """How one download of a partition file goes (decided per download, like a real network)."""
         if self._chance(self.config.truncated_file_rate):
             return "truncated"
         if self._chance(self.config.corrupt_file_rate):
             return "corrupt"
         return "ok"
+
+    def download_error_status(self) -> int | None:
+        """500 or 503 for a download the file host fails, None otherwise."""
+        if not self._chance(self.config.download_error_rate):
+            return None
+        with self._lock:
+            return self._rng.choice((500, 503))
 
     def expired_url(self) -> bool:
         return self.config.expired_url
