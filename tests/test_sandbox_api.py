@@ -29,6 +29,7 @@ from cm_mcp.api.errors import (
     TransportError,
 )
 from cm_mcp.api.responses import parse_response
+from cm_mcp.api.times import format_utc
 from cm_mcp.sandbox.app import create_app
 from cm_mcp.sandbox.auth import issue_token
 from cm_mcp.sandbox.config import SandboxConfig
@@ -38,7 +39,11 @@ from tests.conftest import fast_retries
 
 pytestmark = pytest.mark.anyio
 
-WINDOW = {"start_time": "now-8d", "end_time": "now+1h"}
+# Frozen once for the module, in the past (the start of the hour at import): records before it never
+# change, so counts taken by two requests agree whenever each request runs (the sandbox serves what is
+# stamped by the time it answers, so a window reaching the present grows between requests).
+_PAST_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+WINDOW = {"start_time": format_utc(_PAST_END - timedelta(days=8)), "end_time": format_utc(_PAST_END)}
 PAY = {"application": "atr", "app_type": "kubernetes", "domain": ["pay.example.com"], **WINDOW}
 WORKLOADS = {"application": "atr", "app_type": "ec2", "domain": ["*"], **WINDOW}
 V1 = {"application": "atr", "app_type": "caas", "domain": "pay.example.com", "time_range": "now-8d"}
