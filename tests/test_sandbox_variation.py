@@ -18,7 +18,7 @@ import pytest
 from cm_mcp.sandbox.bursts import KINDS
 from cm_mcp.sandbox.data import DataSpec, generate
 from cm_mcp.sandbox.plan import REFERENCE_VOLUME, WORKLOADS, app_totals, episodes
-from cm_mcp.sandbox.records import _id_prefix
+from cm_mcp.sandbox.records import id_prefix
 from cm_mcp.sandbox.truth import episode_truth
 
 NOW = datetime(2026, 1, 20, 10, 17, 33, tzinfo=UTC)
@@ -120,7 +120,7 @@ def test_benign_episodes_happen_as_planned(docs: list[dict[str, Any]]) -> None:
     for d in docs:
         by_prefix[d["_id"][:8]].append(d)
     for entry in truth:
-        records = by_prefix[_id_prefix(SPEC.seed, entry["id"])]
+        records = by_prefix[id_prefix(SPEC.seed, entry["id"])]
         assert len(records) == entry["count"], entry
         assert all(entry["start"] <= r["_source"]["@timestamp"] <= entry["end"] for r in records)
         if entry["kind"] == "workloads":

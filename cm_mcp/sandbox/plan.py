@@ -87,15 +87,11 @@ def log_streams(app: str) -> list[Stream]:
                         )
                     )
         return out
-    return [
-        Stream(
-            d.name,
-            d.weight,
-            (DOMAIN_PROFILES.get(d.name, DEFAULT_PROFILE).shape,),
-            DOMAIN_PROFILES.get(d.name, DEFAULT_PROFILE).levels,
-        )
-        for d in DOMAINS[app]
-    ]
+    streams = []
+    for domain in DOMAINS[app]:
+        profile = DOMAIN_PROFILES.get(domain.name, DEFAULT_PROFILE)
+        streams.append(Stream(domain.name, domain.weight, (profile.shape,), profile.levels))
+    return streams
 
 
 def workload_streams() -> list[Stream]:
@@ -219,7 +215,9 @@ def _failure_clusters(spec: DataSpec) -> list[Episode]:
             t0 = day + int(rng.random() * DAY_MS)
             minutes = clusters.minutes[0] + rng.random() * (clusters.minutes[1] - clusters.minutes[0])
             runs = rng.randint(*clusters.runs)
-            stream = f"{rng.choices(workflows, cum_weights=workflow_cum)[0]}|{rng.choices(domains, cum_weights=domain_cum)[0].name}"
+            workflow = rng.choices(workflows, cum_weights=workflow_cum)[0]
+            domain = rng.choices(domains, cum_weights=domain_cum)[0]
+            stream = f"{workflow}|{domain.name}"
             t1 = min(t0 + int(minutes * 60_000), end_ms)
             if t0 >= start_ms and t1 - t0 >= 30_000 and spec.workloads_per_day > 0:
                 planned.append((t0, t1, stream, runs))

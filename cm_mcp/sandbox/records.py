@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 Hit = dict[str, Any]
 
 
-def _id_prefix(seed: int, stream: str) -> str:
+def id_prefix(seed: int, stream: str) -> str:
     # Short and opaque like OpenSearch ids; the seed part keeps ids of different seeds apart.
     return hashlib.blake2b(f"{seed}:{stream}".encode(), digest_size=4).hexdigest()
 
@@ -78,7 +78,7 @@ def background_logs(shapes: LogShapes, plans: list[HourPlan]) -> Iterator[Hit]:
     app = shapes.app
     rng = random.Random(f"{shapes.seed}:{app}:logs")
     templates, tables = shapes.templates, shapes.tables
-    prefix = _id_prefix(shapes.seed, f"{app}:logs")
+    prefix = id_prefix(shapes.seed, f"{app}:logs")
     bits = rng.getrandbits
     stream_range = range(len(tables))
     # The hot loop: bound methods and the timestamp lookups inlined (see timeline.format_slot).
@@ -122,7 +122,7 @@ def episode_logs(shapes: LogShapes, episodes: list[Episode]) -> Iterator[Hit]:
         rng = random.Random(f"{shapes.seed}:episode:{episode.id}")
         bits = rng.getrandbits
         stream = shapes.index[episode.stream]
-        prefix = _id_prefix(shapes.seed, episode.id)
+        prefix = id_prefix(shapes.seed, episode.id)
         for seq, ms in enumerate(episode.times(shapes.seed), start=1):
             level, tpl = templates[table[bits(POOL_BITS)]]
             src = shapes.source(rng, format_ms(ms), level, tpl.render(rng), stream)
@@ -135,7 +135,7 @@ def background_workloads(spec: DataSpec, plans: list[HourPlan]) -> Iterator[Hit]
     workflows = [s.key for s in workload_streams()]
     domains = list(DOMAINS["atr"])
     domain_cum = cumulative([d.weight for d in domains])
-    prefix = _id_prefix(spec.seed, "atr:workloads")
+    prefix = id_prefix(spec.seed, "atr:workloads")
     end_ms = epoch_ms(spec.end)
     seq = 0
     for plan in plans:
@@ -169,7 +169,7 @@ def workload_clusters(spec: DataSpec, episodes: list[Episode], pools: Pools) -> 
         rng = random.Random(f"{spec.seed}:episode:{episode.id}")
         workflow, domain = episode.stream.split("|")
         message = messages[rng.randrange(len(messages))]
-        prefix = _id_prefix(spec.seed, episode.id)
+        prefix = id_prefix(spec.seed, episode.id)
         for seq, ms in enumerate(episode.times(spec.seed), start=1):
             state = rng.choices(states, cum_weights=state_cum)[0]
             src = stream.source(rng, format_ms(ms), ms, end_ms, domain, infra[domain], workflow, state, None)

@@ -11,6 +11,10 @@ Why the data runs to the end of the current hour but is cut at the real now:
   of the hour appear as the clock reaches them, as new logs would.
 - scenario times (``now-5h``) resolve against the *start* of the current hour (`DataSpec.anchor`),
   so an incident that ends by ``now`` is entirely in the past whatever the minute of the start.
+
+One approximation is left: a workload's state is decided once, as of the end of the hour (a run still
+going then is RUNNING), so a run started minutes before the real now may already show its final state
+and duration. Deciding it per request would make scroll pages disagree with aggregations.
 """
 
 from __future__ import annotations
