@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 
+from cm_mcp.api.times import format_utc
 from cm_mcp.cli import build_parser
 from cm_mcp.sandbox.cli import config_options
 from cm_mcp.sandbox.config import SandboxConfig
@@ -35,8 +37,13 @@ from cm_mcp.sandbox.state import sweep_stale_files
 START_DEADLINE_SECONDS = 120
 EXIT_DEADLINE_SECONDS = 60
 SCOPE = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
-# An explicit past window: the export's count is fixed whatever the minute the test runs at.
-WINDOW = {"start_time": "now-3d", "end_time": "now-1d"}
+# Frozen once, in the past (records before the current hour never change): the expected count and the
+# export agree however long the export's process takes to start.
+_HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+WINDOW = {
+    "start_time": format_utc(_HOUR - timedelta(days=3)),
+    "end_time": format_utc(_HOUR - timedelta(days=1)),
+}
 
 
 def _env(data_dir: Path) -> dict[str, str]:
