@@ -61,6 +61,18 @@ def _terminate(_signum: int, _frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # Python's own behaviour, but not its handler object: asyncio.run() replaces that one with a handler
+    # that only cancels the main task, and the stdio server then waits on its stdin reader forever.
+    raise KeyboardInterrupt
+
+
+#: Installed for the time a command runs (a command may install its own, e.g. `cm-mcp sandbox`).
+_STOPS: dict[signal.Signals, Callable[[int, FrameType | None], None]] = {
+    signal.SIGTERM: _terminate,
+    signal.SIGINT: _interrupt,
+}
+
 #: After an interruption, how long other threads get to finish before the process exits anyway.
 STOP_GRACE_SECONDS = 2.0
 
@@ -95,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {sig: signal.signal(sig, stop) for sig, stop in _STOPS.items()}
     try:
         return handler(args)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: cleaned up on the way out, not a crash
@@ -111,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_the_printed_line_is_eval_ready_and_a_separate_serve_exports_from_it(tmp
         assert set(env) == {"CM_API_URL", "CM_API_TOKEN", "CM_DOWNLOAD_ALLOWED_HOSTS"}
         assert env["CM_API_URL"].startswith("http://127.0.0.1:") and env["CM_API_TOKEN"].startswith("eyJ")
         port = env["CM_API_URL"].rsplit(":", 1)[1]
-        assert set(env["CM_DOWNLOAD_ALLOWED_HOSTS"].split(",")) == {"127.0.0.1", f"127.0.0.1:{port}"}
+        assert env["CM_DOWNLOAD_ALLOWED_HOSTS"] == f"127.0.0.1:{port}"
         expected = httpx2.post(
             f"{env['CM_API_URL']}/v2/logs/aggs",
             json={**SCOPE, **WINDOW, "aggs": {"n": {"value_count": {"field": "_id"}}}},

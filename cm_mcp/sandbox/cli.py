@@ -3,7 +3,7 @@ commands that start one (`serve --sandbox`, `call --sandbox`, `demo`: see `add_s
 
 When it accepts connections, `cm-mcp sandbox` prints one line to stdout and flushes it:
 
-    export CM_API_URL=http://127.0.0.1:8766 CM_API_TOKEN=<jwt> CM_DOWNLOAD_ALLOWED_HOSTS=127.0.0.1,...
+    export CM_API_URL=http://127.0.0.1:8766 CM_API_TOKEN=<jwt> CM_DOWNLOAD_ALLOWED_HOSTS=127.0.0.1:8766
 
 every setting a client needs, in a form a shell can `eval`; every log line goes to stderr. The process
 keeps serving, so read the line rather than wait for the command to end (bash):
@@ -109,11 +109,13 @@ def client_environment(url: str, token: str) -> dict[str, str]:
     """Every setting a client of the sandbox at `url` needs (CM_* variables)."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    # The host alone (an allow-list of host names) and host:port (one that also matches ports).
-    allowed = ",".join(dict.fromkeys([host, parts.netloc.lower()]))
-    return {"CM_API_URL": url, "CM_API_TOKEN": token, "CM_DOWNLOAD_ALLOWED_HOSTS": allowed}
+    # Presigned URLs point at the address the client called: that host *and port* (an allow-list
+    # entry without a port admits the scheme's default port only).
+    return {
+        "CM_API_URL": url,
+        "CM_API_TOKEN": token,
+        "CM_DOWNLOAD_ALLOWED_HOSTS": urlsplit(url).netloc.lower(),
+    }
 
 
 def export_line(environment: dict[str, str]) -> str:
