@@ -2,27 +2,33 @@
 
 Evidence, each against a bar the data set (stats.py), combined into one score (above 1: a finding):
 
-- a rise carried by new messages: the count beyond both the significance bar and the series' own
-  ordinary day, AND the records of templates the whole application never logged in the baseline
+- an error rise carried by new messages: the count beyond both the significance bar and the series'
+  own ordinary day, AND the records of templates the whole application never logged in the baseline
   significant on their own (their scan against a baseline of none). The score is the weaker of the
   two: both must hold;
-- a rise of familiar messages: bursts of familiar messages (retries, deploys, flapping gateways) are
-  what an ordinary day is made of, so the count must also beat the application's largest ordinary
-  burst at that level (any scope's, in the baseline, placed on this series), by KNOWN_MARGIN: a
-  single baseline day samples its largest burst poorly;
-- a new template on its own (a new message at an ordinary volume), when no rise of its series holds it;
-- runs of a workflow slower than its baseline's 95th percentile, clustered beyond chance (by the
-  margin of familiar evidence: slow runs are what a long tail is made of).
+- a rise of familiar messages (or of warnings, new or not): bursts of familiar messages (retries,
+  flapping gateways) and of warnings (deploys: readiness probes, drained connections) are what an
+  ordinary day is made of, so the count must also beat the application's largest ordinary burst at
+  that level (any scope's, in the baseline, placed on this series), by a margin: a single baseline
+  day samples its largest burst poorly;
+- a new error template on its own (a new error at an ordinary volume), when no rise holds it;
+- runs of a workflow slower than its baseline's 95th percentile, clustered beyond chance (with the
+  error margin: slow runs are what a long tail is made of).
+
+The margins are calibrated on quiet days (sandbox seeds never used for the incident figures): just
+above the largest familiar-burst score seen at that severity, so that an ordinary day stays quiet.
+Warnings get the larger one: far more of them burst on an ordinary day.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from cm_mcp.api.times import format_utc
+from cm_mcp.summarize.fields import normalize_level, severity
 from cm_mcp.triage import stats
 from cm_mcp.triage.analysis import Analysis, ShapeData
 from cm_mcp.triage.detail import CandidateDetail, Detail, TemplateCount
@@ -33,10 +39,13 @@ from cm_mcp.triage.series import Scope
 from cm_mcp.triage.target import Target
 from cm_mcp.triage.templates import mine_terms
 
-#: How far a rise of familiar messages must pass its bars (see the module doc). Calibrated on quiet
-#: days (sandbox seeds never used for the incident figures): the smallest factor that leaves almost
-#: no ordinary burst standing.
-KNOWN_MARGIN: Final = 3.0
+#: How far a rise of familiar messages must pass its bars, for errors (failed runs) and for warnings
+#: (see the module doc): 1.15 x the largest such score of 15 quiet days (bench/triage.py, seeds 11-13):
+#: 3.1 for errors, 6.1 for warnings.
+ERROR_MARGIN: Final = 3.5
+WARN_MARGIN: Final = 7.0
+#: Severity (summarize.fields.SEVERITY) of errors and failed runs.
+ERROR_SEVERITY: Final = 5
 #: A sharpening value must carry this share of a finding's records (and more than its baseline share).
 SHARPEN_SHARE: Final = 0.8
 #: Points of a finding's sparkline at most (adjacent buckets are summed).
@@ -63,6 +72,7 @@ class Draft:
     series: list[float]
     evidence: str
     split_field: str
+    parts: dict[str, float] = field(default_factory=dict)
 
 
 def _ratio(count: float, expected: float) -> float | None:
@@ -118,6 +128,11 @@ def _spark(grid: Grid, counts: Sequence[float]) -> tuple[list[float], int]:
     return [sum(window[i : i + step]) for i in range(0, len(window), step)], grid.interval_ms * step
 
 
+def is_error(split: str | None) -> bool:
+    """An error level or a failed state (None: a template of the shape's error messages)."""
+    return split is None or severity(normalize_level(split)) >= ERROR_SEVERITY
+
+
 def _new_evidence(
     grid: Grid, mine: Sequence[TemplateCount], start_ms: int, end_ms: int, observed: float
 ) -> float:
@@ -141,10 +156,12 @@ def count_findings(target: Target, analysis: Analysis, detail: Detail) -> list[D
     for item in detail.candidates:
         candidate = item.candidate
         series = candidate.series
+        error = is_error(series.split)
         mine = [
             one
             for one in detail.templates
-            if one.check.scope == series.scope and one.check.split in (series.split, None)
+            if one.check.scope == series.scope
+            and (one.check.split == series.split or (one.check.split is None and error))
         ]
         segment = item.segment
         lines = _template_lines(grid, mine, segment.start_ms, segment.end_ms)
@@ -155,8 +172,9 @@ def count_findings(target: Target, analysis: Analysis, detail: Detail) -> list[D
             ]
         scan = candidate.scan
         new = _new_evidence(grid, mine, segment.start_ms, segment.end_ms, scan.observed)
-        novel = min(candidate.score, _novelty_llr(grid, new, scan.end - scan.start + 1) / template_bar)
-        familiar = candidate.familiar_score / KNOWN_MARGIN
+        new_score = _novelty_llr(grid, new, scan.end - scan.start + 1) / template_bar
+        novel = min(candidate.score, new_score) if error else 0.0
+        familiar = candidate.familiar_score / (ERROR_MARGIN if error else WARN_MARGIN)
         rise = f"{series.split} {scan.observed:,.0f} vs {scan.expected:,.1f} expected ({_times(scan.observed, scan.expected)})"
         if novel >= familiar:
             score = novel
@@ -182,6 +200,7 @@ def count_findings(target: Target, analysis: Analysis, detail: Detail) -> list[D
                 series=spark,
                 evidence=evidence,
                 split_field=series.split_field,
+                parts={"rise": candidate.score, "new": new_score, "familiar": familiar},
             )
         )
     return drafts
@@ -191,7 +210,7 @@ def template_findings(target: Target, analysis: Analysis, detail: Detail) -> lis
     """New templates significant on their own (a new message at an ordinary volume)."""
     grid = analysis.grid
     window = grid.window
-    checks = [one for one in detail.templates if one.is_new(grid)]
+    checks = [one for one in detail.templates if one.is_new(grid) and is_error(one.check.split)]
     if not checks:
         return []
     bar = stats.significance_bar(len(detail.templates) * stats.intervals_of(len(window)))
@@ -230,6 +249,7 @@ def template_findings(target: Target, analysis: Analysis, detail: Detail) -> lis
                 series=spark,
                 evidence=f"new template: {found.observed:,.0f} records, none anywhere in the application's baseline",
                 split_field=target.split_field,
+                parts={"new": found.llr / bar},
             )
         )
     return drafts
@@ -268,7 +288,7 @@ def slow_findings(target: Target, analysis: Analysis, shape: ShapeData, detail: 
         spark, _ = _spark(grid, counts)
         drafts.append(
             Draft(
-                score=found.llr / bar / KNOWN_MARGIN,
+                score=found.llr / bar / ERROR_MARGIN,
                 kind="slow_runs",
                 scope=check.scope,
                 sharpen=[],
@@ -283,6 +303,7 @@ def slow_findings(target: Target, analysis: Analysis, shape: ShapeData, detail: 
                 series=spark,
                 evidence=f"{found.observed:,.0f} runs slower than {check.above_ms / 1000:,.0f} s (the baseline's 95th percentile) vs {found.expected:,.1f} expected{median}",
                 split_field=target.split_field,
+                parts={"slow": found.llr / bar, "familiar": found.llr / bar / ERROR_MARGIN},
             )
         )
     return drafts
@@ -344,6 +365,7 @@ def rank(
                     grid.interval_ms * max(1, math.ceil(len(grid.window) / SPARK_POINTS))
                 ),
                 evidence=draft.evidence,
+                scores={name: round(value, 2) for name, value in draft.parts.items()},
                 follow_up=follow_ups(
                     target,
                     draft.scope,

@@ -41,6 +41,11 @@ class Finding(BaseModel):
     series: list[int] = Field(default_factory=list, description="records per bucket across the window")
     series_interval: str = ""
     evidence: str = ""
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="each kind of evidence over its bar: rise (count vs the series' own bars), new (messages "
+        "new to the application), familiar (count vs the largest ordinary burst, margin applied)",
+    )
     follow_up: list[FollowUp] = Field(default_factory=list)
 
 

@@ -28,6 +28,8 @@ SEVERE_LEVELS: Final = (
     "FATAL", "CRITICAL", "SEVERE", "EMERGENCY", "ALERT", "ERROR", "ERR", "WARN", "WARNING",
     "fatal", "critical", "error", "err", "warn", "warning", "Fatal", "Critical", "Error", "Warn", "Warning",
 )  # fmt: skip
+#: The error-level ones among them (severity ERROR and worse): what new messages are looked for in.
+ERROR_LEVELS: Final = tuple(level for level in SEVERE_LEVELS if level.upper() not in ("WARN", "WARNING"))
 FAILED_STATES: Final = ("FAILED", "TIMED_OUT")
 #: Most frequent messages of the window per scope and level, read with the shape (a template source
 #: when no scroll is spent, and a cheap look at what is being said everywhere).
@@ -65,6 +67,10 @@ def severe_values(target: Target) -> tuple[str, ...]:
     return FAILED_STATES if target.kind == "workloads" else SEVERE_LEVELS
 
 
+def error_values(target: Target) -> tuple[str, ...]:
+    return FAILED_STATES if target.kind == "workloads" else ERROR_LEVELS
+
+
 def _nest(target: Target, inner: dict[str, Any]) -> dict[str, Any]:
     """`inner` under the scope's nested terms (s0 > s1 > ...)."""
     aggs = inner
@@ -81,7 +87,7 @@ def shape_aggs(target: Target, grid: Grid) -> dict[str, Any]:
     """The shape request (see the module doc). The level (or state) is the outermost split so that no
     path nests more than five aggregations deep (level, three scope fields, the histogram); a scope's
     total traffic is the sum of its levels."""
-    severe = {"terms": {target.split_field: list(severe_values(target))}}
+    errors = {"terms": {target.split_field: list(error_values(target))}}
     histograms = {
         "lv": {
             "terms": {"field": target.split_field, "size": SPLIT_SIZE},
@@ -92,7 +98,7 @@ def shape_aggs(target: Target, grid: Grid) -> dict[str, Any]:
     aggs: dict[str, Any] = {
         **histograms,
         "wm": {
-            "filter": _all(time_range(grid.window_start_ms, grid.end_ms), severe),
+            "filter": _all(time_range(grid.window_start_ms, grid.end_ms), errors),
             "aggs": _nest(target, messages),
         },
     }
@@ -176,7 +182,7 @@ class Segment:
 @dataclass(frozen=True)
 class TemplateCheck:
     """A template to count in both periods, in the whole application (is it new anywhere?) and in
-    one scope; at one level (None: any)."""
+    one scope; at one level (None: any error level, for templates of the shape's top messages)."""
 
     scope: Scope
     split: str | None
@@ -224,7 +230,11 @@ def detail_aggs(
         padded = time_range(segment.start_ms - grid.interval_ms, segment.end_ms + grid.interval_ms)
         aggs[f"c{index}f"] = {"filter": _all(*series, padded), "aggs": {"t": _histogram(fine_ms)}}
     for index, check in enumerate(templates):
-        level = [] if check.split is None else [{"term": {target.split_field: check.split}}]
+        level = (
+            [{"terms": {target.split_field: list(error_values(target))}}]
+            if check.split is None
+            else [{"term": {target.split_field: check.split}}]
+        )
         aggs[f"p{index}"] = {
             "filter": _all(*level, check.filter),
             "aggs": {
