@@ -84,7 +84,8 @@ def synthetic_id(document: Any) -> str:
 
 def record_key(record: dict[str, Any]) -> bytes:
     """The de-duplication key of a parsed record: the `_id` that `normalise` gives it, UTF-8 encoded
-    (the bytes a `_LINE_STARTS` match captures for the same record)."""
+    (the bytes a `_LINE_STARTS` match captures for the same record). The one key of exports (their
+    distinct count) and of the store (what it indexes once): issue 13."""
     source = record.get("_source")
     if isinstance(source, dict):
         doc_id = record.get("_id")
