@@ -52,18 +52,18 @@ def by_cause(failed: Sequence[FailedPartition]) -> dict[str, list[FailedPartitio
 
 
 def records_of(partitions: Sequence[FailedPartition]) -> str:
-    """'(1,234 records)' by the API's counts, or '' when a count is unknown."""
+    """'1,234 records' by the API's counts, or '' when a count is unknown."""
     counts = [p.count for p in partitions]
     if not counts or any(count is None for count in counts):
         return ""
-    return f" ({sum(c for c in counts if c is not None):,} records)"
+    return f"{sum(c for c in counts if c is not None):,} records"
 
 
 def describe_failures(failed: Sequence[FailedPartition], partitions: int) -> str:
     """One sentence: how many partitions failed out of `partitions`, by cause, with an example error."""
-    groups = by_cause(failed)
-    parts = [
-        f"{len(group)} {CAUSE_LABELS.get(cause, cause)}{records_of(group)} ({group[0].error})"
-        for cause, group in groups.items()
-    ]
+    parts = []
+    for cause, group in by_cause(failed).items():
+        records = records_of(group)
+        detail = f"{records}; last error: {group[0].error}" if records else f"last error: {group[0].error}"
+        parts.append(f"{len(group)} {CAUSE_LABELS.get(cause, cause)} ({detail})")
     return f"{len(failed)} of {partitions} partitions have no data: " + "; ".join(parts)

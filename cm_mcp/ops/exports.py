@@ -200,10 +200,12 @@ def _headline(result: ExportResult) -> str:
             "verified against the API's counts"
         )
     kept = result.partitions - len(result.failed_partitions)
-    expected = f" of the {result.expected_records:,} the API counted" if result.expected_records else ""
+    received = f"{result.records_received:,}"
+    if result.expected_records is not None:
+        received += f" of {result.expected_records:,}"
     return (
-        f"export INCOMPLETE: {result.records_received:,}{expected} {noun} received ({result.records:,} "
-        f"distinct, {dropped}) from {kept} of {result.partitions} partitions; "
+        f"export INCOMPLETE: {received} {noun} received (the API's counts) from {kept} of "
+        f"{result.partitions} partitions, {result.records:,} distinct ({dropped}); "
         f"{result.missing_records:,} {noun} missing (see MISSING below)"
     )
 

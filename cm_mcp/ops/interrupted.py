@@ -68,9 +68,13 @@ def interrupted_text(error: ExportInterrupted, cause_text: str) -> str:
         f"with: {resume_text(error.kind, error.token)}. Calling {error.kind}_batch again would submit a new "
         "batch and cost quota.",
     ]
-    permanent = [p for p in failed if p.cause not in ("download", "too_large")]
-    if permanent:  # what the resume cannot fetch (the API failed them): listed now, not after it
-        lines += missing_lines(error.kind, permanent, resume=None)
+    # What fixes each other kind of failure (the paragraph above covers transfer failures): raising the
+    # size limit, or a new batch for what the API failed, which the resume call cannot fetch.
+    others = [p for p in failed if p.cause != "download"]
+    if others:
+        lines += missing_lines(
+            error.kind, others, resume=resume_until(error.kind, error.token, error.expires_at)
+        )
     return "\n".join(lines)
 
 
@@ -86,26 +90,29 @@ def missing_lines(kind: str, failed: Sequence[FailedPartition], *, resume: str |
     failed or the dead token can no longer fetch (valid JSON, ready to send)."""
     lines = []
     for cause, group in by_cause(failed).items():
-        head = f"- {len(group)} {CAUSE_LABELS.get(cause, cause)}{records_of(group)}"
+        records = records_of(group)
+        head = f"- {len(group)} {CAUSE_LABELS.get(cause, cause)}"
+        detail = (
+            f" ({records}; last error: {group[0].error})" if records else f" (last error: {group[0].error})"
+        )
         if cause == "download" and resume is not None:
             lines.append(
-                f"{head} ({group[0].error}): the API still holds these files. Continue at no quota with "
-                f"{resume}: it polls for fresh URLs and downloads only the missing partitions; nothing "
-                "is resubmitted."
+                f"{head}{detail}: the API still holds these files. Continue at no quota with {resume}: it "
+                "polls for fresh URLs and downloads only the missing partitions; nothing is resubmitted."
             )
         elif cause == "too_large":
-            raise_limit = f"raise CM_MAX_DOWNLOAD_BYTES and continue with {resume}; or " if resume else ""
+            raise_limit = f"Raise CM_MAX_DOWNLOAD_BYTES and continue with {resume}; or e" if resume else "E"
             lines.append(
-                f"{head} ({group[0].error}): resubmitting the same range would make the same file. "
-                f"{raise_limit}export each range in narrower windows with {kind}_batch (a new batch each), "
-                "e.g. its two halves:"
+                f"{head}{detail}: resubmitting the same range would make the same file. {raise_limit}xport "
+                f"each range in narrower windows with {kind}_batch (a new batch each), e.g. its two halves:"
             )
             lines += [f"  - {json.dumps(body)}" for partition in group for body in _halves(partition)]
         else:
             expired = " and the batch token has expired" if cause == "download" else ""
+            counted = f" ({records})" if records else ""
             lines.append(
-                f"{head}{expired}: resubmit just their ranges with {kind}_batch (a new batch: one request "
-                "each), as is:"
+                f"{head}{counted}{expired}: resubmit just their ranges with {kind}_batch (a new batch: one "
+                "request each), as is:"
             )
             lines += [
                 f"  - {p.start_time} .. {p.end_time} ({p.error}): {json.dumps(p.resubmit)}" for p in group

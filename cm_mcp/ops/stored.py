@@ -232,7 +232,9 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
             "with its call (submitting the batch again would cost quota):"
         )
     for job in unfinished:
-        state = "running now (its call waits for it)" if job.running else "interrupted"
+        state = "running now (its call waits for it)" if job.running else job.state
+        if job.state == "partial" and not job.running:
+            state = "stored incomplete, its missing partitions still fetchable"
         lines.append(
             f"- {job.kind} export submitted {job.submitted_at}, {state}: {job.partitions_done}/{job.partitions} "
             f"partitions, {job.downloaded_records:,} records downloaded; token expires "
