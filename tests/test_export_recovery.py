@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cm_mcp.api.errors import JWTExpiredError
+from cm_mcp.api.times import format_utc
 from cm_mcp.batch import (
     DownloadPolicy,
     ExportLimits,
@@ -29,9 +30,12 @@ from cm_mcp.batch import (
     run_export,
 )
 from cm_mcp.batch.jobs import JobFiles
-from cm_mcp.store import ResultEvictedError, ResultStore
+from cm_mcp.ops.interrupted import missing_lines
+from cm_mcp.store import FailedPartition, ResultEvictedError, ResultStore
 from tests.test_batch_export import FAST, POLICY, request
 from tests.test_batch_fakes import (
+    LOGS_REQUEST_ARGS,
+    T0,
     FakeBatchAPI,
     FakePartition,
     StreamingMock,
@@ -305,3 +309,52 @@ async def test_heartbeats_during_every_wait_say_what_is_awaited_and_strictly_inc
     assert all(event.progress < 4 for event in events[:-1])  # only the end reaches the total
     assert events[-1].message == "export finished: 3/3 partitions, 300 distinct logs"
     assert (events[-1].progress, events[-1].total) == (4, 4)
+
+
+# --- advice, by cause ----------------------------------------------------------------------------
+
+
+def _failed(cause: str, hour: int, error: str) -> FailedPartition:
+    start, end = T0 + timedelta(hours=hour), T0 + timedelta(hours=hour + 1)
+    body = {**LOGS_REQUEST_ARGS, "start_time": format_utc(start), "end_time": format_utc(end)}
+    return FailedPartition(
+        start_time=body["start_time"],
+        end_time=body["end_time"],
+        status="completed",
+        error=error,
+        cause=cause,
+        count=100,
+        resubmit=body,
+    )
+
+
+def test_the_advice_for_missing_partitions_matches_each_cause() -> None:
+    failed = [
+        _failed("upstream", 0, "the API reported the partition as 'failed'"),
+        _failed("too_large", 1, "the file at s3 is 9,000 bytes, above the limit of 8,000 bytes"),
+        _failed("download", 2, "HTTP 403 from s3: the presigned URL has expired"),
+    ]
+    resume = 'logs_batch_status {"token": "t", "download": true} before 2026-01-19T02:00:00.000Z'
+    lines = missing_lines("logs", failed, resume=resume)
+    download, too_large = lines[0], lines[1]
+    assert download.startswith("- 1 failed to download (100 records; last error: HTTP 403")
+    assert resume in download and "resubmit" not in download.replace("nothing is resubmitted", "")
+    assert too_large.startswith("- 1 over the download size limit")
+    assert f"Raise CM_MAX_DOWNLOAD_BYTES and continue with {resume}" in too_large
+    halves = [json.loads(line[4:]) for line in lines[2:4]]
+    assert [h["start_time"] for h in halves] == ["2026-01-19T01:00:00.000Z", "2026-01-19T01:30:00.000Z"]
+    assert (
+        halves[0]["end_time"] == halves[1]["start_time"]
+        and halves[1]["end_time"] == "2026-01-19T02:00:00.000Z"
+    )
+    upstream = lines[4:]
+    assert (
+        upstream[0].startswith("- 1 failed upstream")
+        and "resubmit just their ranges with logs_batch" in upstream[0]
+    )
+    assert json.loads(upstream[1].split("): ", 1)[1]) == failed[0].resubmit  # valid JSON, as is
+    # once the token cannot fetch anything: transfer failures need a new batch too, size advice stays
+    dead = "\n".join(missing_lines("logs", failed, resume=None))
+    assert "logs_batch_status" not in dead
+    assert "failed to download (100 records) and the batch token has expired: resubmit" in dead
+    assert "Export each range in narrower windows" in dead
