@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -72,7 +73,7 @@ async def export(client: CMClient, store: ResultStore, **kwargs: Any) -> Any:
 
 
 def options(store: ResultStore, **kwargs: Any) -> ExportOptions:
-    return ExportOptions(store, limits=LIMITS, policy=POLICY, **kwargs)
+    return ExportOptions(store, **{"limits": LIMITS, "policy": POLICY, **kwargs})
 
 
 def buckets(aggs: dict[str, Any]) -> dict[str, int]:
@@ -229,14 +230,26 @@ async def test_a_run_in_another_process_is_waited_for(client: CMClient, store: R
         (listed,) = unfinished_exports(store.data_dir)
         assert listed.running is True
         results: list[Any] = []
+        heard = anyio.Event()
+        events: list[ProgressEvent] = []
+
+        async def on_progress(event: ProgressEvent) -> None:
+            events.append(event)
+            heard.set()
+
         async with anyio.create_task_group() as tg:
 
             async def resume() -> None:
-                results.append(await resume_export(client, token, options(store)))
+                limits = dataclasses.replace(LIMITS, heartbeat=0.05)
+                results.append(
+                    await resume_export(client, token, options(store, progress=on_progress, limits=limits))
+                )
 
             tg.start_soon(resume)
-            await anyio.sleep(1.0)
+            with anyio.fail_after(60):
+                await heard.wait()  # the wait for the other run is not silent
             assert results == []  # waiting for the other process's run
+            assert "another run of this export" in events[0].message
             other.kill()  # it dies holding the lock: the OS releases it
         assert results[0].records == expected
     finally:
