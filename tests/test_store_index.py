@@ -361,9 +361,13 @@ async def test_a_follow_up_waiting_for_the_index_reports_progress(
     assert events, "a waiting follow-up reports progress"
     values = [event.progress for event in events]
     assert values == sorted(set(values))  # strictly increasing, as MCP requires
-    assert [(e.total, e.stage) for e in events] == [(1000, "indexing")] * len(events), events
-    assert 0 < values[-1] <= 1000
-    assert "building the search index" in events[-1].message
+    assert [(e.total, e.stage) for e in events] == [(1001, "indexing")] * len(events), events
+    assert all(0 < value < 1001 for value in values[:-1])  # records indexed (+ heartbeats' fractions)
+    assert "building the search index" in events[-2].message
+    assert (values[-1], events[-1].message) == (
+        1001,
+        f"the search index of {result.result_id} is ready (1,000 records)",
+    )
     assert store.index_progress(result.result_id) is None  # nothing left running
 
 
@@ -397,7 +401,7 @@ async def test_waiting_for_a_build_in_another_process_keeps_reporting(
     assert rendered.structured.summary.total_documents == 1000  # type: ignore[attr-defined]
     assert len(events) >= 3
     # heartbeats from the start, saying what is awaited; sub-steps below the first record
-    assert all("built by another process" in e.message and e.total == 1000 for e in events[:3])
+    assert all("built by another process" in e.message and e.total == 1001 for e in events[:3])
     values = [e.progress for e in events]
     assert values == sorted(set(values)) and 0 < values[0] < values[2] < 1
 

@@ -180,7 +180,8 @@ async def await_index(store: ResultStore, result_id: str, progress: Progress | N
 
     A fresh export indexes at ~30k records/s in the background, so a follow-up on a few million
     records can wait minutes, beyond the ~60 s after which clients give up on a silent call. Progress
-    counts the records indexed when the build runs in this process (`total`: the result's records);
+    counts the records indexed when the build runs in this process (`total`: the result's records
+    plus one for "ready", the last event);
     when it runs in another process, or is about to start here, the heartbeats' sub-steps advance the
     value (batch/progress.py) and the message says how long it has waited.
     """
@@ -191,7 +192,9 @@ async def await_index(store: ResultStore, result_id: str, progress: Progress | N
     built = anyio.Event()
     failure: list[BaseException] = []
     reporter = ProgressReporter(progress, heartbeat=INDEX_WAIT_HEARTBEAT_SECONDS)
-    reporter.stage, reporter.total = "indexing", info.records
+    # One step per record indexed, plus one for the index becoming ready (as an export's last step
+    # is storing its result): heartbeats after the last record stay below the total.
+    reporter.stage, reporter.total = "indexing", info.records + 1
 
     def sample() -> tuple[int, str]:
         indexed = store.index_progress(result_id)
@@ -219,6 +222,7 @@ async def await_index(store: ResultStore, result_id: str, progress: Progress | N
         await built.wait()
     if failure:
         raise failure[0]
+    await reporter.finish("indexing", f"the search index of {result_id} is ready ({info.records:,} records)")
 
 
 async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
