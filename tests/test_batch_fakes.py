@@ -86,7 +86,8 @@ class FakeBatchAPI:
     def __init__(self, partitions: list[FakePartition], *, files_base: str = FILES) -> None:
         self.partitions = partitions
         self.files_base = files_base
-        self.polls = 0
+        self.polls = 0  # status answers with partitions
+        self.status_requests = 0  # every status request, answered or not
         self.token = "tok-AbCdEf123456"
         self.submitted: list[dict[str, Any]] = []
         self.status_errors: list[int] = []  # statuses returned by the next polls, first to last
@@ -107,6 +108,7 @@ class FakeBatchAPI:
         return httpx2.Response(404)
 
     def _status(self, request: httpx2.Request) -> httpx2.Response:
+        self.status_requests += 1
         if self.expired:
             return httpx2.Response(
                 404, json={"message": "No record of this token. Note: Tokens expire after 2 hours"}

@@ -358,3 +358,27 @@ def test_the_advice_for_missing_partitions_matches_each_cause() -> None:
     assert "logs_batch_status" not in dead
     assert "failed to download (100 records) and the batch token has expired: resubmit" in dead
     assert "Export each range in narrower windows" in dead
+
+
+async def test_a_token_the_api_forgets_mid_export_keeps_what_was_verified(tmp_path: Path) -> None:
+    api = FakeBatchAPI(even_partitions(300, 3))
+    for partition, ready_at in zip(api.partitions, (1, 9, 9), strict=True):
+        partition.ready_at_poll = ready_at
+
+    def forget(poll: int) -> None:
+        if poll == 2:
+            api.expired = True  # from the third poll on: 404 "No record of this token"
+
+    api.on_poll = forget
+    store = ResultStore(tmp_path)
+    result = await export(api, store)
+    assert (result.records, result.complete, result.resumable) == (100, False, False)
+    assert [p.cause for p in result.failed_partitions] == ["not_ready", "not_ready"]
+    assert all("no longer knows the batch token" in p.error for p in result.failed_partitions)
+    assert [p.resubmit["start_time"] for p in result.failed_partitions] == [
+        p.start_time for p in result.failed_partitions
+    ]
+    requests = api.status_requests
+    again = await resume(api, store)  # nothing the dead token can fetch: the stored result, no request
+    assert again.result_id == result.result_id and api.status_requests == requests
+    assert len(api.submitted) == 1

@@ -43,7 +43,7 @@ def publish(
     """Store the job's verified partitions as a result (see the module docstring); runs in a thread."""
     store = options.store
     failed = [failed_partition(r, job.request) for r in job.partitions if r.state == "failed"]
-    token_lives = (
+    token_lives = job.phase != "expired" and (
         options.now() < job.submitted_at + options.limits.token_lifetime - options.limits.token_margin
     )
     resumable = token_lives and any(r.retryable for r in job.partitions)

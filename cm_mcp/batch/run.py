@@ -213,10 +213,13 @@ class ExportRun:
         self.polling_since = time.monotonic()
         try:
             body = await self.client.post(f"{self.job.kind}_batch_status", {"token": self.job.token})
-        except BatchTokenExpiredError:
+        except BatchTokenExpiredError as exc:
             self.job.phase = "expired"
             self.files.save(self.job)
-            raise
+            if not self.job.partitions:
+                raise  # nothing known to keep: the error says to submit again
+            self._token_gone(exc)
+            return
         finally:
             self.polling_since = None
         try:
@@ -262,6 +265,13 @@ class ExportRun:
 
     def _all_final(self) -> bool:
         return self.job.done_count == len(self.job.partitions)
+
+    def _token_gone(self, exc: BatchTokenExpiredError) -> None:
+        """The API forgot the token mid-export: what is verified is kept and published; the rest
+        needs a new batch for its range (failures.py: `not_ready`)."""
+        for record in self._unclaimed():
+            self._fail(record, "not_ready", f"the API no longer knows the batch token: {exc}")
+        self.wake.set()
 
     def _give_up_at_deadline(self) -> None:
         for record in self._unclaimed():
