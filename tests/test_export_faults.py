@@ -353,3 +353,22 @@ async def test_heartbeats_keep_a_slow_export_audible(control: Sandbox, tmp_path:
     waits = [message for _, _, message in received if message and "waiting for the API to prepare" in message]
     assert waits, "heartbeats say what the export waits for"
     assert (received[-1][2] or "").startswith("export finished")
+
+
+async def test_an_empty_export_is_a_complete_result_with_zero_records(
+    control: Sandbox, tmp_path: Path
+) -> None:
+    """Issue 9: it failed ("the file is empty ... after 2 downloads") and advised a resubmission."""
+    token_file = tmp_path / "jwt"
+    token_file.write_text(control.running.token)
+    nothing = {**SCOPE, "domain": ["no-such-domain.example.com"], **_window()}
+    async with _mcp(_settings(control.running, tmp_path / "data", token_file)) as mcp:
+        with anyio.fail_after(120):
+            result = await mcp.call_tool("logs_batch", nothing)
+        assert not result.is_error, _text(result)
+        outcome = result.structured_content
+        assert outcome is not None
+        assert (outcome["complete"], outcome["records"], outcome["failed_partitions"]) == (True, 0, [])
+        assert _text(result).startswith("export complete: 0 logs in 1 partitions")
+        search = await mcp.call_tool("results_search", {"result_id": outcome["result_id"]})
+        assert not search.is_error and search.structured_content["summary"]["totals"]["matched"] == 0  # type: ignore[index]
