@@ -34,13 +34,15 @@ from cm_mcp.batch.jobs import JobFiles, JobState, unfinished_jobs
 from cm_mcp.ops.interrupted import unfinished_exports
 from cm_mcp.sandbox.runner import RunningSandbox
 from cm_mcp.store import ResultStore
+from tests.conftest import frozen
 
 pytestmark = pytest.mark.anyio
 
 LIMITS = ExportLimits(poll_initial=0.05, poll_growth=1.5, poll_max=0.2, retry_backoff=0.01)
 POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1:*",))
 SCOPE: dict[str, Any] = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
-WINDOW = {"start_time": "now-7d", "end_time": "now"}
+#: frozen once: the aggs count and the export it is compared with must see the same window
+WINDOW = frozen({"start_time": "now-7d", "end_time": "now"})
 LEVELS = {"lv": {"terms": {"field": "regex.extractions.logLevel", "size": 20}}}
 
 
