@@ -24,6 +24,8 @@ TOKEN = jwt.encode(
     {"sub": "tester", "exp": 4_102_444_800}, "a-secret-for-tests-only-32-bytes!!", algorithm="HS256"
 )
 V2_TOOLS = {
+    "logs_triage",
+    "workloads_triage",
     "logs_scroll",
     "logs_aggs",
     "logs_batch",

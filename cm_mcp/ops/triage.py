@@ -95,10 +95,8 @@ def _scope_arguments(request: TriageRequest) -> dict[str, list[str]]:
     return {name: list(value) for name in names if (value := getattr(request, name, None)) is not None}
 
 
-def scroll_decision(quota: QuotaTracker, family: str, *, wanted: bool) -> tuple[bool, str]:
+def scroll_decision(quota: QuotaTracker, family: str) -> tuple[bool, str]:
     """Whether the triage may spend its one scroll request, and the reason in words."""
-    if not wanted:
-        return False, "no scroll (use_scroll=false): templates from aggregation message terms"
     if quota.exhausted_until(family) is not None:
         return False, f"no scroll ({family} quota exhausted): templates from aggregation message terms"
     remaining = quota.state(family).remaining
@@ -140,7 +138,7 @@ async def triage(
     shape = read_shape(target, grid, aggregations)
     analysis = await anyio.to_thread.run_sync(analyse, shape)
 
-    allowed, scroll_note = scroll_decision(client.quota, scroll_endpoint, wanted=request.use_scroll)
+    allowed, scroll_note = scroll_decision(client.quota, scroll_endpoint)
     mined: dict[tuple[Scope, str | None], list[Mined]] = {}
     result_id: str | None = None
     sampled: set[tuple[Scope, str]] = set()

@@ -17,6 +17,8 @@ QUOTA_STATUS: Final = "quota_status"
 RESULTS_LIST: Final = "results_list"
 RESULTS_SEARCH: Final = "results_search"
 RESULTS_AGGS: Final = "results_aggs"
+LOGS_TRIAGE: Final = "logs_triage"
+WORKLOADS_TRIAGE: Final = "workloads_triage"
 
 LOGS_SCROLL_V1: Final = "logs_scroll_v1"
 LOGS_BATCH_V1: Final = "logs_batch_v1"

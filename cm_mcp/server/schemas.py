@@ -73,12 +73,14 @@ def _compact(node: Any, defs: dict[str, Any]) -> Any:
     return result
 
 
-def output_schema(model: type[BaseModel], *, depth: int = 1) -> dict[str, Any]:
+def output_schema(model: type[BaseModel], *, depth: int = 0) -> dict[str, Any]:
     """The model's schema, inlined and cut below `depth` levels to a bare type.
 
-    Deep (and recursive) summary structures would cost thousands of tokens in every tools/list; the
-    top levels tell a program what it gets, and the text content carries the detail. Cutting only
-    loosens the schema, so the structured content always validates against it.
+    Deep (and recursive) summary structures would cost thousands of tokens in every tools/list, paid
+    on every turn; the text content carries the detail. The tools publish depth 0 ("an object"):
+    their top-level field names cost about 450 tokens, which the triage tools needed to keep the
+    whole tools/list under 6,000 (issue 4). Cutting only loosens the schema, so the structured
+    content always validates against it.
     """
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})

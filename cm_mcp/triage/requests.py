@@ -26,7 +26,7 @@ DEFAULT_END: Final = "now"
 DEFAULT_FINDINGS: Final = 5
 MAX_FINDINGS: Final = 20
 
-_TIME_DOC = "ISO 8601 (UTC) or date math such as 'now-48h'"
+_TIME_DOC = "ISO 8601 (UTC) or date math"
 
 
 class BaselineWindow(BaseModel):
@@ -34,8 +34,8 @@ class BaselineWindow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start_time: Annotated[str, Field(description=f"Baseline start: {_TIME_DOC}")]
-    end_time: Annotated[str, Field(description="Baseline end, at or before the window's start_time")]
+    start_time: str
+    end_time: str
 
     @field_validator("start_time", "end_time")
     @classmethod
@@ -50,21 +50,9 @@ class _TriageOptions(APIRequest):
 
     baseline: Annotated[
         BaselineWindow | None,
-        Field(
-            description="Compare with this period (default: as long as the window, just before it; "
-            "a week before catches weekly patterns)"
-        ),
+        Field(description="default: the period just before, as long"),
     ] = None
-    max_findings: Annotated[
-        int, Field(ge=1, le=MAX_FINDINGS, description=f"Findings at most (default {DEFAULT_FINDINGS})")
-    ] = DEFAULT_FINDINGS
-    use_scroll: Annotated[
-        bool,
-        Field(
-            description="Allow one scroll request for message templates when the scroll quota allows "
-            "(false: aggregations only)"
-        ),
-    ] = True
+    max_findings: Annotated[int, Field(ge=1, le=MAX_FINDINGS)] = DEFAULT_FINDINGS
 
     @classmethod
     def rule_issues(cls, values: Values, now: datetime) -> list[ValidationIssue]:
@@ -142,16 +130,8 @@ def _baseline_issues(
     return issues
 
 
-_DEFAULT_START = Field(
-    default=DEFAULT_START,
-    validate_default=True,
-    description=f"Window start: {_TIME_DOC} (default {DEFAULT_START})",
-)
-_DEFAULT_END = Field(
-    default=DEFAULT_END,
-    validate_default=True,
-    description=f"Window end, after start_time (default {DEFAULT_END})",
-)
+_DEFAULT_START = Field(default=DEFAULT_START, validate_default=True, description=_TIME_DOC)
+_DEFAULT_END = Field(default=DEFAULT_END, validate_default=True)
 
 
 class LogsTriageRequest(_TriageOptions, LogsScope):
