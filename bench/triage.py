@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx2
 
@@ -43,6 +42,7 @@ from tests.triage_eval import (
     WORKLOAD_TARGETS,
     Run,
     Truth,
+    builtin_truths,
     incident_groups,
     judge,
     quiet_days,
@@ -51,13 +51,6 @@ from tests.triage_eval import (
     write_merged,
 )
 
-#: Built-in incidents that are incidents (builtin-klewer-deploy is one INFO line marking a deploy).
-BUILTIN_GROUPS = (
-    "builtin-atr-cluster-down",
-    "builtin-klewer-deploy-errors",
-    "builtin-eventops-keyerror",
-    "builtin-atr-enrichment-failures",
-)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -71,36 +64,6 @@ def _window(truth: Truth, anchor: datetime) -> tuple[datetime, datetime]:
         return anchor - timedelta(hours=24), anchor
     end = truth.end + timedelta(hours=6)
     return end - timedelta(hours=24), end
-
-
-def _builtin_truths(scenarios: dict[str, Any]) -> list[Truth]:
-    out = []
-    for incident in scenarios["incidents"]:
-        if incident["id"] not in BUILTIN_GROUPS:
-            continue
-        if incident["kind"] == "workloads":
-            scope = {"atr.domain_name": incident["domain"][0], "workflow.name": incident["workflow"]}
-            level = incident["state"]
-        elif incident["app_type"] == "serverless":
-            scope = {name: incident[name][0] for name in ("log_group", "tenant", "stage")}
-            level = incident["level"]
-        else:
-            scope = {incident["domain_field"]: incident["domain"][0]}
-            level = incident["level"]
-        out.append(
-            Truth(
-                group=incident["id"],
-                kind=incident["kind"],
-                application=incident["application"],
-                app_type=incident["app_type"],
-                scope=scope,
-                level=level,
-                start=parse_iso8601(incident["start"]),
-                end=parse_iso8601(incident["planned_end"]),
-                messages=[],  # built-ins: the template is not checked (their messages are not in a file here)
-            )
-        )
-    return out
 
 
 async def incidents(seed: int, volume: int, root: Path) -> tuple[list[tuple[Truth, bool, Run]], list[Run]]:
@@ -121,7 +84,7 @@ async def incidents(seed: int, volume: int, root: Path) -> tuple[list[tuple[Trut
         as_of = parse_iso8601(scenarios["as_of"])
         anchor = as_of.replace(minute=0, second=0, microsecond=0)
         async with CMClient(api_url=sandbox.url, token=sandbox.token) as client:
-            for truth in truths(scenarios, groups) + _builtin_truths(scenarios):
+            for truth in truths(scenarios, groups) + builtin_truths(scenarios):
                 start, end = _window(truth, anchor)
                 run = await run_triage(
                     client, http, sandbox.url, truth.target, kind=truth.kind, start=start, end=end, now=as_of

@@ -283,20 +283,36 @@ def _result(
     findings = rank(
         target, grid, drafts, max_findings=request.max_findings, result_id=result_id, stored=sampled
     )
+    # the highest score on the scale findings are kept by (> 1), margins applied: a quiet window's
+    # figures must not show a score above the bar it says nothing passed
+    best_draft = max(drafts, key=lambda draft: draft.score, default=None)
     best = analysis.candidates[0] if analysis.candidates else None
+    if best_draft is not None:
+        best_score, where = (
+            best_draft.score,
+            (
+                f"{scope_text(best_draft.scope)} {best_draft.level or ''} at "
+                f"{format_utc(from_ms(best_draft.start_ms))}: {best_draft.evidence}"
+            ),
+        )
+    elif best is not None:  # no detail: the shape's own score
+        best_score, where = (
+            best.score,
+            (
+                f"{scope_text(best.series.scope)} {best.series.split} at "
+                f"{format_utc(from_ms(grid.bucket_start(grid.window.start + best.scan.start)))}"
+            ),
+        )
+    else:
+        best_score, where = 0.0, None
     figures = Figures(
         scopes=analysis.scopes,
         series_scanned=analysis.series_scanned,
         window_records=analysis.window_records,
         baseline_records=analysis.baseline_records,
         significance_bar=round(analysis.significance, 1),
-        best_score=round(best.score, 2) if best else 0.0,
-        best=(
-            f"{scope_text(best.series.scope)} {best.series.split} at "
-            f"{format_utc(from_ms(grid.bucket_start(grid.window.start + best.scan.start)))}"
-            if best
-            else None
-        ),
+        best_score=round(best_score, 2),
+        best=where,
         not_analysed=shape.other_records,
     )
     if shape.other_records:
