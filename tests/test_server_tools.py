@@ -445,6 +445,9 @@ async def test_investigation_prompt_renders_with_real_field_names() -> None:
         assert "shop.example.com" in text
         assert "why 500s?" in text
         assert "logs_aggs" in text
+        # triage is the first step, on the prompt's scope
+        assert text.index("logs_triage") < text.index("logs_aggs")
+        assert 'domain `["shop.example.com"]`' in text
         serverless = await client.get_prompt(
             "investigate", {"application": "eventops", "app_type": "serverless"}
         )

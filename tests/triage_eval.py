@@ -216,7 +216,8 @@ class Run:
 
 async def request_counts(http: httpx2.AsyncClient, url: str) -> dict[str, int]:
     stats = (await http.get(f"{url}/_sandbox/stats")).json()
-    return {path: entry["total"] for path, entry in stats["requests"].items()}
+    # API requests only (not the sandbox's control endpoints, such as this one)
+    return {path: entry["total"] for path, entry in stats["requests"].items() if not path.startswith("/_")}
 
 
 async def run_triage(
