@@ -51,6 +51,9 @@ from tests.triage_eval import (
     write_merged,
 )
 
+#: Days of data of a quiet sandbox: two weeks, so that every day of the week is a window (a Monday
+#: against its Sunday included).
+QUIET_DAYS = 15
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -105,6 +108,7 @@ async def quiet(seed: int, volume: int, root: Path) -> tuple[dict[str, list[str]
         seed=seed,
         volume=volume,
         builtin_incidents=False,
+        window_days=QUIET_DAYS,
         data_dir=root / "data",
         quota_limits=_limits(),
     )
