@@ -18,7 +18,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,24 @@ import pytest
 from mcp import Client
 
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.requests import (
+    LogsBatchRequest,
+    LogsScrollRequest,
+    WorkloadsBatchRequest,
+    WorkloadsScrollRequest,
+)
 from cm_mcp.api.settings import Settings
 from cm_mcp.api.times import format_utc, parse_iso8601
+from cm_mcp.api.validation import parse_request
+from cm_mcp.ops.stored import ResultsSearchRequest
 from cm_mcp.sandbox.config import SandboxConfig
 from cm_mcp.sandbox.quotas import DEFAULT_LIMITS
 from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
 from cm_mcp.server.app import build_server
 from cm_mcp.server.runtime import pointed_at
 from cm_mcp.summarize import estimate_tokens
+from cm_mcp.triage.followups import follow_ups
+from cm_mcp.triage.target import Target, logs_target, workloads_target
 from tests.conftest import fast_retries
 from tests.triage_eval import (
     INCIDENT_FILES,
@@ -45,6 +55,7 @@ from tests.triage_eval import (
     builtin_truths,
     incident_groups,
     judge,
+    message_pattern,
     truths,
     write_merged,
 )
@@ -61,6 +72,16 @@ BUILTINS = [
     "builtin-eventops-keyerror",
     "builtin-atr-enrichment-failures",
 ]
+
+
+#: The request model of every tool a finding's follow-up may call.
+FOLLOW_UP_MODELS: dict[str, Any] = {
+    "logs_scroll": LogsScrollRequest,
+    "logs_batch": LogsBatchRequest,
+    "workloads_scroll": WorkloadsScrollRequest,
+    "workloads_batch": WorkloadsBatchRequest,
+    "results_search": ResultsSearchRequest,
+}
 
 
 @dataclass
@@ -200,13 +221,23 @@ async def test_each_scenario_incident_is_a_top_finding(incidents: World, group: 
     assert finding["count"] > finding["expected"]
     assert finding["series"] and max(finding["series"]) > 0
     tools = [call["tool"] for call in finding["follow_up"]]
-    assert f"{truth.kind}_scroll" in tools or f"{truth.kind}_batch" in tools, tools
-    narrow = next(
-        c for c in finding["follow_up"] if c["tool"] in (f"{truth.kind}_scroll", f"{truth.kind}_batch")
-    )
+    assert f"{truth.kind}_scroll" in tools, tools
+    for call in finding["follow_up"]:  # each a valid call of its tool, as the tool would check it
+        parse_request(FOLLOW_UP_MODELS[call["tool"]], call["arguments"])
+    # the narrow scroll reads the incident's own records: inside the window, with its messages
+    narrow = next(call for call in finding["follow_up"] if call["tool"] == f"{truth.kind}_scroll")
     assert parse_iso8601(narrow["arguments"]["start_time"]) >= parse_iso8601(
         triaged.result["window"]["start"]
     )
+    async with _mcp(incidents) as mcp:
+        read = await mcp.call_tool(narrow["tool"], narrow["arguments"])
+    assert not read.is_error
+    summary = read.structured_content["summary"]  # type: ignore[index]
+    assert summary["totals"]["matched"] > 0
+    if truth.kind == "logs":
+        patterns = [message_pattern(message) for message in truth.messages]
+        examples = [line["example"] for line in summary["templates"]]
+        assert any(pattern.match(example) for pattern in patterns for example in examples), examples
     # within the default token budget, text and structured content together (what a client forwards)
     tokens = estimate_tokens(triaged.text) + estimate_tokens(json.dumps(triaged.result))
     assert tokens <= 4_000, tokens
@@ -296,3 +327,37 @@ async def test_a_quiet_day_finds_nothing_and_shows_why(
     assert result["summary"].startswith("quiet: nothing abnormal")
     assert "significance bar" in result["summary"]
     _check_spending(triaged, kind)
+
+
+@pytest.mark.parametrize(
+    ("target", "scope"),
+    [
+        (logs_target("atr", "kubernetes", domain=["*"]), (("atr.domain_name", "pay.example.com"),)),
+        (
+            logs_target("eventops", "serverless", log_group=["*"], tenant=["*"], stage=["*"]),
+            (("log_group", "/aws/lambda/enrich"), ("tenant", "globex"), ("stage", "prod")),
+        ),
+        (
+            workloads_target("ec2", domain=["*"]),
+            (("atr.domain_name", "ops.example.com"), ("workflow.name", "Data_Enrichment_Workflow")),
+        ),
+    ],
+    ids=["hosts", "serverless", "workloads"],
+)
+def test_a_finding_over_10k_records_proposes_an_export(target: Target, scope: tuple[Any, ...]) -> None:
+    start = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    calls = follow_ups(
+        target,
+        scope,
+        [{"term": {target.split_field: "ERROR" if target.kind == "logs" else "FAILED"}}],
+        int(start.timestamp() * 1000),
+        int((start + timedelta(hours=1)).timestamp() * 1000),
+        25_000,
+        result_id=None,
+        stored=False,
+    )
+    assert [call.tool for call in calls] == [f"{target.kind}_batch", f"{target.kind}_scroll"]
+    for call in calls:
+        parse_request(FOLLOW_UP_MODELS[call.tool], call.arguments, now=start + timedelta(days=1))
+    small = follow_ups(target, scope, [], 0, 3_600_000, 900, result_id="r1", stored=True)
+    assert [call.tool for call in small] == ["results_search", f"{target.kind}_scroll"]

@@ -163,7 +163,7 @@ def builtin_truths(scenarios: dict[str, Any]) -> list[Truth]:
     return truths(scenarios, groups)
 
 
-def _message_pattern(template: str) -> re.Pattern[str]:
+def message_pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"\{[a-z_]+\}", template)
     return re.compile("^" + ".+?".join(re.escape(part) for part in parts) + "$")
 
@@ -189,7 +189,7 @@ def overlap_ok(finding: dict[str, Any], truth: Truth) -> tuple[bool, str]:
 def judge(result: dict[str, Any], truth: Truth, *, top: int = 3) -> Verdict:
     """Whether one of the first `top` findings finds `truth`, and why not when none does."""
     reasons = []
-    patterns = [_message_pattern(message) for message in truth.messages]
+    patterns = [message_pattern(message) for message in truth.messages]
     for finding in result["findings"][:top]:
         scope_ok = all(finding["scope"].get(name) == value for name, value in truth.scope.items())
         level_ok = finding["kind"] == "slow_runs" if truth.slow else finding.get("level") == truth.level
