@@ -69,8 +69,14 @@ def _window(truth: Truth, anchor: datetime) -> tuple[datetime, datetime]:
     return end - timedelta(hours=24), end
 
 
-async def incidents(seed: int, volume: int, root: Path) -> tuple[list[tuple[Truth, bool, Run]], list[Run]]:
-    groups = incident_groups()
+async def incidents(
+    seed: int, volume: int, root: Path, scenario_dir: Path | None
+) -> tuple[list[tuple[Truth, bool, Run]], list[Run]]:
+    if scenario_dir is None:
+        groups = incident_groups()
+    else:  # incidents written elsewhere (every file but those without any incident)
+        names = tuple(sorted(path.name for path in scenario_dir.glob("*.json")))
+        groups = {name: one for name, one in incident_groups(names, scenario_dir).items() if one}
     scenarios_file = write_merged(groups, root / f"scenarios-{seed}.json")
     config = SandboxConfig(
         port=0,
@@ -164,6 +170,12 @@ async def main() -> None:
     parser.add_argument("--seeds", default="1,2,3", help="sandbox seeds for the incident runs")
     parser.add_argument("--quiet-seeds", default="11,12,13", help="sandbox seeds for the quiet days")
     parser.add_argument("--volume", type=int, default=30_000, help="sandbox logs per day")
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=None,
+        help="a folder of scenario files to judge instead of tests/scenarios (incidents not tuned on)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
     quiet_seeds = [int(s) for s in args.quiet_seeds.split(",") if s]
@@ -174,7 +186,7 @@ async def main() -> None:
         runs: list[Run] = []
         print("incidents (recall@3):")
         for seed in seeds:
-            found, seed_runs = await incidents(seed, args.volume, root)
+            found, seed_runs = await incidents(seed, args.volume, root, args.scenarios)
             outcomes += found
             runs += seed_runs
         quiet_findings: dict[str, list[str]] = {}

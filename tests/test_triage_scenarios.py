@@ -8,8 +8,9 @@ application over 24 h, with its scope, level or state, a window overlapping the 
 incident yields no finding. Every triage spends at most two aggregations and one scroll, counted by the
 sandbox itself, and says so.
 
-Windows are frozen once per sandbox: the sandbox's own anchor (the start of its hour, what scenario times
-are relative to), so every figure is a function of the seed, never of when the test runs.
+The sandbox's data is pinned to one hour (DATA_NOW) and windows are frozen to its anchor (the start of
+that hour, what scenario times are relative to), so every figure is a function of the seed, never of
+when the test runs.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ pytestmark = pytest.mark.anyio
 #: The volume the triage is benchmarked at (bench/triage.py): a day of a busy application.
 VOLUME = 30_000
 SEED = 5
+#: The sandbox's data is pinned to this hour (a Wednesday): its background (benign bursts, the days of
+#: the week) is then the same whenever the test runs; a sandbox following the real clock draws a new
+#: week every day. bench/triage.py measures the triage over many days and seeds.
+DATA_NOW = datetime(2026, 3, 11, 12, 30, tzinfo=UTC)
 GROUPS = [name.removesuffix(".json") for name in INCIDENT_FILES]
 BUILTINS = [
     "builtin-atr-cluster-down",
@@ -108,7 +113,7 @@ def _limits(**changes: int) -> dict[str, int | None]:
 @asynccontextmanager
 async def _world(root: Path, **config: Any) -> AsyncIterator[World]:
     async with serve_sandbox(
-        SandboxConfig(port=0, seed=SEED, volume=VOLUME, data_dir=root / "data", **config)
+        SandboxConfig(port=0, seed=SEED, volume=VOLUME, data_dir=root / "data", **config), now=DATA_NOW
     ) as sandbox:
         async with httpx2.AsyncClient(timeout=60) as http:
             scenarios = (await http.get(f"{sandbox.url}/_sandbox/scenarios")).json()

@@ -73,10 +73,12 @@ BUILTIN_GROUPS = (
 )
 
 
-def incident_groups(names: tuple[str, ...] = INCIDENT_FILES) -> dict[str, list[dict[str, Any]]]:
+def incident_groups(
+    names: tuple[str, ...] = INCIDENT_FILES, directory: Path = SCENARIO_DIR
+) -> dict[str, list[dict[str, Any]]]:
     """Scenario file name (without .json) -> its incidents, as written."""
     return {
-        name.removesuffix(".json"): json.loads((SCENARIO_DIR / name).read_text())["incidents"]
+        name.removesuffix(".json"): json.loads((directory / name).read_text())["incidents"]
         for name in names
     }
 
