@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -70,13 +71,8 @@ def _window(truth: Truth, anchor: datetime) -> tuple[datetime, datetime]:
 
 
 async def incidents(
-    seed: int, volume: int, root: Path, scenario_dir: Path | None
+    seed: int, volume: int, root: Path, groups: dict[str, list[dict[str, Any]]]
 ) -> tuple[list[tuple[Truth, bool, Run]], list[Run]]:
-    if scenario_dir is None:
-        groups = incident_groups()
-    else:  # incidents written elsewhere (every file but those without any incident)
-        names = tuple(sorted(path.name for path in scenario_dir.glob("*.json")))
-        groups = {name: one for name, one in incident_groups(names, scenario_dir).items() if one}
     scenarios_file = write_merged(groups, root / f"scenarios-{seed}.json")
     config = SandboxConfig(
         port=0,
@@ -165,6 +161,14 @@ def _requests(runs: list[Run]) -> str:
     )
 
 
+def _groups(scenario_dir: Path | None) -> dict[str, list[dict[str, Any]]]:
+    """tests/scenarios, or every file of `scenario_dir` that holds an incident (written elsewhere)."""
+    if scenario_dir is None:
+        return incident_groups()
+    names = tuple(sorted(path.name for path in scenario_dir.glob("*.json")))
+    return {name: one for name, one in incident_groups(names, scenario_dir).items() if one}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="1,2,3", help="sandbox seeds for the incident runs")
@@ -180,13 +184,14 @@ async def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     quiet_seeds = [int(s) for s in args.quiet_seeds.split(",") if s]
     started = time.monotonic()
+    groups = _groups(args.scenarios)
     with tempfile.TemporaryDirectory(prefix="cm-triage-bench-") as tmp:
         root = Path(tmp)
         outcomes: list[tuple[Truth, bool, Run]] = []
         runs: list[Run] = []
         print("incidents (recall@3):")
         for seed in seeds:
-            found, seed_runs = await incidents(seed, args.volume, root, args.scenarios)
+            found, seed_runs = await incidents(seed, args.volume, root, groups)
             outcomes += found
             runs += seed_runs
         quiet_findings: dict[str, list[str]] = {}
