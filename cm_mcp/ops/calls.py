@@ -35,6 +35,8 @@ from cm_mcp.api.responses import (
     partitions_from_status,
 )
 from cm_mcp.api.times import format_utc
+from cm_mcp.ops.cached import CacheUse, cached_text, current_remaining, first_page
+from cm_mcp.ops.cached import now as utc_now
 from cm_mcp.ops.fieldcheck import no_match_note
 from cm_mcp.ops.results import (
     AggsResult,
@@ -57,7 +59,7 @@ from cm_mcp.summarize import (
     summarize_logs,
     summarize_records,
 )
-from cm_mcp.summarize.budget import summary_budget
+from cm_mcp.summarize.budget import envelope_json, summary_budget
 
 
 def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
@@ -72,8 +74,10 @@ def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> Cal
     )
 
 
-def _header(call: CallInfo) -> str:
+def _header(call: CallInfo, cached: str | None = None) -> str:
     parts = [call.endpoint]
+    if cached:
+        parts.append(cached)
     if call.time_range:
         parts.append(f"window {call.time_range.get('start')} .. {call.time_range.get('end')}")
     if call.quota_remaining is not None:
@@ -107,22 +111,100 @@ async def _keep_page(
 
 
 async def scroll_logs(
-    client: CMClient, request: LogsScrollRequest, *, max_tokens: int, store: ResultStore | None = None
+    client: CMClient,
+    request: LogsScrollRequest,
+    *,
+    max_tokens: int,
+    store: ResultStore | None = None,
+    cache: CacheUse | None = None,
 ) -> Rendered:
+    if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
+        return cached
+    asked_at = utc_now()
     response = await client.call("logs_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
     # logs: data.count is the total match count (item 19)
-    return await _scroll_page(request, response.meta, hits, response.data.count, max_tokens, store)
+    rendered = await _scroll_page(request, response.meta, hits, response.data.count, max_tokens, store)
+    await _remember_page(cache, request, rendered, response.meta, response.data.count, asked_at)
+    return rendered
 
 
 async def scroll_workloads(
-    client: CMClient, request: WorkloadsScrollRequest, *, max_tokens: int, store: ResultStore | None = None
+    client: CMClient,
+    request: WorkloadsScrollRequest,
+    *,
+    max_tokens: int,
+    store: ResultStore | None = None,
+    cache: CacheUse | None = None,
 ) -> Rendered:
+    if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
+        return cached
+    asked_at = utc_now()
     response = await client.call("workloads_scroll", request)
     hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
     # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
-    return await _scroll_page(
-        request, response.meta, hits, response.meta.workloads_available, max_tokens, store
+    total = response.meta.workloads_available
+    rendered = await _scroll_page(request, response.meta, hits, total, max_tokens, store)
+    await _remember_page(cache, request, rendered, response.meta, total, asked_at)
+    return rendered
+
+
+async def _cached_page(
+    client: CMClient,
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    max_tokens: int,
+    store: ResultStore | None,
+    cache: CacheUse | None,
+) -> Rendered | None:
+    """A first page answered before over a settled window, from its stored result (no request).
+    Its scroll context is long gone upstream, so it offers no scroll_id: the result holds every page
+    read then, and `fresh: true` starts the scroll again."""
+    if cache is None or store is None or request.is_continuation:
+        return None
+    body = request.to_body()
+    entry = await cache.lookup(request.ENDPOINT, body)
+    if entry is None:
+        return None
+    hits = await first_page(store, entry)
+    if hits is None:  # the stored result was evicted: ask the API
+        await cache.forget(request.ENDPOINT, body)
+        return None
+    await cache.saved(request.ENDPOINT)
+    meta = V2Meta.model_validate(entry.meta or {})
+    call = _call_info(request.ENDPOINT, meta, current_remaining(client.quota, request.ENDPOINT))
+    call.cached = format_utc(entry.answered_at)
+    return await _summarised_page(
+        request,
+        meta.model_copy(update={"scroll_id": None}),
+        hits,
+        entry.total,
+        max_tokens,
+        store,
+        entry.result_id,
+        cached=cached_text(entry.answered_at, entry.request_id),
+        call=call,
+    )
+
+
+async def _remember_page(
+    cache: CacheUse | None,
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    rendered: Rendered,
+    meta: V2Meta,
+    total: int | None,
+    asked_at: datetime,
+) -> None:
+    result_id = getattr(rendered.structured, "result_id", None)
+    if cache is None or request.is_continuation or result_id is None:
+        return
+    await cache.remember(
+        request.ENDPOINT,
+        request.to_body(),
+        answered_at=asked_at,
+        request_id=meta.request_id,
+        result_id=result_id,
+        meta=meta.model_dump(mode="json", exclude_none=True),
+        total=total,
     )
 
 
@@ -143,7 +225,10 @@ async def _scroll_page(
     scroll_id = meta.scroll_id or None
     kept = await _keep_page(store, request, hits, scroll_id, total)
     try:
-        return await _summarised_page(request, meta, hits, total, max_tokens, store, kept)
+        if not hits and kept is not None:
+            kept.write()  # the no-match note reads the store, which waits for this page
+        result_id = kept.result_id if kept is not None else None
+        return await _summarised_page(request, meta, hits, total, max_tokens, store, result_id)
     finally:
         if kept is not None:
             _write_soon(kept)
@@ -163,26 +248,34 @@ async def _summarised_page(
     total: int | None,
     max_tokens: int,
     store: ResultStore | None,
-    kept: KeptPage | None,
+    result_id: str | None,
+    *,
+    cached: str | None = None,
+    call: CallInfo | None = None,
 ) -> Rendered:
     scroll_id = meta.scroll_id or None
-    result_id = kept.result_id if kept is not None else None
-    call = _call_info(request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None)
-    if not hits and kept is not None:
-        kept.write()  # the note reads the store, which waits for this page
+    if call is None:
+        call = _call_info(
+            request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None
+        )
     note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
-    header = _header(call)
+    header = _header(call, cached)
     noted = f"\nnote: {note}" if note else ""
-    kept_line = (
-        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
-        if result_id
-        else ""
-    )
+    if cached and result_id:
+        kept_line = (
+            f"\nthis first page is stored as result {result_id} with every page read after it then "
+            "(results_search/results_aggs: no quota); its scroll has expired: fresh: true starts it again"
+        )
+    elif result_id:
+        kept_line = f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
+    else:
+        kept_line = ""
+    envelope = envelope_json(ScrollResult, call=call, scroll_id=scroll_id, result_id=result_id, note=note)
     summarize = summarize_logs if isinstance(request, LogsScrollRequest) else summarize_records
     summary = summarize(
         hits,
         total_matched=total,
-        max_tokens=summary_budget(max_tokens, header, noted, kept_line),
+        max_tokens=summary_budget(max_tokens, header, noted, kept_line, envelope),
         fields=request.fields,
         continuation=scroll_id,
         query=None if request.is_continuation else request.to_body(),
@@ -194,12 +287,32 @@ async def _summarised_page(
 
 
 async def aggregate(
-    client: CMClient, request: LogsAggsRequest | WorkloadsAggsRequest, *, max_tokens: int
+    client: CMClient,
+    request: LogsAggsRequest | WorkloadsAggsRequest,
+    *,
+    max_tokens: int,
+    cache: CacheUse | None = None,
 ) -> Rendered:
     endpoint = request.ENDPOINT
-    response = cast(AggsResponse, await client.call(endpoint, request))
-    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
-    header = _header(call)
+    body = request.to_body()
+    entry = await cache.lookup(endpoint, body) if cache is not None else None
+    if entry is not None and entry.response is not None:
+        assert cache is not None
+        await cache.saved(endpoint)
+        response = AggsResponse.model_validate(entry.response)
+        call = _call_info(endpoint, response.meta, current_remaining(client.quota, endpoint))
+        call.cached = format_utc(entry.answered_at)
+        header = _header(call, cached_text(entry.answered_at, entry.request_id))
+    else:
+        asked_at = utc_now()
+        response = cast(AggsResponse, await client.call(endpoint, request))
+        call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
+        header = _header(call)
+        if cache is not None:
+            answer = response.model_dump(mode="json", by_alias=True, exclude_none=True)
+            await cache.remember(
+                endpoint, body, answered_at=asked_at, request_id=response.meta.request_id, response=answer
+            )
     aggregations: Mapping[str, Any] = response.data.aggregations
     total = response.data.total_documents
     unfiltered = None
@@ -211,10 +324,11 @@ async def aggregate(
             f"\nfilters applied (sent as one wrapping filter aggregation, no extra request): {matched} of "
             f"{window} documents in the window match {json.dumps(request.filters)}; totals below are theirs"
         )
+    envelope = envelope_json(AggsResult, call=call, filters=request.filters, unfiltered_documents=unfiltered)
     summary = summarize_aggs(
         aggregations,
         total_documents=total,
-        max_tokens=summary_budget(max_tokens, header),
+        max_tokens=summary_budget(max_tokens, header, envelope),
         request_aggs=request.aggs,
     )
     result = AggsResult(call=call, summary=summary, filters=request.filters, unfiltered_documents=unfiltered)
@@ -280,9 +394,14 @@ async def billing(client: CMClient, request: BillingQueryRequest) -> Rendered:
 
 
 def quota_status(
-    tracker: QuotaTracker, *, families: Collection[str] | None = None, now: datetime | None = None
+    tracker: QuotaTracker,
+    *,
+    families: Collection[str] | None = None,
+    now: datetime | None = None,
+    saved: Mapping[str, int] | None = None,
 ) -> Rendered:
-    """The quota of `families` (default: all), as last reported by the API."""
+    """The quota of `families` (default: all), as last reported by the API, and the requests the
+    response cache `saved` today."""
     now = now or datetime.now(UTC)
     shown = [
         QuotaFamily(
@@ -299,7 +418,9 @@ def quota_status(
         "Only families used since the server started are known; others are unknown (not zero). "
         "Batch status polls are not counted by the API."
     )
-    result = QuotaResult(families=shown, resets_at=format_utc(reset), note=note)
+    result = QuotaResult(
+        families=shown, resets_at=format_utc(reset), note=note, saved_today=dict(saved or {})
+    )
     lines = [f"quota (as last reported by the API; resets {reset:%Y-%m-%d %H:%M} UTC, assumed)"]
     lines += [
         f"  {f.family:<18} {'unknown' if f.remaining is None else f.remaining:>8}"
@@ -307,6 +428,14 @@ def quota_status(
         for f in shown
     ] or ["  no request made yet: every family unknown"]
     lines.append(note)
+    if saved is not None:
+        spared = sum(saved.values())
+        detail = ", ".join(f"{family} {count}" for family, count in saved.items())
+        lines.append(
+            f"response cache: {spared} request(s) saved today"
+            + (f" ({detail})" if detail else "")
+            + "; a repeated call over a window that has settled is answered locally"
+        )
     return Rendered(structured=result, text="\n".join(lines))
 
 
@@ -320,9 +449,10 @@ async def scroll_logs_v1(client: CMClient, request: V1LogsScrollRequest, *, max_
     call = CallInfo(endpoint="v1_logs_scroll", quota_remaining=response.daily_requests_remaining)
     header = _header(call)
     note = "V1 is deprecated: prefer logs_scroll. To continue, re-send the same arguments plus scroll_id."
+    envelope = envelope_json(ScrollResult, call=call, scroll_id=continuation)
     summary = summarize_logs(
         docs,
-        max_tokens=summary_budget(max_tokens, header, note),
+        max_tokens=summary_budget(max_tokens, header, note, envelope),
         continuation=continuation,
         query=request.to_body(),
     )

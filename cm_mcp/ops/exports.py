@@ -127,6 +127,12 @@ def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
     return found[0] if found else LEVEL_FIELDS[0]
 
 
+async def stored_outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
+    """The `*_batch` answer for an export already stored: the response cache answers an identical
+    request with it (cm_mcp/ops/cached.py `stored_export`, called by the tool before `export`)."""
+    return await _outcome(result, store, max_tokens)
+
+
 async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
     outcome, text = await _export_outcome(result, store, max_tokens)
     return Rendered(structured=outcome, text=text)

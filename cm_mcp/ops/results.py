@@ -1,7 +1,10 @@
 """What each operation returns: a structured result (the tool's output schema) and its text.
 
 The structured part is for programs (and clients that show structured content); the text is what
-the model reads. Both come from the same model, so they never disagree.
+the model reads. Both come from the same model, so they never disagree. Some clients forward both to
+the model, so the structured content is compact: summaries are sent as their digests (see
+`cm_mcp.summarize.models`), None fields are left out (`compact_json`), and what the text already
+spells out in words (notes, resubmission requests) is not repeated.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from cm_mcp.batch.models import ProgressEvent
 from cm_mcp.store import IndexState
-from cm_mcp.summarize.models import AggsSummary, LogSummary
+from cm_mcp.summarize.models import AggsSummaryField, LogSummaryField
 
 #: How an operation reports progress (the server turns it into MCP progress notifications).
 Progress = Callable[[ProgressEvent], Awaitable[None]]
@@ -27,19 +30,24 @@ class CallInfo(BaseModel):
     request_id: str | None = None
     quota_remaining: int | None = Field(default=None, description="daily requests left for this endpoint")
     time_range: dict[str, str | None] | None = Field(default=None, description="window the API reports")
+    cached: str | None = Field(
+        default=None,
+        description="answered from the local cache, no request sent: when the API gave this answer "
+        "(request_id and time_range are that answer's)",
+    )
 
 
 class ScrollResult(BaseModel):
     call: CallInfo
     scroll_id: str | None = Field(default=None, description="pass alone to get the next page")
     result_id: str | None = Field(default=None, description="the page kept locally (results_search)")
-    summary: LogSummary
+    summary: LogSummaryField
     note: str | None = Field(default=None, description="why nothing matched, when the filters may say")
 
 
 class AggsResult(BaseModel):
     call: CallInfo
-    summary: AggsSummary
+    summary: AggsSummaryField
     filters: list[dict[str, Any]] | None = Field(
         default=None,
         description="applied as one wrapping filter aggregation: the totals are the filtered set's",
@@ -73,11 +81,22 @@ class ExportOutcome(BaseModel):
     partitions: int
     records: int
     duplicates: int
-    failed_partitions: list[dict[str, Any]]
+    #: each with its resubmission request: in the text, which the model reads; counted in `failed`
+    failed_partitions: list[dict[str, Any]] = Field(exclude=True)
     elapsed_seconds: float
-    summary: LogSummary
+    summary: LogSummaryField
     #: "building" until the store has indexed the files (results_* wait for it), then "ready"
     index_state: IndexState = "ready"
+    cached: str | None = Field(
+        default=None,
+        description="an identical export already stored answered this call (no request): its time",
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed(self) -> int:
+        """Partitions missing from the result (the text lists each with its resubmission request)."""
+        return len(self.failed_partitions)
 
 
 class BatchStatusResult(BaseModel):
@@ -131,7 +150,11 @@ class QuotaFamily(BaseModel):
 class QuotaResult(BaseModel):
     families: list[QuotaFamily]
     resets_at: str
-    note: str
+    #: said in the text
+    note: str = Field(exclude=True)
+    saved_today: dict[str, int] | None = Field(
+        default=None, description="requests the response cache saved today (UTC), per family"
+    )
 
 
 class Rendered(BaseModel):

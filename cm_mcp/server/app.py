@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 import anyio
@@ -19,6 +20,7 @@ from cm_mcp.server.descriptions import SERVER_INSTRUCTIONS
 from cm_mcp.server.prompts import render_investigation
 from cm_mcp.server.tools import AppState, build_tools, state_of
 from cm_mcp.store import ResultStore, StoreError
+from cm_mcp.store.cache import ResponseCache
 
 
 def build_server(settings: Settings | None = None, *, client: CMClient | None = None) -> MCPServer[AppState]:
@@ -28,11 +30,14 @@ def build_server(settings: Settings | None = None, *, client: CMClient | None = 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         store = ResultStore(settings.data_dir)
+        settle = timedelta(seconds=settings.cache_settle_seconds)
         if client is not None:
-            yield AppState(settings=settings, client=client, store=store)
+            cache = ResponseCache(settings.data_dir, api_url=client.api_url, settle=settle)
+            yield AppState(settings=settings, client=client, store=store, cache=cache)
             return
         async with CMClient(settings) as owned:
-            yield AppState(settings=settings, client=owned, store=store)
+            cache = ResponseCache(settings.data_dir, api_url=owned.api_url, settle=settle)
+            yield AppState(settings=settings, client=owned, store=store, cache=cache)
 
     server: MCPServer[AppState] = MCPServer(
         "cm-mcp",

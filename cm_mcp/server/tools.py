@@ -8,6 +8,7 @@ local store, summary within the token budget) -> structured content + compact te
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -23,8 +24,11 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
+from cm_mcp.api.times import format_utc
 from cm_mcp.batch import ProgressEvent, job_status, job_summary
 from cm_mcp.ops import calls, exports, stored
+from cm_mcp.ops.cached import CacheUse, cached_text, stored_export
+from cm_mcp.ops.cached import now as utc_now
 from cm_mcp.ops.explain import explain_failure, explain_validation
 from cm_mcp.ops.results import (
     AggsResult,
@@ -39,7 +43,7 @@ from cm_mcp.ops.results import (
 )
 from cm_mcp.server import names
 from cm_mcp.server.descriptions import DESCRIPTIONS, TITLES
-from cm_mcp.server.schemas import DOWNLOAD_OPTION, MAX_TOKENS_PROPERTY, input_schema
+from cm_mcp.server.schemas import DOWNLOAD_OPTION, FRESH_OPTION, MAX_TOKENS_PROPERTY, input_schema
 from cm_mcp.server.tooling import (
     budget_issue,
     error_result,
@@ -48,6 +52,8 @@ from cm_mcp.server.tooling import (
     text_result,
 )
 from cm_mcp.store import ResultStore
+from cm_mcp.store.cache import ResponseCache
+from cm_mcp.summarize.budget import SAFETY_MARGIN, compact_json, envelope_json, estimate_tokens, seen_tokens
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -59,6 +65,7 @@ class AppState:
     settings: Settings
     client: CMClient
     store: ResultStore
+    cache: ResponseCache
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class ToolCall:
     progress: Progress
     #: `download` of the *_batch_status tools: continue the export locally
     download: bool = False
+    #: `fresh` of the cacheable tools: ask the API even when the response cache holds the answer
+    fresh: bool = False
 
     @property
     def client(self) -> CMClient:
@@ -80,6 +89,10 @@ class ToolCall:
     @property
     def store(self) -> ResultStore:
         return self.state.store
+
+    @property
+    def cache(self) -> CacheUse:
+        return CacheUse(self.state.cache, read=not self.fresh)
 
 
 RequestT = TypeVar("RequestT", bound=rq.APIRequest)
@@ -110,26 +123,68 @@ BatchRequest = rq.LogsBatchRequest | rq.WorkloadsBatchRequest
 
 
 async def _aggregate(call: ToolCall, request: AggsRequest) -> Rendered:
-    return await calls.aggregate(call.client, request, max_tokens=call.max_tokens)
+    return await calls.aggregate(call.client, request, max_tokens=call.max_tokens, cache=call.cache)
 
 
 async def _scroll_logs(call: ToolCall, request: rq.LogsScrollRequest) -> Rendered:
-    return await calls.scroll_logs(call.client, request, max_tokens=call.max_tokens, store=call.store)
+    return await calls.scroll_logs(
+        call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
+    )
 
 
 async def _scroll_workloads(call: ToolCall, request: rq.WorkloadsScrollRequest) -> Rendered:
-    return await calls.scroll_workloads(call.client, request, max_tokens=call.max_tokens, store=call.store)
+    return await calls.scroll_workloads(
+        call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
+    )
 
 
 async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
-    return await exports.export(
+    """An identical export over a settled window already stored answers at once (no request);
+    otherwise export, and remember a complete export for the next identical call."""
+    endpoint, body, cache = request.ENDPOINT, request.to_body(), call.cache
+    if cache.read:
+        found = await anyio.to_thread.run_sync(stored_export, call.store, cache.cache, endpoint, body)
+        if found is not None:
+            result, entry = found
+            await cache.saved(endpoint)
+            rendered = await exports.stored_outcome(result, call.store, _export_budget(call.max_tokens))
+            marker = cached_text(entry.answered_at, None).replace("the API's answer of", "the export stored")
+            outcome = rendered.structured.model_copy(update={"cached": format_utc(entry.answered_at)})
+            return Rendered(structured=outcome, text=f"{marker}\n{rendered.text}")
+    asked_at = utc_now()
+    rendered = await exports.export(
         call.client,
         request,
         store=call.store,
         settings=call.state.settings,
         progress=call.progress,
-        max_tokens=call.max_tokens,
+        max_tokens=_export_budget(call.max_tokens),
     )
+    outcome = rendered.structured
+    if isinstance(outcome, ExportOutcome) and outcome.complete:
+        await cache.remember(endpoint, body, answered_at=asked_at, result_id=outcome.result_id)
+    return rendered
+
+
+#: What an export's structured content holds around its summary, at its longest (ops/exports.py pays
+#: for its text; this is paid out of the budget it is given), plus the CACHED line and the result link.
+_EXPORT_ENVELOPE = envelope_json(
+    ExportOutcome,
+    result_id="r20260101-000000-000000",
+    resource_uri="cm://results/r20260101-000000-000000",
+    complete=False,
+    partitions=10_000,
+    records=10**10,
+    duplicates=10**10,
+    failed_partitions=[{}] * 10_000,
+    elapsed_seconds=7200.123,
+    index_state="building",
+    cached="2026-01-01T00:00:00.000Z",
+) + cached_text(utc_now(), "00000000-0000-0000-0000-000000000000")
+
+
+def _export_budget(max_tokens: int) -> int:
+    return max_tokens - estimate_tokens(_EXPORT_ENVELOPE) - _LINK_TOKENS
 
 
 async def _logs_status(call: ToolCall, request: rq.LogsBatchStatusRequest) -> Rendered:
@@ -157,11 +212,18 @@ async def _batch_urls_v1(call: ToolCall, request: rq.V1BatchUrlsRequest) -> Rend
 
 
 _DOWNLOAD = (("download", DOWNLOAD_OPTION),)
+_FRESH = (("fresh", FRESH_OPTION),)
 
 ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
-    EndpointTool(names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True),
-    EndpointTool(names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll_logs, idempotent=False),
-    EndpointTool(names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False),
+    EndpointTool(
+        names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True, options=_FRESH
+    ),
+    EndpointTool(
+        names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll_logs, idempotent=False, options=_FRESH
+    ),
+    EndpointTool(
+        names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False, options=_FRESH
+    ),
     EndpointTool(
         names.LOGS_BATCH_STATUS,
         rq.LogsBatchStatusRequest,
@@ -170,11 +232,25 @@ ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
         idempotent=False,
         options=_DOWNLOAD,
     ),
-    EndpointTool(names.WORKLOADS_AGGS, rq.WorkloadsAggsRequest, AggsResult, _aggregate, idempotent=True),
     EndpointTool(
-        names.WORKLOADS_SCROLL, rq.WorkloadsScrollRequest, ScrollResult, _scroll_workloads, idempotent=False
+        names.WORKLOADS_AGGS, rq.WorkloadsAggsRequest, AggsResult, _aggregate, idempotent=True, options=_FRESH
     ),
-    EndpointTool(names.WORKLOADS_BATCH, rq.WorkloadsBatchRequest, ExportOutcome, _export, idempotent=False),
+    EndpointTool(
+        names.WORKLOADS_SCROLL,
+        rq.WorkloadsScrollRequest,
+        ScrollResult,
+        _scroll_workloads,
+        idempotent=False,
+        options=_FRESH,
+    ),
+    EndpointTool(
+        names.WORKLOADS_BATCH,
+        rq.WorkloadsBatchRequest,
+        ExportOutcome,
+        _export,
+        idempotent=False,
+        options=_FRESH,
+    ),
     EndpointTool(
         names.WORKLOADS_BATCH_STATUS,
         rq.WorkloadsBatchStatusRequest,
@@ -237,13 +313,19 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
         if problems:
             invalid = RequestValidationError(problems, spec.model.__name__, example=spec.model.EXAMPLE)
             return error_result(explain_validation(invalid, tool=spec.name))
-        call = ToolCall(state, int(budget), _progress(ctx), download=bool(options.get("download", False)))
+        call = ToolCall(
+            state,
+            int(budget),
+            _progress(ctx),
+            download=bool(options.get("download", False)),
+            fresh=bool(options.get("fresh", False)),
+        )
         try:
             rendered = await spec.operation(call, request)
         except CMError as exc:  # the one root of every domain error (api/errors.py)
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
             return error_result(explain_failure(exc, tool=spec.name))
-        return await _result(rendered, state.store)
+        return await _result(rendered, state.store, call.max_tokens)
 
     return sdk_tool(
         name=spec.name,
@@ -258,9 +340,11 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
 
 
 def _option_issues(options: dict[str, Any]) -> list[ValidationIssue]:
-    if "download" in options and not isinstance(options["download"], bool):
-        return [ValidationIssue(path="download", message="must be true or false")]
-    return []
+    return [
+        ValidationIssue(path=name, message="must be true or false")
+        for name, value in options.items()
+        if not isinstance(value, bool)
+    ]
 
 
 def _progress(ctx: Context[Any, Any]) -> Progress:
@@ -278,7 +362,7 @@ def _progress(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
-async def _result(rendered: Rendered, store: ResultStore) -> CallToolResult:
+async def _result(rendered: Rendered, store: ResultStore, max_tokens: int) -> CallToolResult:
     result = text_result(rendered.text, rendered.structured)
     outcome: BaseModel | None = rendered.structured
     if isinstance(outcome, BatchStatusResult):  # a status call that finished the export (download=true)
@@ -293,12 +377,30 @@ async def _result(rendered: Rendered, store: ResultStore) -> CallToolResult:
                 description="The stored export: metadata and files (query it with results_search/results_aggs)",
             )
         )
-        # the partition files as downloaded, for tools that can read local files
+        # The partition files as downloaded, for tools that can read local files, while they fit the
+        # budget: the result's resource lists them all.
+        used = seen_tokens(rendered.text, compact_json(rendered.structured)) + _LINK_TOKENS
+        room = math.floor(max_tokens * (1 - SAFETY_MARGIN)) - used
         for path in await anyio.to_thread.run_sync(store.files, result_id):
+            cost = estimate_tokens(f"{path.name} {path.as_uri()}") + _LINK_OVERHEAD
+            if cost > room:
+                break
+            room -= cost
             result.content.append(
                 ResourceLink(name=path.name, uri=path.as_uri(), mime_type=_FILE_TYPES.get(path.suffix))
             )
     return result
+
+
+#: A resource link as a client may show it: its name, URI and description, and some framing.
+_LINK_OVERHEAD = 8
+_LINK_TOKENS = (
+    estimate_tokens(
+        "result-r20260101-000000-000000 cm://results/r20260101-000000-000000 The stored export: metadata "
+        "and files (query it with results_search/results_aggs)"
+    )
+    + _LINK_OVERHEAD
+)
 
 
 _FILE_TYPES = {".gz": "application/gzip", ".ndjson": "application/x-ndjson", ".json": "application/json"}
@@ -316,7 +418,7 @@ async def _status_or_resume(
             store=state.store,
             settings=state.settings,
             progress=call.progress,
-            max_tokens=call.max_tokens,
+            max_tokens=_export_budget(call.max_tokens),
             status_endpoint=request.ENDPOINT,
         )
     rendered = await calls.batch_status(state.client, request, kind=kind)
@@ -335,7 +437,8 @@ async def _status_or_resume(
 async def _quota(call: ToolCall, request: stored.NoArguments) -> Rendered:
     # Only the families this server has tools for: V1's are noise while CM_ENABLE_V1 is off.
     families = {ENDPOINTS[spec.model.ENDPOINT].family for spec in _endpoint_specs(call.state.settings)}
-    return calls.quota_status(call.client.quota, families={f for f in families if f is not None})
+    saved = await anyio.to_thread.run_sync(call.state.cache.saved_today)
+    return calls.quota_status(call.client.quota, families={f for f in families if f is not None}, saved=saved)
 
 
 async def _results_list(call: ToolCall, request: stored.NoArguments) -> Rendered:
