@@ -30,6 +30,7 @@ from cm_mcp.ops import calls, exports, stored
 from cm_mcp.ops.cached import CacheUse, cached_text, stored_export
 from cm_mcp.ops.cached import now as utc_now
 from cm_mcp.ops.explain import explain_failure, explain_validation
+from cm_mcp.ops.fields import FieldsRequest, FieldsResult, fields
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -455,6 +456,10 @@ async def _results_aggs(call: ToolCall, request: stored.ResultsAggsRequest) -> R
     return await stored.results_aggs(call.store, request, max_tokens=call.max_tokens, progress=call.progress)
 
 
+async def _fields(call: ToolCall, request: FieldsRequest) -> Rendered:
+    return await fields(call.store, request, max_tokens=call.max_tokens)
+
+
 #: Tools answered locally: no API request, no quota.
 LOCAL_TOOLS: tuple[EndpointTool[Any], ...] = (
     EndpointTool(
@@ -489,6 +494,10 @@ LOCAL_TOOLS: tuple[EndpointTool[Any], ...] = (
         _results_aggs,
         idempotent=True,
         open_world=False,
+    ),
+    # not budgeted: a catalog is a few dozen lines, always within the default budget
+    EndpointTool(
+        names.FIELDS, FieldsRequest, FieldsResult, _fields, idempotent=True, budgeted=False, open_world=False
     ),
 )
 
