@@ -134,16 +134,19 @@ def field_catalog(store: ResultStore, kind: Kind, application: str, app_type: st
                 types.setdefault(path, Counter())[_type(value)] += 1
                 if not isinstance(value, list | Mapping) and value is not None:
                     examples.setdefault(path, Counter())[_example(value)] += 1
-    fields = [
-        FieldInfo(
-            field=path,
-            type="|".join(name for name, _ in types[path].most_common()),
-            present=round(seen[path] / sampled, 3) if sampled else None,
-            examples=[value for value, _ in examples.get(path, Counter()).most_common(EXAMPLES)],
-            documented=path in documented,
+    fields = []
+    for path in sorted(seen, key=lambda path: (-seen[path], path)):
+        kind_names = "|".join(name for name, _ in types[path].most_common())
+        shown = 1 if kind_names == "time" else EXAMPLES  # one timestamp shows the form; more say nothing
+        fields.append(
+            FieldInfo(
+                field=path,
+                type=kind_names,
+                present=round(seen[path] / sampled, 3) if sampled else None,
+                examples=[value for value, _ in examples.get(path, Counter()).most_common(shown)],
+                documented=path in documented,
+            )
         )
-        for path in sorted(seen, key=lambda path: (-seen[path], path))
-    ]
     return FieldCatalog(
         kind=kind,
         application=application,
