@@ -11,6 +11,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
@@ -148,7 +149,9 @@ async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
         if found is not None:
             result, entry = found
             await cache.saved(endpoint)
-            rendered = await exports.stored_outcome(result, call.store, _export_budget(call.max_tokens))
+            rendered = await exports.stored_outcome(
+                result, call.store, _export_budget(call.max_tokens, call.state.settings.data_dir)
+            )
             marker = cached_text(entry.answered_at, None).replace("the API's answer of", "the export stored")
             outcome = rendered.structured.model_copy(update={"cached": format_utc(entry.answered_at)})
             return Rendered(structured=outcome, text=f"{marker}\n{rendered.text}")
@@ -159,7 +162,7 @@ async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
         store=call.store,
         settings=call.state.settings,
         progress=call.progress,
-        max_tokens=_export_budget(call.max_tokens),
+        max_tokens=_export_budget(call.max_tokens, call.state.settings.data_dir),
     )
     outcome = rendered.structured
     if isinstance(outcome, ExportOutcome) and outcome.complete:
@@ -184,8 +187,19 @@ _EXPORT_ENVELOPE = envelope_json(
 ) + cached_text(utc_now(), "00000000-0000-0000-0000-000000000000")
 
 
-def _export_budget(max_tokens: int) -> int:
-    return max_tokens - estimate_tokens(_EXPORT_ENVELOPE) - _LINK_TOKENS
+#: Partition file links an export's budget keeps room for (more are added while the budget allows;
+#: the result's resource lists every file).
+FILE_LINKS_RESERVED = 3
+
+
+def _export_budget(max_tokens: int, data_dir: Path) -> int:
+    file_link = (
+        f"partition-0000.ndjson.gz {(data_dir / 'results' / 'r20260101-000000-000000' / 'files').as_uri()}"
+    )
+    reserved = FILE_LINKS_RESERVED * (
+        estimate_tokens(file_link + "/partition-0000.ndjson.gz") + _LINK_OVERHEAD
+    )
+    return max_tokens - estimate_tokens(_EXPORT_ENVELOPE) - _LINK_TOKENS - reserved
 
 
 async def _logs_status(call: ToolCall, request: rq.LogsBatchStatusRequest) -> Rendered:
@@ -420,7 +434,7 @@ async def _status_or_resume(
             store=state.store,
             settings=state.settings,
             progress=call.progress,
-            max_tokens=_export_budget(call.max_tokens),
+            max_tokens=_export_budget(call.max_tokens, call.state.settings.data_dir),
             status_endpoint=request.ENDPOINT,
         )
     rendered = await calls.batch_status(state.client, request, kind=kind)

@@ -148,6 +148,7 @@ def _section(section: AggSection, indent: str = "") -> list[str]:
 
         on = f" (times: {day}, UTC)" if day else " (UTC)" if keys and _is_time(keys[0]) else ""
         lines.append(f"{head} total={_n(section.total)} buckets={len(section.buckets)}{res}{merged}{on}")
+        # the grid's keys are short; peaks, rises and gaps keep whole instants (copied into a next call)
         if any(b.metrics for b in section.buckets):
             lines.extend(
                 indent + line for line in _table([_bucket_line(b) for b in section.buckets], right=(1,))
@@ -155,13 +156,13 @@ def _section(section: AggSection, indent: str = "") -> list[str]:
         else:
             lines.extend(indent + line for line in _grid(section.buckets, label))
         if section.peaks:
-            peaks = ", ".join(f"{label(b.key)} {_n(b.count)}" for b in section.peaks)
+            peaks = ", ".join(f"{b.key} {_n(b.count)}" for b in section.peaks)
             lines.append(f"{indent}  peaks: {peaks}")
         if section.rises:
-            rises = ", ".join(f"{label(r.at)} {_n(r.previous)}→{_n(r.count)}" for r in section.rises)
+            rises = ", ".join(f"{r.at} {_n(r.previous)}→{_n(r.count)}" for r in section.rises)
             lines.append(f"{indent}  largest rises: {rises}")
         if section.gaps:
-            gaps = ", ".join(f"{label(g.start)}..{label(g.end)} ({g.buckets} empty)" for g in section.gaps)
+            gaps = ", ".join(f"{g.start}..{g.end} ({g.buckets} empty)" for g in section.gaps)
             lines.append(f"{indent}  zero gaps: {gaps}")
     elif section.kind == "single_bucket":
         lines.append(f"{head} doc_count={_n(section.count or 0)}")
