@@ -186,3 +186,22 @@ async def test_a_small_aggregation_stays_near_the_raw_answer(tmp_path: Path) -> 
         ["WARN", 400],
         ["ERROR", 100],
     ]
+
+
+async def test_an_export_with_many_files_stays_within_the_budget(sandbox: Any, tmp_path: Path) -> None:
+    """Partition file links are extras: added while the budget allows; the resource lists them all."""
+    from tests.test_server_sandbox import _session as sandbox_session
+    from tests.test_server_sandbox import _settings as sandbox_settings
+
+    async with sandbox_session(sandbox, sandbox_settings(sandbox, tmp_path)) as client:
+        result = await client.call_tool(
+            "logs_batch",
+            {**SCOPE, "start_time": "now-7d/d", "end_time": "now-1d/d", "max_tokens": MIN_TOKENS},
+        )
+        assert not result.is_error, result_text(result)
+        outcome = result.structured_content
+        assert outcome is not None
+        stored = json.loads((await client.read_resource(outcome["resource_uri"])).contents[0].text)  # type: ignore[union-attr]
+    links = [block for block in result.content if getattr(block, "type", "") == "resource_link"]
+    assert len(stored["files"]) > len(links) - 1 >= 1, "some file links, not all of them"
+    assert sum(model_tokens(result)) <= MIN_TOKENS, model_tokens(result)
