@@ -64,12 +64,10 @@ def current_remaining(quota: QuotaTracker, endpoint: str) -> int | None:
     return quota.state(family).remaining if family is not None else None
 
 
-def cached_text(answered_at: datetime, request_id: str | None) -> str:
-    """The header part that says an answer is cached, and how to ask again."""
-    of = f" (request_id {request_id})" if request_id else ""
-    return (
-        f"CACHED: no request sent; the API's answer of {format_utc(answered_at)}{of}; fresh: true asks again"
-    )
+def cached_text(answered_at: datetime) -> str:
+    """The header part that says an answer is cached (the header's request_id is that answer's), and
+    how to ask again."""
+    return f"CACHED: no request sent; the API's answer of {format_utc(answered_at)}; fresh: true asks again"
 
 
 async def first_page(store: ResultStore, entry: CachedAnswer) -> list[dict[str, Any]] | None:

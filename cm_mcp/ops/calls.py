@@ -181,7 +181,7 @@ async def _cached_page(
         max_tokens,
         store,
         entry.result_id,
-        cached=cached_text(entry.answered_at, entry.request_id),
+        cached=cached_text(entry.answered_at),
         call=call,
     )
 
@@ -302,7 +302,7 @@ async def aggregate(
         response = AggsResponse.model_validate(entry.response)
         call = _call_info(endpoint, response.meta, current_remaining(client.quota, endpoint))
         call.cached = format_utc(entry.answered_at)
-        header = _header(call, cached_text(entry.answered_at, entry.request_id))
+        header = _header(call, cached_text(entry.answered_at))
     else:
         asked_at = utc_now()
         response = cast(AggsResponse, await client.call(endpoint, request))

@@ -152,7 +152,7 @@ async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
             rendered = await exports.stored_outcome(
                 result, call.store, _export_budget(call.max_tokens, call.state.settings.data_dir)
             )
-            marker = cached_text(entry.answered_at, None).replace("the API's answer of", "the export stored")
+            marker = cached_text(entry.answered_at).replace("the API's answer of", "the export stored")
             outcome = rendered.structured.model_copy(update={"cached": format_utc(entry.answered_at)})
             return Rendered(structured=outcome, text=f"{marker}\n{rendered.text}")
     asked_at = utc_now()
@@ -184,7 +184,7 @@ _EXPORT_ENVELOPE = envelope_json(
     elapsed_seconds=7200.123,
     index_state="building",
     cached="2026-01-01T00:00:00.000Z",
-) + cached_text(utc_now(), "00000000-0000-0000-0000-000000000000")
+) + cached_text(utc_now())
 
 
 #: Partition file links an export's budget keeps room for (more are added while the budget allows;
