@@ -5,13 +5,10 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
-
-import anyio
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
@@ -20,24 +17,20 @@ from cm_mcp.api.requests import (
     BatchStatusRequest,
     BillingQueryRequest,
     LogsAggsRequest,
-    LogsScrollRequest,
     V1BatchUrlsRequest,
     V1LogsBatchRequest,
     V1LogsScrollRequest,
     WorkloadsAggsRequest,
-    WorkloadsScrollRequest,
 )
 from cm_mcp.api.responses import (
     AggsResponse,
     Partition,
-    V2Meta,
     daily_remaining,
     partitions_from_status,
 )
 from cm_mcp.api.times import format_utc
-from cm_mcp.ops.cached import CacheUse, cached_text, current_remaining, first_page
+from cm_mcp.ops.cached import CacheUse, cached_text, current_remaining
 from cm_mcp.ops.cached import now as utc_now
-from cm_mcp.ops.fieldcheck import no_match_note
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -49,241 +42,15 @@ from cm_mcp.ops.results import (
     QuotaResult,
     Rendered,
     ScrollResult,
+    header_line,
 )
-from cm_mcp.store import ResultStore
-from cm_mcp.store.scroll import KeptPage
 from cm_mcp.summarize import (
     render_aggs,
     render_logs,
     summarize_aggs,
     summarize_logs,
-    summarize_records,
 )
 from cm_mcp.summarize.budget import envelope_json, summary_budget
-
-
-def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
-    window = None
-    if meta is not None and meta.time_range is not None:
-        window = {"start": meta.time_range.start, "end": meta.time_range.end}
-    return CallInfo(
-        endpoint=endpoint,
-        request_id=meta.request_id if meta else None,
-        quota_remaining=remaining,
-        time_range=window,
-    )
-
-
-def _header(call: CallInfo, cached: str | None = None) -> str:
-    parts = [call.endpoint]
-    if cached:
-        parts.append(cached)
-    if call.time_range:
-        parts.append(f"window {call.time_range.get('start')} .. {call.time_range.get('end')}")
-    if call.quota_remaining is not None:
-        parts.append(f"{call.quota_remaining} requests left today")
-    if call.request_id:
-        parts.append(f"request_id {call.request_id}")
-    return " | ".join(parts)
-
-
-async def _keep_page(
-    store: ResultStore | None,
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    hits: list[dict[str, Any]],
-    scroll_id: str | None,
-    total: int | None,
-) -> KeptPage | None:
-    """Keep the page in the local store (follow-ups on it cost no request): its result id at once.
-
-    The store's background writer files and indexes the page once `write()` is called (after the
-    summary: both need the GIL); every read of the result (results_search/aggs, the next page)
-    waits for that write.
-    """
-    if store is None:
-        return None
-    kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
-    return await anyio.to_thread.run_sync(
-        lambda: store.keep_scroll_page(
-            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total, start=False
-        )
-    )
-
-
-async def scroll_logs(
-    client: CMClient,
-    request: LogsScrollRequest,
-    *,
-    max_tokens: int,
-    store: ResultStore | None = None,
-    cache: CacheUse | None = None,
-) -> Rendered:
-    if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
-        return cached
-    asked_at = utc_now()
-    response = await client.call("logs_scroll", request)
-    hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
-    # logs: data.count is the total match count (item 19)
-    rendered = await _scroll_page(request, response.meta, hits, response.data.count, max_tokens, store)
-    await _remember_page(cache, request, rendered, response.meta, response.data.count, asked_at)
-    return rendered
-
-
-async def scroll_workloads(
-    client: CMClient,
-    request: WorkloadsScrollRequest,
-    *,
-    max_tokens: int,
-    store: ResultStore | None = None,
-    cache: CacheUse | None = None,
-) -> Rendered:
-    if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
-        return cached
-    asked_at = utc_now()
-    response = await client.call("workloads_scroll", request)
-    hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
-    # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
-    total = response.meta.workloads_available
-    rendered = await _scroll_page(request, response.meta, hits, total, max_tokens, store)
-    await _remember_page(cache, request, rendered, response.meta, total, asked_at)
-    return rendered
-
-
-async def _cached_page(
-    client: CMClient,
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    max_tokens: int,
-    store: ResultStore | None,
-    cache: CacheUse | None,
-) -> Rendered | None:
-    """A first page answered before over a settled window, from its stored result (no request).
-    Its scroll context is long gone upstream, so it offers no scroll_id: the result holds every page
-    read then, and `fresh: true` starts the scroll again."""
-    if cache is None or store is None or request.is_continuation:
-        return None
-    body = request.to_body()
-    entry = await cache.lookup(request.ENDPOINT, body)
-    if entry is None:
-        return None
-    hits = await first_page(store, entry)
-    if hits is None:  # the stored result was evicted: ask the API
-        await cache.forget(request.ENDPOINT, body)
-        return None
-    await cache.saved(request.ENDPOINT)
-    meta = V2Meta.model_validate(entry.meta or {})
-    call = _call_info(request.ENDPOINT, meta, current_remaining(client.quota, request.ENDPOINT))
-    call.cached = format_utc(entry.answered_at)
-    return await _summarised_page(
-        request,
-        meta.model_copy(update={"scroll_id": None}),
-        hits,
-        entry.total,
-        max_tokens,
-        store,
-        entry.result_id,
-        cached=cached_text(entry.answered_at),
-        call=call,
-    )
-
-
-async def _remember_page(
-    cache: CacheUse | None,
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    rendered: Rendered,
-    meta: V2Meta,
-    total: int | None,
-    asked_at: datetime,
-) -> None:
-    result_id = getattr(rendered.structured, "result_id", None)
-    if cache is None or request.is_continuation or result_id is None:
-        return
-    await cache.remember(
-        request.ENDPOINT,
-        request.to_body(),
-        answered_at=asked_at,
-        request_id=meta.request_id,
-        result_id=result_id,
-        meta=meta.model_dump(mode="json", exclude_none=True),
-        total=total,
-    )
-
-
-async def _scroll_page(
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    meta: V2Meta,
-    hits: list[dict[str, Any]],
-    total: int | None,
-    max_tokens: int,
-    store: ResultStore | None,
-) -> Rendered:
-    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads).
-
-    The page's result id is decided first; storing it starts when this task next yields to the event
-    loop after returning, i.e. once the server has serialised the answer and is sending it (the
-    writer's Python work competes for the GIL), so the answer waits for neither files nor index.
-    """
-    scroll_id = meta.scroll_id or None
-    kept = await _keep_page(store, request, hits, scroll_id, total)
-    try:
-        if not hits and kept is not None:
-            kept.write()  # the no-match note reads the store, which waits for this page
-        result_id = kept.result_id if kept is not None else None
-        return await _summarised_page(request, meta, hits, total, max_tokens, store, result_id)
-    finally:
-        if kept is not None:
-            _write_soon(kept)
-
-
-def _write_soon(kept: KeptPage) -> None:
-    try:
-        asyncio.get_running_loop().call_soon(kept.write)
-    except RuntimeError:  # no running asyncio loop (another backend): now
-        kept.write()
-
-
-async def _summarised_page(
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    meta: V2Meta,
-    hits: list[dict[str, Any]],
-    total: int | None,
-    max_tokens: int,
-    store: ResultStore | None,
-    result_id: str | None,
-    *,
-    cached: str | None = None,
-    call: CallInfo | None = None,
-) -> Rendered:
-    scroll_id = meta.scroll_id or None
-    if call is None:
-        call = _call_info(
-            request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None
-        )
-    note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
-    header = _header(call, cached)
-    noted = f"\nnote: {note}" if note else ""
-    if cached and result_id:
-        kept_line = (
-            f"\nthis first page is stored as result {result_id} with every page read after it then "
-            "(results_search/results_aggs: no quota); its scroll has expired: fresh: true starts it again"
-        )
-    elif result_id:
-        kept_line = f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
-    else:
-        kept_line = ""
-    envelope = envelope_json(ScrollResult, call=call, scroll_id=scroll_id, result_id=result_id, note=note)
-    summarize = summarize_logs if isinstance(request, LogsScrollRequest) else summarize_records
-    summary = summarize(
-        hits,
-        total_matched=total,
-        max_tokens=summary_budget(max_tokens, header, noted, kept_line, envelope),
-        fields=request.fields,
-        continuation=scroll_id,
-        query=None if request.is_continuation else request.to_body(),
-        # The last page: every matched record is in the stored result, so reading more is free.
-        local_result_id=result_id if scroll_id is None else None,
-    )
-    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary, note=note)
-    return Rendered(structured=result, text=f"{header}\n{render_logs(summary)}{noted}{kept_line}")
 
 
 async def aggregate(
@@ -300,14 +67,14 @@ async def aggregate(
         assert cache is not None
         await cache.saved(endpoint)
         response = AggsResponse.model_validate(entry.response)
-        call = _call_info(endpoint, response.meta, current_remaining(client.quota, endpoint))
+        call = CallInfo.of(endpoint, response.meta, current_remaining(client.quota, endpoint))
         call.cached = format_utc(entry.answered_at)
-        header = _header(call, cached_text(entry.answered_at))
+        header = header_line(call, cached_text(entry.answered_at))
     else:
         asked_at = utc_now()
         response = cast(AggsResponse, await client.call(endpoint, request))
-        call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
-        header = _header(call)
+        call = CallInfo.of(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
+        header = header_line(call)
         if cache is not None:
             answer = response.model_dump(mode="json", by_alias=True, exclude_none=True)
             await cache.remember(
@@ -389,7 +156,7 @@ async def billing(client: CMClient, request: BillingQueryRequest) -> Rendered:
     response = await client.call("billing_query", request)
     summary = response.summary.model_dump(by_alias=True, exclude_none=True)
     call = CallInfo(endpoint="billing_query", quota_remaining=response.daily_requests_remaining)
-    lines = [_header(call)] + [f"  {key}: {value}" for key, value in summary.items()]
+    lines = [header_line(call)] + [f"  {key}: {value}" for key, value in summary.items()]
     return Rendered(structured=BillingResult(call=call, summary=summary), text="\n".join(lines))
 
 
@@ -447,7 +214,7 @@ async def scroll_logs_v1(client: CMClient, request: V1LogsScrollRequest, *, max_
     docs = [entry if isinstance(entry, dict) else {"message": str(entry)} for entry in response.logs]
     continuation = response.scroll_id if response.has_more is not False else None
     call = CallInfo(endpoint="v1_logs_scroll", quota_remaining=response.daily_requests_remaining)
-    header = _header(call)
+    header = header_line(call)
     note = "V1 is deprecated: prefer logs_scroll. To continue, re-send the same arguments plus scroll_id."
     envelope = envelope_json(ScrollResult, call=call, scroll_id=continuation)
     summary = summarize_logs(
@@ -466,7 +233,7 @@ async def submit_batch_v1(client: CMClient, request: V1LogsBatchRequest) -> Rend
     next_step = f'Get the URLs with logs_batch_urls_v1 {{"token": "{response.token}"}}.'
     result = BatchSubmitResult(call=call, token=response.token, next_step=next_step)
     return Rendered(
-        structured=result, text=f"{_header(call)}\nV1 export submitted (deprecated).\n{next_step}"
+        structured=result, text=f"{header_line(call)}\nV1 export submitted (deprecated).\n{next_step}"
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
+from cm_mcp.api.responses import V2Meta
 from cm_mcp.batch.models import ProgressEvent
 from cm_mcp.store import IndexState
 from cm_mcp.summarize.models import AggsSummaryField, LogSummaryField
@@ -35,6 +36,32 @@ class CallInfo(BaseModel):
         description="answered from the local cache, no request sent: when the API gave this answer "
         "(request_id and time_range are that answer's)",
     )
+
+    @classmethod
+    def of(cls, endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
+        window = None
+        if meta is not None and meta.time_range is not None:
+            window = {"start": meta.time_range.start, "end": meta.time_range.end}
+        return cls(
+            endpoint=endpoint,
+            request_id=meta.request_id if meta else None,
+            quota_remaining=remaining,
+            time_range=window,
+        )
+
+
+def header_line(call: CallInfo, cached: str | None = None) -> str:
+    """The first line of an upstream tool's text: endpoint, cached or not, window, quota, request_id."""
+    parts = [call.endpoint]
+    if cached:
+        parts.append(cached)
+    if call.time_range:
+        parts.append(f"window {call.time_range.get('start')} .. {call.time_range.get('end')}")
+    if call.quota_remaining is not None:
+        parts.append(f"{call.quota_remaining} requests left today")
+    if call.request_id:
+        parts.append(f"request_id {call.request_id}")
+    return " | ".join(parts)
 
 
 class ScrollResult(BaseModel):

@@ -8,16 +8,14 @@ local store, summary within the token budget) -> structured content + compact te
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
-from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, ResourceLink
+from mcp.types import CallToolResult
 from pydantic import BaseModel
 
 from cm_mcp.api import requests as rq
@@ -25,11 +23,9 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
-from cm_mcp.api.times import format_utc
 from cm_mcp.batch import ProgressEvent, job_status, job_summary
-from cm_mcp.ops import calls, exports, stored
-from cm_mcp.ops.cached import CacheUse, cached_text, stored_export
-from cm_mcp.ops.cached import now as utc_now
+from cm_mcp.ops import calls, exports, scrolls, stored
+from cm_mcp.ops.cached import CacheUse
 from cm_mcp.ops.explain import explain_failure, explain_validation
 from cm_mcp.ops.fields import FieldsRequest, FieldsResult, fields
 from cm_mcp.ops.results import (
@@ -43,7 +39,7 @@ from cm_mcp.ops.results import (
     Rendered,
     ScrollResult,
 )
-from cm_mcp.server import names
+from cm_mcp.server import exporting, names
 from cm_mcp.server.descriptions import DESCRIPTIONS, TITLES
 from cm_mcp.server.schemas import DOWNLOAD_OPTION, FRESH_OPTION, MAX_TOKENS_PROPERTY, input_schema
 from cm_mcp.server.tooling import (
@@ -55,7 +51,6 @@ from cm_mcp.server.tooling import (
 )
 from cm_mcp.store import ResultStore
 from cm_mcp.store.cache import ResponseCache
-from cm_mcp.summarize.budget import SAFETY_MARGIN, compact_json, envelope_json, estimate_tokens, seen_tokens
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -129,77 +124,19 @@ async def _aggregate(call: ToolCall, request: AggsRequest) -> Rendered:
 
 
 async def _scroll_logs(call: ToolCall, request: rq.LogsScrollRequest) -> Rendered:
-    return await calls.scroll_logs(
+    return await scrolls.scroll_logs(
         call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
     )
 
 
 async def _scroll_workloads(call: ToolCall, request: rq.WorkloadsScrollRequest) -> Rendered:
-    return await calls.scroll_workloads(
+    return await scrolls.scroll_workloads(
         call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
     )
 
 
 async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
-    """An identical export over a settled window already stored answers at once (no request);
-    otherwise export, and remember a complete export for the next identical call."""
-    endpoint, body, cache = request.ENDPOINT, request.to_body(), call.cache
-    if cache.read:
-        found = await anyio.to_thread.run_sync(stored_export, call.store, cache.cache, endpoint, body)
-        if found is not None:
-            result, entry = found
-            await cache.saved(endpoint)
-            rendered = await exports.stored_outcome(
-                result, call.store, _export_budget(call.max_tokens, call.state.settings.data_dir)
-            )
-            marker = cached_text(entry.answered_at).replace("the API's answer of", "the export stored")
-            outcome = rendered.structured.model_copy(update={"cached": format_utc(entry.answered_at)})
-            return Rendered(structured=outcome, text=f"{marker}\n{rendered.text}")
-    asked_at = utc_now()
-    rendered = await exports.export(
-        call.client,
-        request,
-        store=call.store,
-        settings=call.state.settings,
-        progress=call.progress,
-        max_tokens=_export_budget(call.max_tokens, call.state.settings.data_dir),
-    )
-    outcome = rendered.structured
-    if isinstance(outcome, ExportOutcome) and outcome.complete:
-        await cache.remember(endpoint, body, answered_at=asked_at, result_id=outcome.result_id)
-    return rendered
-
-
-#: What an export's structured content holds around its summary, at its longest (ops/exports.py pays
-#: for its text; this is paid out of the budget it is given), plus the CACHED line and the result link.
-_EXPORT_ENVELOPE = envelope_json(
-    ExportOutcome,
-    result_id="r20260101-000000-000000",
-    resource_uri="cm://results/r20260101-000000-000000",
-    complete=False,
-    partitions=10_000,
-    records=10**10,
-    duplicates=10**10,
-    failed_partitions=[{}] * 10_000,
-    elapsed_seconds=7200.123,
-    index_state="building",
-    cached="2026-01-01T00:00:00.000Z",
-) + cached_text(utc_now())
-
-
-#: Partition file links an export's budget keeps room for (more are added while the budget allows;
-#: the result's resource lists every file).
-FILE_LINKS_RESERVED = 3
-
-
-def _export_budget(max_tokens: int, data_dir: Path) -> int:
-    file_link = (
-        f"partition-0000.ndjson.gz {(data_dir / 'results' / 'r20260101-000000-000000' / 'files').as_uri()}"
-    )
-    reserved = FILE_LINKS_RESERVED * (
-        estimate_tokens(file_link + "/partition-0000.ndjson.gz") + _LINK_OVERHEAD
-    )
-    return max_tokens - estimate_tokens(_EXPORT_ENVELOPE) - _LINK_TOKENS - reserved
+    return await exporting.export_or_stored(call, request)
 
 
 async def _logs_status(call: ToolCall, request: rq.LogsBatchStatusRequest) -> Rendered:
@@ -340,7 +277,9 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
         except CMError as exc:  # the one root of every domain error (api/errors.py)
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
             return error_result(explain_failure(exc, tool=spec.name))
-        return await _result(rendered, state.store, call.max_tokens)
+        result = text_result(rendered.text, rendered.structured)
+        result.content.extend(await exporting.export_links(rendered, state.store, call.max_tokens))
+        return result
 
     return sdk_tool(
         name=spec.name,
@@ -378,50 +317,6 @@ def _progress(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
-async def _result(rendered: Rendered, store: ResultStore, max_tokens: int) -> CallToolResult:
-    result = text_result(rendered.text, rendered.structured)
-    outcome: BaseModel | None = rendered.structured
-    if isinstance(outcome, BatchStatusResult):  # a status call that finished the export (download=true)
-        outcome = outcome.export
-    if isinstance(outcome, ExportOutcome):
-        result_id = outcome.result_id
-        result.content.append(
-            ResourceLink(
-                name=f"result-{result_id}",
-                uri=outcome.resource_uri,
-                mime_type="application/json",
-                description="The stored export: metadata and files (query it with results_search/results_aggs)",
-            )
-        )
-        # The partition files as downloaded, for tools that can read local files, while they fit the
-        # budget: the result's resource lists them all.
-        used = seen_tokens(rendered.text, compact_json(rendered.structured)) + _LINK_TOKENS
-        room = math.floor(max_tokens * (1 - SAFETY_MARGIN)) - used
-        for path in await anyio.to_thread.run_sync(store.files, result_id):
-            cost = estimate_tokens(f"{path.name} {path.as_uri()}") + _LINK_OVERHEAD
-            if cost > room:
-                break
-            room -= cost
-            result.content.append(
-                ResourceLink(name=path.name, uri=path.as_uri(), mime_type=_FILE_TYPES.get(path.suffix))
-            )
-    return result
-
-
-#: A resource link as a client may show it: its name, URI and description, and some framing.
-_LINK_OVERHEAD = 8
-_LINK_TOKENS = (
-    estimate_tokens(
-        "result-r20260101-000000-000000 cm://results/r20260101-000000-000000 The stored export: metadata "
-        "and files (query it with results_search/results_aggs)"
-    )
-    + _LINK_OVERHEAD
-)
-
-
-_FILE_TYPES = {".gz": "application/gzip", ".ndjson": "application/x-ndjson", ".json": "application/json"}
-
-
 async def _status_or_resume(
     call: ToolCall, request: rq.BatchStatusRequest, kind: Literal["logs", "workloads"]
 ) -> Rendered:
@@ -434,7 +329,7 @@ async def _status_or_resume(
             store=state.store,
             settings=state.settings,
             progress=call.progress,
-            max_tokens=_export_budget(call.max_tokens, call.state.settings.data_dir),
+            max_tokens=exporting.export_budget(call.max_tokens, call.state.settings.data_dir),
             status_endpoint=request.ENDPOINT,
         )
     rendered = await calls.batch_status(state.client, request, kind=kind)
