@@ -166,7 +166,7 @@ async def test_completions_for_the_prompt_and_the_templates(sandbox: RunningSand
 
         results = ResourceTemplateReference(uri="cm://results/{result_id}")
         ids = (await client.complete(results, {"name": "result_id", "value": "r"})).completion.values
-        assert len(ids) == 2 and ids == sorted(ids, reverse=True)
+        assert ids == [info.id for info in ResultStore(tmp_path).list()] and len(ids) == 2  # newest first
         one = (await client.complete(results, {"name": "result_id", "value": ids[1][-6:]})).completion.values
         assert one == [ids[1]]
         fields = ResourceTemplateReference(uri="cm://fields/{application}/{app_type}{?kind}")
