@@ -119,6 +119,8 @@ def export_result_of(info: ResultInfo) -> ExportResult:
         files=info.files,
         job="",
         index_state=info.index_state,
+        # complete, so nothing to resume: the token (and its lifetime) no longer matter
+        token_expires_at=info.created,
     )
 
 

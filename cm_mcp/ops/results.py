@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field
 
 from cm_mcp.api.responses import V2Meta
 from cm_mcp.batch.models import ProgressEvent
@@ -108,22 +108,20 @@ class ExportOutcome(BaseModel):
     partitions: int
     records: int
     duplicates: int
-    #: each with its resubmission request: in the text, which the model reads; counted in `failed`
-    failed_partitions: list[dict[str, Any]] = Field(exclude=True)
+    #: each with its cause and resubmission request (programs resubmit from here; the export pays for
+    #: this list out of its budget, as for its text)
+    failed_partitions: list[dict[str, Any]]
     elapsed_seconds: float
     summary: LogSummaryField
     #: "building" until the store has indexed the files (results_* wait for it), then "ready"
     index_state: IndexState = "ready"
+    #: when partitions are missing that the batch token can still fetch: the call that does, at no
+    #: quota ({"tool": ..., "arguments": ...}); partitions that need a new batch carry `resubmit`
+    resume: dict[str, Any] | None = None
     cached: str | None = Field(
         default=None,
         description="an identical export already stored answered this call (no request): its time",
     )
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def failed(self) -> int:
-        """Partitions missing from the result (the text lists each with its resubmission request)."""
-        return len(self.failed_partitions)
 
 
 class BatchStatusResult(BaseModel):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cm_mcp.dsl import DocIndex
 from cm_mcp.dsl.index import BULK_HEAP_BYTES, INDEX_THREADS
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
-from cm_mcp.store.formats import iter_file_lines
+from cm_mcp.store.formats import iter_file_lines, record_key
 from cm_mcp.store.layout import INDEX_DIR, INDEX_TEMP_PREFIX, META, dir_bytes, locked, mark_ready
 from cm_mcp.store.models import ResultInfo
 
@@ -173,11 +173,11 @@ def fill_index(
     JSON text (`DocIndex.add_lines`): no second serialisation of a million documents."""
 
     def distinct() -> Iterator[tuple[bytes | None, dict[str, Any]]]:
-        seen: set[int] = set()
+        seen: set[bytes] = set()
         for path in paths:
             for raw, hit in iter_file_lines(path):
                 if dedup:
-                    key = hash(str(hit.get("_id", "")))  # as ResultBuilder.add_hits
+                    key = record_key(hit)  # the key the export counted by, as ResultBuilder.add_hits
                     if key in seen:
                         continue
                     seen.add(key)
