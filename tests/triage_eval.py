@@ -78,8 +78,7 @@ def incident_groups(
 ) -> dict[str, list[dict[str, Any]]]:
     """Scenario file name (without .json) -> its incidents, as written."""
     return {
-        name.removesuffix(".json"): json.loads((directory / name).read_text())["incidents"]
-        for name in names
+        name.removesuffix(".json"): json.loads((directory / name).read_text())["incidents"] for name in names
     }
 
 

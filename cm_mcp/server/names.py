@@ -17,6 +17,7 @@ QUOTA_STATUS: Final = "quota_status"
 RESULTS_LIST: Final = "results_list"
 RESULTS_SEARCH: Final = "results_search"
 RESULTS_AGGS: Final = "results_aggs"
+FIELDS: Final = "fields"
 LOGS_TRIAGE: Final = "logs_triage"
 WORKLOADS_TRIAGE: Final = "workloads_triage"
 
