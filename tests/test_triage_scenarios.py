@@ -15,10 +15,10 @@ when the test runs.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import httpx2
 import pytest
 from mcp import Client
 
+from cm_mcp.api.budget import DEFAULT_TOKENS, MIN_TOKENS
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.requests import (
     LogsBatchRequest,
@@ -43,10 +44,10 @@ from cm_mcp.sandbox.quotas import DEFAULT_LIMITS
 from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
 from cm_mcp.server.app import build_server
 from cm_mcp.server.runtime import pointed_at
-from cm_mcp.summarize import estimate_tokens
 from cm_mcp.triage.followups import follow_ups
 from cm_mcp.triage.target import Target, logs_target, workloads_target
 from tests.conftest import fast_retries
+from tests.token_ruler import model_tokens
 from tests.triage_eval import (
     INCIDENT_FILES,
     LOG_TARGETS,
@@ -168,21 +169,29 @@ class Triaged:
     text: str
     #: API requests per path, counted by the sandbox
     sent: dict[str, int]
+    #: (text, structured content) tokens, by the independent ruler (tests/token_ruler.py)
+    tokens: tuple[int, int]
 
 
 async def _triage(
-    world: World, mcp: Client, tool: str, target: dict[str, Any], start: datetime, end: datetime
+    world: World,
+    mcp: Client,
+    tool: str,
+    target: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    **options: Any,
 ) -> Triaged:
     before = await _requests(world)
     result = await mcp.call_tool(
-        tool, {**target, "start_time": format_utc(start), "end_time": format_utc(end)}
+        tool, {**target, "start_time": format_utc(start), "end_time": format_utc(end), **options}
     )
     after = await _requests(world)
     text = "\n".join(block.text for block in result.content if hasattr(block, "text"))
     assert not result.is_error, text
     assert result.structured_content is not None
     sent = {path: after[path] - before.get(path, 0) for path in after if after[path] != before.get(path, 0)}
-    return Triaged(result.structured_content, text, sent)
+    return Triaged(result.structured_content, text, sent, model_tokens(result))
 
 
 def _check_spending(triaged: Triaged, kind: str) -> None:
@@ -237,15 +246,13 @@ async def test_each_scenario_incident_is_a_top_finding(incidents: World, group: 
     async with _mcp(incidents) as mcp:
         read = await mcp.call_tool(narrow["tool"], narrow["arguments"])
     assert not read.is_error
-    summary = read.structured_content["summary"]  # type: ignore[index]
-    assert summary["totals"]["matched"] > 0
-    if truth.kind == "logs":
-        patterns = [message_pattern(message) for message in truth.messages]
-        examples = [line["example"] for line in summary["templates"]]
-        assert any(pattern.match(example) for pattern in patterns for example in examples), examples
+    assert read.structured_content["summary"]["matched"] > 0  # type: ignore[index]
+    if truth.kind == "logs":  # the text has the templates' rows, with an example each
+        text = "\n".join(getattr(block, "text", "") for block in read.content)
+        patterns = [re.compile(message_pattern(message).pattern[1:-1]) for message in truth.messages]
+        assert any(pattern.search(text) for pattern in patterns), text
     # within the default token budget, text and structured content together (what a client forwards)
-    tokens = estimate_tokens(triaged.text) + estimate_tokens(json.dumps(triaged.result))
-    assert tokens <= 4_000, tokens
+    assert sum(triaged.tokens) <= DEFAULT_TOKENS, triaged.tokens
 
 
 def _is(finding: dict[str, Any], truth: Truth) -> bool:
@@ -273,7 +280,20 @@ async def test_a_finding_marks_new_templates_and_offers_the_stored_scroll(incide
         searched = await mcp.call_tool("results_search", local[0]["arguments"])
         assert await _requests(incidents) == before  # stored data: no API request
     assert not searched.is_error
-    assert searched.structured_content["summary"]["totals"]["matched"] > 0  # type: ignore[index]
+    assert searched.structured_content["summary"]["matched"] > 0  # type: ignore[index]
+
+
+async def test_a_small_budget_keeps_the_first_finding_and_says_what_was_left_out(incidents: World) -> None:
+    (truth,) = [one for one in builtin_truths(incidents.scenarios) if one.group == "builtin-atr-cluster-down"]
+    start, end = _window(truth, incidents.anchor)
+    async with _mcp(incidents) as mcp:
+        whole = await _triage(incidents, mcp, "logs_triage", truth.target, start, end, max_tokens=20_000)
+        small = await _triage(incidents, mcp, "logs_triage", truth.target, start, end, max_tokens=MIN_TOKENS)
+    assert sum(small.tokens) <= MIN_TOKENS < sum(whole.tokens), (small.tokens, whole.tokens)
+    assert small.result["omitted"] and "left out to fit max_tokens" in small.result["omitted"]
+    # the most abnormal finding stays: its scope, level, window and count
+    assert judge(small.result, replace(truth, messages=[]), top=1).found, small.text
+    assert small.result["figures"] == whole.result["figures"]  # the figures are never cut
 
 
 async def test_without_scroll_quota_templates_come_from_aggregations(tmp_path: Path) -> None:
@@ -297,7 +317,7 @@ async def test_without_scroll_quota_templates_come_from_aggregations(tmp_path: P
             triaged = await _triage(world, mcp, "logs_triage", truth.target, start, end)
     assert triaged.sent == {"/v2/logs/aggs": 2}, triaged.sent
     assert "no scroll (3 logs_scroll requests left" in triaged.result["spent"]["scroll"]
-    assert triaged.result["result_id"] is None
+    assert triaged.result.get("result_id") is None  # nothing stored (None fields are left out)
     verdict = judge(triaged.result, truth)
     assert verdict.found, f"{verdict.reasons}\n{triaged.text}"
 
@@ -365,4 +385,4 @@ def test_a_finding_over_10k_records_proposes_an_export(target: Target, scope: tu
     for call in calls:
         parse_request(FOLLOW_UP_MODELS[call.tool], call.arguments, now=start + timedelta(days=1))
     small = follow_ups(target, scope, [], 0, 3_600_000, 900, result_id="r1", stored=True)
-    assert [call.tool for call in small] == ["results_search", f"{target.kind}_scroll"]
+    assert [call.tool for call in small] == [f"{target.kind}_scroll", "results_search"]

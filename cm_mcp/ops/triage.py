@@ -312,7 +312,7 @@ def _result(
         baseline_records=analysis.baseline_records,
         significance_bar=round(analysis.significance, 1),
         best_score=round(best_score, 2),
-        best=where,
+        best=None if findings else where,  # with findings, the best is finding #1
         not_analysed=shape.other_records,
     )
     if shape.other_records:

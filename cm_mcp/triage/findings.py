@@ -49,7 +49,7 @@ ERROR_SEVERITY: Final = 5
 #: A sharpening value must carry this share of a finding's records (and more than its baseline share).
 SHARPEN_SHARE: Final = 0.8
 #: Points of a finding's sparkline at most (adjacent buckets are summed).
-SPARK_POINTS: Final = 48
+SPARK_POINTS: Final = 24
 TEMPLATES_SHOWN: Final = 5
 
 

@@ -51,20 +51,8 @@ def follow_ups(
     if target.kind == "workloads":
         filters = [{"term": {target.scope_fields[1]: dict(scope)[target.scope_fields[1]]}}, *filters]
     family = "logs" if target.kind == "logs" else "workloads"
+    # the narrow read first (what a tight budget keeps), then the free search of the stored sample
     calls: list[FollowUp] = []
-    if stored and result_id:
-        local = [
-            *({"term": {name: value}} for name, value in scope),
-            *extra_filters,
-            time_range(start_ms, end_ms),
-        ]
-        calls.append(
-            FollowUp(
-                tool="results_search",
-                arguments={"result_id": result_id, "filters": local, "size": SCROLL_SIZE},
-                why="the triage's sample of these records, already stored: no quota",
-            )
-        )
     if count > BATCH_ABOVE:
         calls.append(
             FollowUp(
@@ -80,4 +68,17 @@ def follow_ups(
             why="the records themselves, narrowed to this finding (one scroll request)",
         )
     )
+    if stored and result_id:
+        local = [
+            *({"term": {name: value}} for name, value in scope),
+            *extra_filters,
+            time_range(start_ms, end_ms),
+        ]
+        calls.append(
+            FollowUp(
+                tool="results_search",
+                arguments={"result_id": result_id, "filters": local, "size": SCROLL_SIZE},
+                why="the triage's sample of these records, already stored: no quota",
+            )
+        )
     return calls

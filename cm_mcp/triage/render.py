@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from cm_mcp.summarize.budget import estimate_tokens, fit
 from cm_mcp.summarize.text import truncate
@@ -41,18 +41,19 @@ def _finding_lines(finding: Finding) -> list[str]:
     lines = [
         f"#{finding.rank} score {finding.score:g} | {_scope(finding)} | {what} | {_short(finding.start)} .. "
         f"{_short(finding.end)} ({finding.resolution}) | {finding.count:,} vs {finding.expected:,.1f} expected{ratio}"
-        f" | baseline {finding.baseline_records:,}",
-        f"   {finding.evidence}",
+        + (f" | baseline {finding.baseline_records:,}" if finding.evidence else ""),
     ]
+    if finding.evidence:
+        lines.append(f"   {finding.evidence}")
     if finding.series:
         lines.append(
             f"   per {finding.series_interval}: {sparkline(finding.series)} (max {max(finding.series):,})"
         )
     for line in finding.templates:
+        # one real message per template (the structured content has the template's mask too)
         mark = "NEW " if line.new else ("    " if line.new is False else "  ? ")
         count = f"{line.count:,}" if line.exact else f">={line.count:,}"
-        example = f'  e.g. "{line.example}"' if line.example and line.example != line.template else ""
-        lines.append(f"   {mark}{count:>7}  {line.template}{example}")
+        lines.append(f"   {mark}{count:>7}  {line.example or line.template}")
     for call in finding.follow_up:
         lines.append(f"   next: {call.tool} {json.dumps(call.arguments, separators=(',', ':'))}")
     return lines
@@ -87,17 +88,26 @@ class _Shape:
     example: int
     follow_ups: int
     series: bool
+    #: the findings' figures only: no evidence sentence, no scores, examples without their masks
+    brief: bool = False
 
 
 def _shapes(findings: int) -> list[_Shape]:
+    # examples are the evidence (what the messages say): they are shortened last, after the other
+    # templates, the sparkline and the extra follow-ups, and before whole findings go
     shapes = [
         _Shape(findings, 5, 200, 3, True),
-        _Shape(findings, 3, 120, 2, True),
-        _Shape(findings, 3, 60, 1, True),
-        _Shape(findings, 2, 0, 1, False),
-        _Shape(findings, 1, 0, 1, False),
+        _Shape(findings, 3, 160, 2, True),
+        _Shape(findings, 3, 120, 1, True),
+        _Shape(findings, 2, 120, 1, True),
+        _Shape(findings, 2, 120, 1, False),
+        _Shape(findings, 1, 100, 1, False),
+        _Shape(findings, 1, 100, 1, False, brief=True),
     ]
-    shapes += [_Shape(n, 1, 0, 1, False) for n in range(findings - 1, 0, -1)]
+    shapes += [_Shape(n, 1, 80, 1, False, brief=True) for n in range(findings - 1, 0, -1)]
+    if findings:  # the first finding alone, as short as it gets (the smallest budget holds it)
+        shapes.append(_Shape(1, 1, 50, 0, False, brief=True))
+        shapes.append(_Shape(1, 0, 0, 0, False, brief=True))
     shapes.append(_Shape(0, 0, 0, 0, False))
     return shapes
 
@@ -105,36 +115,39 @@ def _shapes(findings: int) -> list[_Shape]:
 def _trimmed(result: TriageResult, shape: _Shape) -> TriageResult:
     findings = []
     for finding in result.findings[: shape.findings]:
-        templates = [
-            line.model_copy(
-                update={"example": truncate(line.example, shape.example)[0] if shape.example else ""}
-            )
-            for line in finding.templates[: shape.templates]
-        ]
+        templates = []
+        for line in finding.templates[: shape.templates]:
+            example = truncate(line.example, shape.example)[0] if shape.example else ""
+            mask = "" if shape.brief and example else line.template
+            templates.append(line.model_copy(update={"example": example, "template": mask}))
+        brief: dict[str, Any] = {"evidence": "", "scores": {}, "series_interval": ""} if shape.brief else {}
         findings.append(
             finding.model_copy(
                 update={
                     "templates": templates,
                     "follow_up": finding.follow_up[: shape.follow_ups],
                     "series": finding.series if shape.series else [],
+                    **brief,
                 }
             )
         )
     left = []
     dropped = len(result.findings) - len(findings)
     if dropped:
-        left.append(f"{dropped} finding(s) (raise max_tokens or lower max_findings)")
+        left.append(f"{dropped} finding(s)")
     cut_templates = sum(len(f.templates) for f in result.findings[: shape.findings]) - sum(
         len(f.templates) for f in findings
     )
     if cut_templates:
-        left.append(f"{cut_templates} template line(s)")
+        left.append(f"{cut_templates} template(s)")
     cut_calls = sum(len(f.follow_up) for f in result.findings[: shape.findings]) - sum(
         len(f.follow_up) for f in findings
     )
     if cut_calls:
-        left.append(f"{cut_calls} follow-up call(s)")
-    omitted = "; ".join(left) + " left out to fit max_tokens" if left else None
+        left.append(f"{cut_calls} follow-up(s)")
+    if shape.brief and findings:
+        left.append("evidence, scores, masks")
+    omitted = "left out to fit max_tokens (raise it for more): " + ", ".join(left) if left else None
     return result.model_copy(update={"findings": findings, "omitted": omitted})
 
 
