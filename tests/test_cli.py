@@ -152,3 +152,16 @@ def test_triage_with_invalid_options_names_the_field_and_sends_nothing(tmp_path:
     assert done.returncode == 1
     assert "start_time" in done.stderr and "at least 10 minutes" in done.stderr
     assert "nothing was sent" in done.stderr
+    # sandbox options without --sandbox are refused, as by every command
+    misplaced = _cm_mcp(
+        "triage",
+        "--application",
+        "atr",
+        "--app-type",
+        "kubernetes",
+        "--seed",
+        "3",
+        data_dir=tmp_path,
+        **offline,
+    )
+    assert misplaced.returncode == 2 and "--sandbox" in misplaced.stderr

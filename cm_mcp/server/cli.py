@@ -135,6 +135,8 @@ def _schemas(args: argparse.Namespace) -> int:
 def _triage(args: argparse.Namespace) -> int:
     from cm_mcp.server.triage_report import run_triage
 
+    if not _without_sandbox_options(args):
+        return 2
     return run_triage(args)
 
 

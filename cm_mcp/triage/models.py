@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class TemplateLine(BaseModel):
-    template: str
+    template: str = Field(description="the message's mask ('' when a tight budget kept only the example)")
     count: int = Field(description="records of this template in the finding's window")
     exact: bool = Field(description="counted by an aggregation (else: in the scroll's sample)")
     baseline: int | None = Field(default=None, description="records in the baseline (None: not checked)")
@@ -63,7 +63,9 @@ class Figures(BaseModel):
     baseline_records: dict[str, int]
     significance_bar: float = Field(description="LLR any interval reaches by chance with probability 1%")
     best_score: float = Field(description="highest score of any series (findings need > 1)")
-    best: str | None = Field(default=None, description="where that highest score was")
+    best: str | None = Field(
+        default=None, description="where that highest score was (absent with findings: it is finding #1)"
+    )
     not_analysed: int = Field(description="records in scopes beyond the terms sizes")
 
 
