@@ -13,7 +13,8 @@ data after the first, every log target and both workload targets, default baseli
 before): every finding there is a false one, listed with its day of the week (a Monday is compared
 with a Sunday: weekday-only events such as deploys are new against it).
 Requests come from the sandbox's own counters (/_sandbox/stats); tokens are the text plus the
-structured content, as a client forwards them.
+structured content, as a client forwards them, counted by tests/token_ruler.py (cl100k_base) and by the
+server's own estimate (what its budget fitting counts).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from cm_mcp.api.times import parse_iso8601
 from cm_mcp.sandbox.config import SandboxConfig
 from cm_mcp.sandbox.quotas import DEFAULT_LIMITS
 from cm_mcp.sandbox.runner import serve_sandbox
+from tests.token_ruler import ruler_name
 from tests.triage_eval import (
     LOG_TARGETS,
     WORKLOAD_TARGETS,
@@ -228,9 +230,11 @@ async def main() -> None:
             )
         )
     tokens = [run.tokens for run in runs]
-    print(_requests(runs))
+    estimated = [run.estimated for run in runs]
     print(
-        f"tokens per triage (text + structured): mean {statistics.mean(tokens):,.0f}, max {max(tokens):,} (budget 4,000)"
+        f"tokens per triage (text + structured, {ruler_name()}): mean {statistics.mean(tokens):,.0f}, "
+        f"max {max(tokens):,}; by the server's estimate: mean {statistics.mean(estimated):,.0f}, "
+        f"max {max(estimated):,} (budget 4,000, 10% kept free)"
     )
     print(f"{len(runs)} triages in {time.monotonic() - started:.0f} s")
 

@@ -29,6 +29,7 @@ from cm_mcp.sandbox.incidents import BUILTIN_INCIDENTS
 from cm_mcp.store import ResultStore
 from cm_mcp.triage.render import tokens_of
 from cm_mcp.triage.requests import LogsTriageRequest, WorkloadsTriageRequest
+from tests.token_ruler import count_tokens
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 #: The incident scenarios (quiet.json is the day without any).
@@ -210,7 +211,11 @@ def judge(result: dict[str, Any], truth: Truth, *, top: int = 3) -> Verdict:
 class Run:
     result: dict[str, Any]
     text: str
+    #: text + structured content (compact JSON, None fields left out, as sent), by the independent
+    #: ruler of tests/token_ruler.py (cl100k_base when it loads)
     tokens: int
+    #: the same by the server's own estimate (what its budget fitting counts)
+    estimated: int
     #: API requests per endpoint path, from the sandbox's /_sandbox/stats
     requests: dict[str, int]
 
@@ -250,7 +255,8 @@ async def run_triage(
     return Run(
         result=structured.model_dump(mode="json"),
         text=rendered.text,
-        tokens=tokens_of(structured, rendered.text),  # type: ignore[arg-type]
+        tokens=count_tokens(rendered.text) + count_tokens(structured.model_dump_json(exclude_none=True)),
+        estimated=tokens_of(structured, rendered.text),  # type: ignore[arg-type]
         requests=spent,
     )
 
