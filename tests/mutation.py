@@ -65,8 +65,8 @@ MUTANTS = (
         "template-post-merge-off",
         "templates are not merged after mining (one event split into many)",
         "cm_mcp/summarize/templates.py",
-        "    post_merge: bool = True\n\n\ndef _similarity",
-        "    post_merge: bool = False\n\n\ndef _similarity",
+        "            merge = merge_key(template) if self._options.post_merge else (str(index),)\n",
+        "            merge = (str(index),)\n",
         ("tests/test_summarize_templates.py",),
     ),
     Mutant(
