@@ -229,6 +229,7 @@ async def main() -> None:
                 for day, v in sorted(by_weekday.items(), key=lambda kv: WEEKDAYS.index(kv[0]))
             )
         )
+    print(_requests(runs))
     tokens = [run.tokens for run in runs]
     estimated = [run.estimated for run in runs]
     print(
