@@ -13,7 +13,7 @@ import pytest
 
 from cm_mcp.dsl import DocIndex, DocQuery, DSLError
 from cm_mcp.dsl.datemath import iso_ms, parse_iso_ms
-from cm_mcp.dsl.index import _timestamp_ms
+from cm_mcp.dsl.spec import timestamp_ms as _timestamp_ms
 from cm_mcp.dsl.query import term_candidates, tokenize
 from cm_mcp.dsl.schema import MISSING_TS, TEXT_FIELDS
 
