@@ -46,6 +46,8 @@ class DocIndex:
     Not thread-safe for writes; reads after `add` see the new documents (each `add` commits).
     """
 
+    engine = "tantivy"
+
     def __init__(
         self,
         path: str | Path | None = None,
@@ -57,6 +59,8 @@ class DocIndex:
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
             marker = self.path / sc.MARKER_FILE
+            if (self.path / "cm-duck-manifest.json").exists():
+                raise DSLError("index", f"{self.path} was built by another engine (DuckDB); delete it and rebuild it")
             if tantivy.Index.exists(str(self.path)):
                 try:
                     found = json.loads(marker.read_text())

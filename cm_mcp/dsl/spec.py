@@ -34,7 +34,7 @@ MISSING_TS: Final = -(2**62)
 UTC_ZONES: Final = (None, "UTC", "Z", "+00:00", "Etc/UTC")
 
 # Alphanumeric runs (Unicode), without "_": tantivy's default analyzer and DuckDB's `[\pL\pN]+` alike.
-_TOKEN = re.compile(r"[^\W_]+")
+TOKEN_RE = re.compile(r"[^\W_]+")
 #: Tokens of this many UTF-8 bytes or more are dropped (tantivy's RemoveLongFilter).
 MAX_TOKEN_BYTES: Final = 40
 _INT_RE = re.compile(r"-?\d+")
@@ -88,7 +88,7 @@ def is_text(field: str) -> bool:
 # -- values ---------------------------------------------------------------------------------------------
 def tokenize(text: str) -> list[str]:
     """Alphanumeric runs, lowercased, long tokens dropped (tantivy's default analyzer)."""
-    return [t for t in map(str.lower, _TOKEN.findall(text)) if len(t.encode()) < MAX_TOKEN_BYTES]
+    return [t for t in map(str.lower, TOKEN_RE.findall(text)) if len(t.encode()) < MAX_TOKEN_BYTES]
 
 
 def term_candidates(value: object) -> list[TermValue]:

@@ -1,0 +1,432 @@
+"""OpenSearch filter DSL (a list of filters, ANDed) to a SQL condition over one document row `d` of
+a DuckIndex (`d.did`, `d.id`, `d.ix`, `d.ts`, `d.src`), with the same meaning as the tantivy engine:
+
+- a field's values are every value at its path (nested objects, literal dotted keys and arrays alike);
+  `term` matches a value of the same type, "1024" matching the number too (`term_candidates`);
+- `match`/`match_phrase` on the text fields compare tokens (alphanumeric runs, case-insensitive, as
+  RE2's `[\\pL\\pN]`: Unicode, like the Python tokenizer), on any other field the whole value ignoring
+  case; `x.keyword`, `_id`, `_index` and `@timestamp` stay exact;
+- `@timestamp` is the `ts` column (epoch ms), `_id` and `_index` are `id` and `ix`.
+
+Every condition is two-valued (never NULL), so NOT and bool `must_not` mean what they say.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cm_mcp.dsl.catalog import SUPPORTED_FILTERS
+from cm_mcp.dsl.datemath import parse_date, to_ms
+from cm_mcp.dsl.duck.structure import Column, Resolved, Structure, quote, resolve
+from cm_mcp.dsl.errors import DSLError
+from cm_mcp.dsl.spec import (
+    MISSING_TS,
+    UTC_ZONES,
+    DocQuery,
+    Filter,
+    is_text,
+    is_timestamp,
+    min_should,
+    number,
+    single_field,
+    strip_keyword,
+    term_candidates,
+    tokenize,
+)
+
+TRUE, FALSE = "true", "false"
+#: A character that is not part of a token (the complement of the tokenizer's alphanumeric runs).
+_SEP = r"[^\pL\pN]"
+_SPECIAL = {"_id": "d.id", "_index": "d.ix"}
+_HUGEINT = 2**127
+#: Evaluates a sloppy phrase in Python: (field, tokens, slop, SQL condition every match satisfies) ->
+#: the matching documents' ids.
+SloppyPhrase = Callable[[Resolved, list[str], int, str], list[int]]
+
+
+def lit(value: object) -> str:
+    """A typed SQL literal (integers as HUGEINT, floats round-trip exact as DOUBLE)."""
+    if isinstance(value, bool):
+        return TRUE if value else FALSE
+    if isinstance(value, int):
+        return f"{value}::HUGEINT"
+    if isinstance(value, float):
+        return f"'{value!r}'::DOUBLE"
+    return quote(str(value))
+
+
+def any_of(parts: Sequence[str]) -> str:
+    parts = [p for p in parts if p != FALSE]
+    if not parts:
+        return FALSE
+    if TRUE in parts:
+        return TRUE
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def all_of(parts: Sequence[str]) -> str:
+    parts = [p for p in parts if p != TRUE]
+    if not parts:
+        return TRUE
+    if FALSE in parts:
+        return FALSE
+    return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+
+def not_(cond: str) -> str:
+    return FALSE if cond == TRUE else TRUE if cond == FALSE else f"(NOT {cond})"
+
+
+def each(column: Column, predicate: Callable[[str], str]) -> str:
+    """Any value of `column` satisfies `predicate` (false when it has none)."""
+    if column.many:
+        return f"coalesce(list_bool_or(list_transform({column.expr}, lambda _v: {predicate('_v')})), false)"
+    return f"coalesce({predicate(column.expr)}, false)"
+
+
+def ts_range(lo: int | None, hi: int | None) -> str:
+    """Inclusive epoch-ms range on @timestamp; documents without one are never inside."""
+    lo = MISSING_TS + 1 if lo is None else max(lo, MISSING_TS + 1)
+    if hi is None:
+        return f"d.ts >= {lo}"
+    return FALSE if lo > hi else f"d.ts BETWEEN {lo} AND {hi}"
+
+
+class FilterCompiler:
+    def __init__(self, structure: Structure, now: datetime | None = None, sloppy: SloppyPhrase | None = None):
+        self.structure = structure
+        self.now = now or datetime.now(UTC)
+        self.sloppy = sloppy
+        self._resolved: dict[str, Resolved] = {}
+
+    def field(self, name: str) -> Resolved:
+        key = strip_keyword(name)
+        if key not in self._resolved:
+            self._resolved[key] = resolve(self.structure, key)
+        return self._resolved[key]
+
+    # -- entry points -------------------------------------------------------------------------------
+    def build(self, q: DocQuery) -> str:
+        parts = [self.filters(q.filters, "filters")]
+        if q.start is not None or q.end is not None:
+            lo = None if q.start is None else self._window_bound(q.start, "start", round_up=False)
+            hi = None if q.end is None else self._window_bound(q.end, "end", round_up=True)
+            parts.append(ts_range(lo, hi))
+        for fname, allowed in (q.routing or {}).items():
+            values = list(allowed)
+            if "*" in values:
+                continue
+            parts.append(self.terms(fname, values, f"routing.{fname}"))
+        return all_of(parts)
+
+    def filters(self, filters: Sequence[Filter] | Filter, path: str) -> str:
+        if isinstance(filters, Mapping):
+            filters = [filters]
+        return all_of([self.one(f, f"{path}[{i}]") for i, f in enumerate(filters)])
+
+    def one(self, flt: Filter, path: str) -> str:
+        if not isinstance(flt, Mapping) or len(flt) != 1:
+            raise DSLError(path, "each filter must be an object with exactly one query type")
+        ((kind, body),) = flt.items()
+        handler = getattr(self, f"_q_{kind}", None) if kind in SUPPORTED_FILTERS else None
+        if handler is None:
+            raise DSLError(
+                f"{path}.{kind}", f"unsupported query type; supported: {', '.join(SUPPORTED_FILTERS)}"
+            )
+        result: str = handler(body, f"{path}.{kind}")
+        return result
+
+    # -- values -------------------------------------------------------------------------------------
+    def terms(self, fname: str, values: Sequence[object], path: str) -> str:
+        """Documents with a value of `fname` equal to one of `values` (typed, see term_candidates)."""
+        if is_timestamp(fname):
+            ms = [parse_date(v, now=self.now, round_up=False, path=path) for v in values]
+            return any_of([ts_range(m, m) for m in ms])
+        cands: list[Any] = []
+        for i, v in enumerate(values):
+            if v is None or isinstance(v, Mapping | list):
+                raise DSLError(f"{path}[{i}]", f"term values must be scalars, got {v!r}")
+            cands.extend([str(v)] if strip_keyword(fname) in _SPECIAL else term_candidates(v))
+        if not cands:
+            return FALSE
+        special = _SPECIAL.get(strip_keyword(fname))
+        if special:
+            return f"{special} IN ({', '.join(quote(str(c)) for c in dict.fromkeys(cands))})"
+        strs = [c for c in cands if isinstance(c, str)]
+        bools = [c for c in cands if isinstance(c, bool)]
+        ints = [c for c in cands if isinstance(c, int) and not isinstance(c, bool) and abs(c) < _HUGEINT]
+        floats = [c for c in cands if isinstance(c, float)]
+        by_type: dict[str, list[Any]] = {
+            "VARCHAR": strs,
+            "BOOLEAN": bools,
+            "HUGEINT": ints,
+            "DOUBLE": [*ints, *floats],
+        }
+        loose = [f"s IN ({_list(strs)})"] if strs else []
+        loose += [f"b = {lit(b)}" for b in dict.fromkeys(bools)]
+        loose += [f"coalesce(i = {lit(v)}, n = {_double(float(v))})" for v in dict.fromkeys(ints)]
+        loose += [f"(i IS NULL AND n = {lit(v)})" for v in dict.fromkeys(floats)]
+        return self.match_values(
+            fname,
+            lambda col: (
+                (lambda x: f"{x} IN ({_list(by_type[col.type], col.type)})") if by_type[col.type] else None
+            ),
+            any_of(loose),
+        )
+
+    def match_values(
+        self,
+        fname: str,
+        make: Callable[[Column], Callable[[str], str] | None],
+        loose: str,
+        *,
+        exact: bool = True,
+    ) -> str:
+        """Documents where a value of `fname` satisfies the column predicate `make(column)` (None: a
+        column of that type never does) or, in JSON subtrees, the leaves-table condition `loose`."""
+        resolved = self.field(fname)
+        parts = []
+        for column in resolved.columns:
+            predicate = make(column)
+            if predicate is not None:
+                parts.append(each(column, predicate))
+        if resolved.loose and loose != FALSE:
+            parts.append(self.in_leaves(resolved.path, loose, exact=exact))
+        return any_of(parts)
+
+    @staticmethod
+    def in_leaves(path: str, condition: str, *, exact: bool) -> str:
+        where = f"path = {quote(path)}"
+        if not exact:
+            where = f"({where} OR starts_with(path, {quote(path + '.')}))"
+        cond = "" if condition == TRUE else f" AND {condition}"
+        return f"d.did IN (SELECT did FROM leaves WHERE {where}{cond})"
+
+    def exists(self, fname: str, *, below: bool = True) -> str:
+        special = strip_keyword(fname)
+        if is_timestamp(special):
+            return ts_range(None, None)
+        if special in _SPECIAL:
+            return TRUE
+        resolved = self.field(fname)
+        columns = resolved.columns + (resolved.below if below else [])
+        parts = [
+            f"coalesce(list_count({c.expr}) > 0, false)" if c.many else f"({c.expr} IS NOT NULL)"
+            for c in columns
+        ]
+        if resolved.loose:
+            parts.append(self.in_leaves(resolved.path, TRUE, exact=not below))
+        return any_of(parts)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _window_bound(self, value: datetime | str | int, path: str, *, round_up: bool) -> int:
+        if isinstance(value, datetime):
+            return to_ms(value)
+        return parse_date(value, now=self.now, round_up=round_up, path=path)
+
+    # -- query types --------------------------------------------------------------------------------
+    def _q_term(self, body: object, path: str) -> str:
+        fname, spec = single_field(body, path)
+        if isinstance(spec, Mapping):
+            if "value" not in spec:
+                raise DSLError(f"{path}.{fname}", "expected {value: ...}")
+            spec = spec["value"]
+        return self.terms(fname, [spec], f"{path}.{fname}")
+
+    def _q_terms(self, body: object, path: str) -> str:
+        fname, spec = single_field(body, path)
+        if not isinstance(spec, list):
+            raise DSLError(f"{path}.{fname}", "expected a list of values")
+        return self.terms(fname, spec, f"{path}.{fname}")
+
+    def _q_exists(self, body: object, path: str) -> str:
+        if not isinstance(body, Mapping) or not isinstance(body.get("field"), str):
+            raise DSLError(path, "expected {field: name}")
+        # Like OpenSearch, an object "exists" when any leaf below it does.
+        return self.exists(body["field"])
+
+    def _q_range(self, body: object, path: str) -> str:
+        fname, spec = single_field(body, path)
+        p = f"{path}.{fname}"
+        if not isinstance(spec, Mapping):
+            raise DSLError(p, "expected {gt|gte|lt|lte: value}")
+        known = {"gt", "gte", "lt", "lte", "format", "time_zone", "boost", "relation"}
+        bad = sorted(set(spec) - known)
+        if bad:
+            raise DSLError(
+                f"{p}.{bad[0]}", "unsupported range parameter; supported: gt, gte, lt, lte, format"
+            )
+        if spec.get("time_zone") not in UTC_ZONES:
+            raise DSLError(f"{p}.time_zone", "only UTC is supported")
+        if is_timestamp(fname):
+            return self._ts_range(spec, p)
+        return self._num_range(fname, spec, p)
+
+    def _ts_range(self, spec: Mapping[str, Any], p: str) -> str:
+        fmt = spec.get("format")
+        lo: int | None = None
+        hi: int | None = None
+        # Rounding: gte/lt round down, gt/lte round up (OpenSearch), then exclusivity becomes +-1 ms.
+        if "gte" in spec:
+            lo = parse_date(spec["gte"], now=self.now, round_up=False, path=f"{p}.gte", fmt=fmt)
+        if "gt" in spec:
+            v = parse_date(spec["gt"], now=self.now, round_up=True, path=f"{p}.gt", fmt=fmt) + 1
+            lo = v if lo is None else max(lo, v)
+        if "lte" in spec:
+            hi = parse_date(spec["lte"], now=self.now, round_up=True, path=f"{p}.lte", fmt=fmt)
+        if "lt" in spec:
+            v = parse_date(spec["lt"], now=self.now, round_up=False, path=f"{p}.lt", fmt=fmt) - 1
+            hi = v if hi is None else min(hi, v)
+        if lo is not None and hi is not None and lo > hi:
+            return FALSE
+        return ts_range(lo, hi)
+
+    def _num_range(self, fname: str, spec: Mapping[str, Any], p: str) -> str:
+        bounds: list[tuple[str, float]] = []
+        for op in ("gt", "gte", "lt", "lte"):
+            if op in spec and spec[op] is not None:
+                bounds.append((op, number(spec[op], f"{p}.{op}")))
+        if not bounds:
+            return self.exists(fname, below=False)
+        if strip_keyword(fname) in _SPECIAL:
+            raise DSLError(p, "numeric range is not supported on this field")
+        ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+        def inside(x: str) -> str:
+            return " AND ".join(f"{x} {ops[op]} {_double(v)}" for op, v in bounds)
+
+        numeric = ("HUGEINT", "DOUBLE")
+        return self.match_values(
+            fname,
+            lambda col: inside if col.type in numeric else None,
+            f"n IS NOT NULL AND {inside('n')}",
+        )
+
+    def _q_bool(self, body: object, path: str) -> str:
+        if not isinstance(body, Mapping):
+            raise DSLError(path, "expected an object")
+        known = {"must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name"}
+        bad = sorted(set(body) - known)
+        if bad:
+            raise DSLError(
+                f"{path}.{bad[0]}", "unknown bool clause; supported: must, filter, should, must_not"
+            )
+
+        def clauses(key: str) -> list[str]:
+            raw = body.get(key, [])
+            items = [raw] if isinstance(raw, Mapping) else list(raw)
+            return [self.one(f, f"{path}.{key}[{i}]") for i, f in enumerate(items)]
+
+        must = clauses("must") + clauses("filter")
+        should = clauses("should")
+        must_not = clauses("must_not")
+        msm = min_should(
+            body.get("minimum_should_match"), len(should), bool(must), f"{path}.minimum_should_match"
+        )
+        if msm > len(should):
+            return FALSE
+        parts = list(must)
+        if msm == 1:
+            parts.append(any_of(should))
+        elif msm > 1:
+            parts.append("(" + " + ".join(f"({s})::INTEGER" for s in should) + f") >= {msm}")
+        parts.extend(not_(q) for q in must_not)
+        return all_of(parts)
+
+    def _text_spec(self, body: object, path: str, extra: set[str]) -> tuple[str, Any, Mapping[str, Any]]:
+        fname, spec = single_field(body, path)
+        opts: Mapping[str, Any] = {}
+        if isinstance(spec, Mapping):
+            opts = spec
+            bad = sorted(set(spec) - ({"query", "boost", "analyzer"} | extra))
+            if bad:
+                raise DSLError(
+                    f"{path}.{fname}.{bad[0]}",
+                    f"unsupported option; supported: query, {', '.join(sorted(extra))}",
+                )
+            if "query" not in spec:
+                raise DSLError(f"{path}.{fname}", "expected {query: ...}")
+            spec = spec["query"]
+        return fname, spec, opts
+
+    def _q_match(self, body: object, path: str) -> str:
+        fname, text, opts = self._text_spec(body, path, {"operator", "zero_terms_query"})
+        if not isinstance(text, str) or not is_text(fname):
+            return self._keyword_match(fname, text, f"{path}.{fname}")
+        op = str(opts.get("operator", "or")).lower()
+        if op not in ("or", "and"):
+            raise DSLError(f"{path}.{fname}.operator", "expected 'or' or 'and'")
+        tokens = list(dict.fromkeys(tokenize(text)))
+        if not tokens:
+            return FALSE
+        if op == "or":
+            return self._text(fname, _token_regex("(?:" + "|".join(tokens) + ")"))
+        return all_of([self._text(fname, _token_regex(t)) for t in tokens])
+
+    def _q_match_phrase(self, body: object, path: str) -> str:
+        fname, text, opts = self._text_spec(body, path, {"slop"})
+        if not isinstance(text, str) or not is_text(fname):
+            return self._keyword_match(fname, text, f"{path}.{fname}")
+        tokens = tokenize(text)
+        if not tokens:
+            return FALSE
+        slop = int(opts.get("slop", 0))
+        if slop > 0 and len(tokens) > 1 and self.sloppy is not None:
+            candidates = all_of([self._text(fname, _token_regex(t)) for t in dict.fromkeys(tokens)])
+            if candidates == FALSE:
+                return FALSE
+            ids = self.sloppy(self.field(fname), tokens, slop, candidates)
+            return f"d.did IN ({', '.join(map(str, ids))})" if ids else FALSE
+        return self._text(fname, _token_regex((_SEP + "+").join(tokens)))
+
+    def _text(self, fname: str, pattern: str) -> str:
+        regex = quote(pattern)
+        return self.match_values(
+            fname,
+            lambda col: (lambda x: f"regexp_matches({x}, {regex})") if col.type == "VARCHAR" else None,
+            f"s IS NOT NULL AND regexp_matches(s, {regex})",
+        )
+
+    def _keyword_match(self, fname: str, value: object, path: str) -> str:
+        """match/match_phrase on a keyword field (or with a non-string query): the whole value, like
+        `term`, ignoring case for strings; `x.keyword`, `_id`, `_index` and `@timestamp` stay exact."""
+        exact = self.terms(fname, [value], path)
+        if (
+            not isinstance(value, str)
+            or value.lower() == value.upper()  # nothing to fold
+            or fname.endswith(".keyword")
+            or strip_keyword(fname) in _SPECIAL
+            or is_timestamp(fname)
+        ):
+            return exact
+        folded = f"lower({quote(value)})"
+        ignoring_case = self.match_values(
+            fname,
+            lambda col: (lambda x: f"lower({x}) = {folded}") if col.type == "VARCHAR" else None,
+            f"s IS NOT NULL AND lower(s) = {folded}",
+        )
+        return any_of([exact, ignoring_case])
+
+
+def _token_regex(body: str) -> str:
+    """Case-insensitive RE2 pattern: `body` between token boundaries (RE2's \\pL/\\pN are Unicode)."""
+    return f"(?i)(?:^|{_SEP}){body}(?:$|{_SEP})"
+
+
+def _double(value: float) -> str:
+    if math.isinf(value):
+        return f"'{'-' if value < 0 else ''}inf'::DOUBLE"
+    return f"'{value!r}'::DOUBLE"
+
+
+def _list(values: Sequence[object], typ: str | None = None) -> str:
+    out = []
+    for v in dict.fromkeys(values):
+        if typ == "DOUBLE" and not isinstance(v, str | bool):
+            out.append(_double(float(v)))  # type: ignore[arg-type]
+        else:
+            out.append(lit(v))
+    return ", ".join(out)

@@ -1,0 +1,376 @@
+"""Files of hits into Parquet segments, entirely inside DuckDB (no per-document Python).
+
+Per file, two passes of DuckDB's own JSON reader: `json_structure` of every record (merged into the
+index's structure, see structure.py), then `json_transform` of each record into the typed row written
+to the segment. A file DuckDB cannot take as it is (bare documents or non-string ids, which need the
+store's normalisation; a record count other than the verified one; anything DuckDB fails to parse) is
+read through its `fallback` instead: the store's own reader, one prepared line per record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from cm_mcp.dsl.duck import segments as sg
+from cm_mcp.dsl.duck.structure import (
+    JSON,
+    Structure,
+    json_nodes,
+    merge,
+    normalise,
+    quote,
+    relative_path,
+    source_structure,
+)
+from cm_mcp.dsl.errors import DSLError
+from cm_mcp.dsl.spec import MISSING_TS, timestamp_value_ms
+
+#: Key of a prepared line that carries a hit whose `_id`/`_index`/`_source` had to be normalised for
+#: the index: the normalised fields sit beside it and this key holds the hit's own JSON text.
+WRAP_KEY: Final = "cm-mcp:raw"
+#: The timestamp shape DuckDB converts itself; any other value is converted by Python, once per value.
+_STRICT_TS: Final = r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z"
+_I64: Final = (-(2**63), 2**63 - 1)
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file of hit records for `DuckIndex.add_files`.
+
+    `records`: the count verified at download (another count means damage: the fallback decides).
+    `prepared`: lines from `prepare_line`, taken as they are; otherwise records follow the store's
+    normalisation (a missing or empty `_id` gets a synthetic one), which only the fallback applies.
+    `fallback`: prepared lines of the same records (raises the store's error on a damaged file).
+    """
+
+    path: Path
+    gzip: bool = False
+    array: bool = False
+    records: int | None = None
+    prepared: bool = False
+    fallback: Callable[[], Iterable[bytes]] | None = None
+
+
+def prepare_line(hit: Mapping[str, Any], raw: bytes | None = None) -> bytes:
+    """One hit as a line DuckDB loads: its own JSON text (`raw` when given and usable) when `_id` and
+    `_index` are strings (or `_index` absent) and `_source` an object; otherwise a wrapper with those
+    fields normalised for the index (`str()`, `{}`) and the hit's own text under WRAP_KEY."""
+    src = hit.get("_source")
+    index = hit.get("_index", "")
+    if type(src) is dict and type(hit.get("_id")) is str and type(index) is str:
+        if raw is not None:
+            text = raw.strip()
+            if text.startswith(b"{") and text.endswith(b"}") and b"\n" not in text:
+                return text + b"\n"
+        return _DUMPS(hit if type(hit) is dict else dict(hit)).encode() + b"\n"
+    wrapper = {
+        "_index": str(index),
+        "_id": str(hit.get("_id", "")),
+        "_source": dict(src) if isinstance(src, Mapping) else {},
+        WRAP_KEY: _DUMPS(dict(hit)),
+    }
+    return _DUMPS(wrapper).encode() + b"\n"
+
+
+@dataclass
+class _Scan:
+    source: SourceFile
+    path: Path  # what pass 2 reads: the file itself or its prepared copy
+    gzip: bool
+    array: bool
+    hit_shapes: list[dict[str, Any]]
+    rows: int
+    temp: Path | None = None
+
+
+class Loader:
+    """Appends files to the index in `folder` whose manifest is `manifest` (updated in place)."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, folder: Path, manifest: sg.Manifest) -> None:
+        self.cur = cur
+        self.folder = folder
+        self.manifest = manifest
+
+    def add(
+        self,
+        files: Sequence[SourceFile],
+        *,
+        dedup: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+        between_files: Callable[[], None] | None = None,
+    ) -> int:
+        scans: list[_Scan] = []
+        try:
+            for source in files:
+                if between_files is not None:
+                    between_files()
+                scans.append(self._scan(source))
+            self._settle_structure(scans)
+            added = 0
+            for scan in scans:
+                if between_files is not None:
+                    between_files()
+                added += self._write(scan, dedup)
+                if on_progress is not None:
+                    on_progress(added)
+            return added
+        finally:
+            for scan in scans:
+                if scan.temp is not None:
+                    scan.temp.unlink(missing_ok=True)
+
+    # -- pass 1: structures and counts ------------------------------------------------------------------
+    def _scan(self, source: SourceFile) -> _Scan:
+        shapes = self._shapes(source.path, source.gzip, source.array)
+        ok = shapes is not None and all(_regular(s) for s, _ in shapes)
+        if ok and source.records is not None and shapes is not None:
+            ok = sum(n for _, n in shapes) == source.records
+        if ok and shapes is not None:
+            return _Scan(
+                source,
+                source.path,
+                source.gzip,
+                source.array,
+                [s for s, _ in shapes],
+                sum(n for _, n in shapes),
+            )
+        return self._prepared(source)
+
+    def _prepared(self, source: SourceFile) -> _Scan:
+        if source.fallback is None:
+            raise DSLError("files", f"{source.path.name}: not a file of hit records the index can read")
+        temp = self.folder / f".prepared-{secrets.token_hex(4)}.ndjson"
+        with open(temp, "wb") as out:
+            for line in source.fallback():
+                out.write(line)
+        shapes = self._shapes(temp, False, False) or []
+        if not all(_regular(s) for s, _ in shapes):
+            temp.unlink(missing_ok=True)
+            raise DSLError("files", f"{source.path.name}: prepared records are not loadable")
+        prepared = SourceFile(temp, prepared=True)
+        return _Scan(prepared, temp, False, False, [s for s, _ in shapes], sum(n for _, n in shapes), temp)
+
+    def _shapes(self, path: Path, gz: bool, array: bool) -> list[tuple[dict[str, Any], int]] | None:
+        try:
+            rows = self.cur.execute(
+                f"SELECT json_structure(json), count(*) FROM {_reader(path, gz, array)} GROUP BY 1"
+            ).fetchall()
+        except duckdb.Error:
+            return None  # not parseable by DuckDB: the fallback reads it (and reports real damage)
+        return [(json.loads(text), int(n)) for text, n in rows]
+
+    def _settle_structure(self, scans: list[_Scan]) -> None:
+        merged: Structure = self.manifest.structure if self.manifest.segments else "NULL"
+        for scan in scans:
+            for shape in scan.hit_shapes:
+                src = shape.get("_source")
+                merged = merge(merged, normalise(src if isinstance(src, dict) else "NULL"))
+        settled = source_structure(merged)
+        if settled == self.manifest.structure:
+            return
+        old = self.manifest.segments
+        self.manifest.structure = settled
+        if old:
+            self.manifest.segments = [self._restructure(seg) for seg in old]
+            sg.write_manifest(self.folder, self.manifest)
+            for seg in old:
+                _remove(self.folder, seg)
+
+    # -- pass 2: typed rows -----------------------------------------------------------------------------
+    def _write(self, scan: _Scan, dedup: bool) -> int:
+        wrapped = any(WRAP_KEY in s for s in scan.hit_shapes)
+        hit: dict[str, Structure] = {
+            "_id": "VARCHAR",
+            "_index": "VARCHAR",
+            "_source": self.manifest.structure,
+        }
+        if wrapped:
+            hit[WRAP_KEY] = "VARCHAR"
+        raw = (
+            f"CAST(coalesce(struct_extract(j, {quote(WRAP_KEY)}), json) AS VARCHAR)"
+            if wrapped
+            else "CAST(json AS VARCHAR)"
+        )
+        select = (
+            f"SELECT {self.manifest.next_did - 1} + row_number() OVER () AS did, j._id AS id, "
+            f"coalesce(j._index, '') AS ix, {self._ts_expr('j._source')} AS ts, {raw} AS raw, j._source AS src "
+            f"FROM (SELECT json, json_transform(json, {sg.structure_literal(hit)}) AS j "
+            f"FROM {_reader(scan.path, scan.gzip, scan.array)})"
+        )
+        target = sg.new_name(self.folder, "docs")
+        if dedup:
+            self.cur.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {select}")
+            seen = [s.docs for s in self.manifest.segments]
+            anti = (
+                f"AND NOT EXISTS (SELECT 1 FROM {sg._read(self.folder, seen)} p WHERE p.id = s.id)"
+                if seen
+                else ""
+            )
+            select = (
+                f"SELECT * FROM _stage s WHERE true {anti} "
+                "QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY s.did) = 1 ORDER BY s.did"
+            )
+        written = self._copy(select, target)
+        self.manifest.next_did += scan.rows
+        if dedup:
+            self.cur.execute("DROP TABLE IF EXISTS _stage")
+        if written and not scan.source.prepared and self._count(target, "id = ''"):
+            # An empty `_id`: the store gives such records a synthetic one, which only its reader does.
+            target.unlink()
+            return self._write(self._prepared(scan.source), dedup)
+        if not written:
+            target.unlink(missing_ok=True)
+            return 0
+        target = self._fix_timestamps(target)
+        leaves = self._leaves(target)
+        self.manifest.segments.append(sg.Segment(target.name, leaves.name if leaves else None, written))
+        return written
+
+    def _copy(self, select: str, target: Path) -> int:
+        row = self.cur.execute(f"COPY ({select}) TO {sg.sql_path(target)} {sg.PARQUET_OPTIONS}").fetchone()
+        return int(row[0]) if row else 0
+
+    def _count(self, docs: Path, condition: str) -> int:
+        row = self.cur.execute(
+            f"SELECT count(*) FROM read_parquet({sg.sql_path(docs)}) WHERE {condition}"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- timestamps ---------------------------------------------------------------------------------------
+    def _stamp_type(self) -> str | None:
+        root = self.manifest.structure
+        stamp = root.get("@timestamp") if isinstance(root, dict) else None
+        return stamp if isinstance(stamp, str) else None
+
+    def _ts_expr(self, src: str) -> str:
+        """Epoch ms in SQL for the common shapes; NULL where Python must decide (`_fix_timestamps`)."""
+        kind = self._stamp_type()
+        stamp = f"struct_extract({src}, {quote('@timestamp')})"
+        if kind == "VARCHAR":
+            return (
+                f"CASE WHEN {stamp} IS NULL THEN {MISSING_TS} WHEN regexp_full_match({stamp}, '{_STRICT_TS}') "
+                f"THEN epoch_ms(TRY_CAST(left({stamp}, 23) AS TIMESTAMP)) END"
+            )
+        if kind == "HUGEINT":
+            return f"CASE WHEN {stamp} IS NULL THEN {MISSING_TS} ELSE TRY_CAST({stamp} AS BIGINT) END"
+        if kind == JSON:
+            return f"CASE WHEN {stamp} IS NULL THEN {MISSING_TS} END"
+        return f"{MISSING_TS}::BIGINT"
+
+    def _fix_timestamps(self, docs: Path) -> Path:
+        """Rewrite the segment with the epoch ms of timestamps SQL left to Python (rare shapes)."""
+        if not self._count(docs, "ts IS NULL"):
+            return docs
+        kind = self._stamp_type()
+        text = f"CAST(struct_extract(s.src, {quote('@timestamp')}) AS VARCHAR)"
+        values = [
+            r[0]
+            for r in self.cur.execute(
+                f"SELECT DISTINCT {text} FROM read_parquet({sg.sql_path(docs)}) s WHERE s.ts IS NULL"
+            ).fetchall()
+        ]
+        mapping = ", ".join(f"({quote(v)}, {_python_ms(v, kind)})" for v in values)
+        fixed = sg.new_name(self.folder, "docs")
+        self._copy(
+            f"SELECT s.* REPLACE (coalesce(s.ts, m.ms, {MISSING_TS}) AS ts) FROM read_parquet({sg.sql_path(docs)}) s "
+            f"LEFT JOIN (VALUES {mapping}) m(t, ms) ON m.t = {text} ORDER BY s.did",
+            fixed,
+        )
+        docs.unlink()
+        return fixed
+
+    # -- JSON subtrees --------------------------------------------------------------------------------------
+    def _leaves(self, docs: Path) -> Path | None:
+        """The typed scalar leaves of the segment's JSON subtrees, by OpenSearch field path."""
+        nodes = list(json_nodes(self.manifest.structure))
+        if not nodes:
+            return None
+        parts = []
+        for base, expr, many in nodes:
+            value = f"unnest({expr})" if many else expr
+            parts.append(
+                f"SELECT u.did, {quote(base)} AS base, t.fullkey AS fk, t.type AS ty, t.atom AS atom "
+                f"FROM (SELECT s.did, {value} AS v FROM read_parquet({sg.sql_path(docs)}) s) u, json_tree(u.v) t "
+                "WHERE t.type NOT IN ('OBJECT', 'ARRAY', 'NULL')"
+            )
+        self.cur.execute(f"CREATE OR REPLACE TEMP TABLE _lv AS {' UNION ALL '.join(parts)}")
+        try:
+            keys = self.cur.execute("SELECT DISTINCT base, fk FROM _lv").fetchall()
+            if not keys:
+                return None
+            rows = ", ".join(
+                f"({quote(base)}, {quote(fk)}, {quote('.'.join(p for p in (base, relative_path(fk)) if p))})"
+                for base, fk in keys
+            )
+            target = sg.new_name(self.folder, "leaves")
+            self._copy(
+                "SELECT l.did, m.path, "
+                "CASE WHEN l.ty = 'VARCHAR' THEN json_extract_string(l.atom, '$') END AS s, "
+                "CASE WHEN l.ty IN ('UBIGINT', 'BIGINT', 'HUGEINT') THEN TRY_CAST(l.atom AS HUGEINT) END AS i, "
+                "CASE WHEN l.ty IN ('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE') THEN TRY_CAST(l.atom AS DOUBLE) END AS n, "
+                "CASE WHEN l.ty = 'BOOLEAN' THEN l.atom = 'true' END AS b "
+                f"FROM _lv l JOIN (VALUES {rows}) m(base, fk, path) ON m.base = l.base AND m.fk = l.fk "
+                "ORDER BY l.did, m.path",
+                target,
+            )
+            return target
+        finally:
+            self.cur.execute("DROP TABLE IF EXISTS _lv")
+
+    def _restructure(self, seg: sg.Segment) -> sg.Segment:
+        """The segment under the index's new structure (typed again from its own `src`)."""
+        target = sg.new_name(self.folder, "docs")
+        structure = sg.structure_literal(self.manifest.structure)
+        self._copy(
+            f"SELECT did, id, ix, ts, raw, json_transform(to_json(src), {structure}) AS src "
+            f"FROM read_parquet({sg.sql_path(self.folder / seg.docs)}) ORDER BY did",
+            target,
+        )
+        leaves = self._leaves(target)
+        return sg.Segment(target.name, leaves.name if leaves else None, seg.rows)
+
+
+def _regular(shape: object) -> bool:
+    """Whether records of this `json_structure` load as they are (see SourceFile / prepare_line)."""
+    if not isinstance(shape, dict):
+        return False
+    src, doc_id, index = shape.get("_source"), shape.get("_id"), shape.get("_index", "VARCHAR")
+    return (isinstance(src, dict) or src == JSON) and doc_id == "VARCHAR" and index == "VARCHAR"
+
+
+def _reader(path: Path, gz: bool, array: bool) -> str:
+    layout = "array" if array else "newline_delimited"
+    return (
+        f"read_json_objects({sg.sql_path(path)}, format='{layout}', "
+        f"compression='{'gzip' if gz else 'none'}', maximum_object_size=268435456)"
+    )
+
+
+def _python_ms(text: str | None, kind: str | None) -> int:
+    if text is None:
+        return MISSING_TS
+    value: object = text
+    if kind in ("HUGEINT", JSON):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return MISSING_TS
+    ms = timestamp_value_ms(value)
+    return ms if _I64[0] <= ms <= _I64[1] else MISSING_TS
+
+
+def _remove(folder: Path, seg: sg.Segment) -> None:
+    for name in (seg.docs, seg.leaves):
+        if name:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / name)
