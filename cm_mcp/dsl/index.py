@@ -60,7 +60,9 @@ class DocIndex:
             self.path.mkdir(parents=True, exist_ok=True)
             marker = self.path / sc.MARKER_FILE
             if (self.path / "cm-duck-manifest.json").exists():
-                raise DSLError("index", f"{self.path} was built by another engine (DuckDB); delete it and rebuild it")
+                raise DSLError(
+                    "index", f"{self.path} was built by another engine (DuckDB); delete it and rebuild it"
+                )
             if tantivy.Index.exists(str(self.path)):
                 try:
                     found = json.loads(marker.read_text())

@@ -186,7 +186,8 @@ class AggRunner:
         missing = params.get("missing")
         parts = [f"SELECT g, did, {TAG} AS k, {RANK} AS r, s AS ks, {SORT_NUMBER} AS kn FROM ({values.sql})"]
         if missing is not None:
-            absent = ctx.rows(not_(_exists(self.compiler, field)))
+            # documents without a value at the field itself (an object there has none) get the key
+            absent = ctx.rows(not_(self.compiler.exists(field, below=False)))
             parts.append(
                 f"SELECT g, did, {TAG} AS k, {RANK} AS r, s AS ks, {SORT_NUMBER} AS kn "
                 f"FROM (SELECT d.g, d.did, {typed_literal(missing)} FROM {absent})"
@@ -457,10 +458,6 @@ class AggRunner:
                 h.setdefault("_score", None)
             out[g] = {"hits": {"total": {"value": total, "relation": "eq"}, "max_score": None, "hits": hits}}
         return out
-
-
-def _exists(compiler: FilterCompiler, field: str) -> str:
-    return compiler.exists(field)
 
 
 def _key_literal(k: Any) -> str:

@@ -41,7 +41,8 @@ TRUE, FALSE = "true", "false"
 #: A character that is not part of a token (the complement of the tokenizer's alphanumeric runs).
 _SEP = r"[^\pL\pN]"
 _SPECIAL = {"_id": "d.id", "_index": "d.ix"}
-_HUGEINT = 2**127
+_I64 = (-(2**63), 2**63 - 1)
+_U64_MAX = 2**64 - 1
 #: Evaluates a sloppy phrase in Python: (field, tokens, slop, SQL condition every match satisfies) ->
 #: the matching documents' ids.
 SloppyPhrase = Callable[[Resolved, list[str], int, str], list[int]]
@@ -157,12 +158,15 @@ class FilterCompiler:
             return f"{special} IN ({', '.join(quote(str(c)) for c in dict.fromkeys(cands))})"
         strs = [c for c in cands if isinstance(c, str)]
         bools = [c for c in cands if isinstance(c, bool)]
-        ints = [c for c in cands if isinstance(c, int) and not isinstance(c, bool) and abs(c) < _HUGEINT]
+        ints = [
+            c for c in cands if isinstance(c, int) and not isinstance(c, bool) and _I64[0] <= c <= _U64_MAX
+        ]
         floats = [c for c in cands if isinstance(c, float)]
         by_type: dict[str, list[Any]] = {
             "VARCHAR": strs,
             "BOOLEAN": bools,
-            "HUGEINT": ints,
+            "BIGINT": [c for c in ints if c <= _I64[1]],
+            "UBIGINT": [c for c in ints if c >= 0],
             "DOUBLE": [*ints, *floats],
         }
         loose = [f"s IN ({_list(strs)})"] if strs else []
@@ -298,7 +302,7 @@ class FilterCompiler:
         def inside(x: str) -> str:
             return " AND ".join(f"{x} {ops[op]} {_double(v)}" for op, v in bounds)
 
-        numeric = ("HUGEINT", "DOUBLE")
+        numeric = ("BIGINT", "UBIGINT", "DOUBLE")
         return self.match_values(
             fname,
             lambda col: inside if col.type in numeric else None,

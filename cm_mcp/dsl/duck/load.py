@@ -22,6 +22,7 @@ import duckdb
 
 from cm_mcp.dsl.duck import segments as sg
 from cm_mcp.dsl.duck.structure import (
+    INTEGERS,
     JSON,
     Structure,
     json_nodes,
@@ -261,7 +262,7 @@ class Loader:
                 f"CASE WHEN {stamp} IS NULL THEN {MISSING_TS} WHEN regexp_full_match({stamp}, '{_STRICT_TS}') "
                 f"THEN epoch_ms(TRY_CAST(left({stamp}, 23) AS TIMESTAMP)) END"
             )
-        if kind == "HUGEINT":
+        if kind in INTEGERS:
             return f"CASE WHEN {stamp} IS NULL THEN {MISSING_TS} ELSE TRY_CAST({stamp} AS BIGINT) END"
         if kind == JSON:
             return f"CASE WHEN {stamp} IS NULL THEN {MISSING_TS} END"
@@ -316,7 +317,7 @@ class Loader:
             self._copy(
                 "SELECT l.did, m.path, "
                 "CASE WHEN l.ty = 'VARCHAR' THEN json_extract_string(l.atom, '$') END AS s, "
-                "CASE WHEN l.ty IN ('UBIGINT', 'BIGINT', 'HUGEINT') THEN TRY_CAST(l.atom AS HUGEINT) END AS i, "
+                "CASE WHEN l.ty IN ('UBIGINT', 'BIGINT', 'HUGEINT') THEN TRY_CAST(l.atom AS BIGINT) END AS i, "
                 "CASE WHEN l.ty IN ('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE') THEN TRY_CAST(l.atom AS DOUBLE) END AS n, "
                 "CASE WHEN l.ty = 'BOOLEAN' THEN l.atom = 'true' END AS b "
                 f"FROM _lv l JOIN (VALUES {rows}) m(base, fk, path) ON m.base = l.base AND m.fk = l.fk "
@@ -360,7 +361,7 @@ def _python_ms(text: str | None, kind: str | None) -> int:
     if text is None:
         return MISSING_TS
     value: object = text
-    if kind in ("HUGEINT", JSON):
+    if kind in (*INTEGERS, JSON):
         try:
             value = json.loads(text)
         except ValueError:

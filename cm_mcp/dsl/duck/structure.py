@@ -27,14 +27,17 @@ Structure: TypeAlias = str | dict[str, "Structure"] | list["Structure"]
 #: wide (per-request header names, say) would cost more to build and scan than it saves.
 MAX_OBJECT_KEYS: Final = 1000
 JSON: Final = "JSON"
-_NUMBERS: Final = frozenset({"UBIGINT", "BIGINT", "HUGEINT", "UHUGEINT", "DOUBLE", "FLOAT"})
-_INTEGERS: Final = frozenset({"UBIGINT", "BIGINT", "HUGEINT", "UHUGEINT"})
-#: Scalar types a typed column can have (integers of any width are HUGEINT: exact for u64 and i64).
-SCALARS: Final = frozenset({"VARCHAR", "HUGEINT", "DOUBLE", "BOOLEAN"})
+#: Integer columns: UBIGINT when every value is >= 0 (all of u64, exact), else BIGINT (Parquet has no
+#: wider integer; a value beyond i64 in a column that also has negative ones is not indexed).
+INTEGERS: Final = frozenset({"UBIGINT", "BIGINT"})
+#: Scalar types a typed column can have.
+SCALARS: Final = frozenset({"VARCHAR", "BIGINT", "UBIGINT", "DOUBLE", "BOOLEAN"})
+_SIGNED: Final = frozenset({"BIGINT", "HUGEINT", "INTEGER", "SMALLINT", "TINYINT"})
+_FLOATS: Final = frozenset({"DOUBLE", "FLOAT", "UHUGEINT"})
 
 
 def normalise(raw: object, *, in_array: bool = False) -> Structure:
-    """One record's `json_structure` with the integer types unified (HUGEINT holds u64 and i64).
+    """One record's `json_structure` in the types of SCALARS.
 
     Outside arrays "JSON" can only be an empty object there (one record has no type conflicts): it has
     no values, so it is "NULL" here rather than a JSON subtree that would swallow the field's typed
@@ -46,15 +49,16 @@ def normalise(raw: object, *, in_array: bool = False) -> Structure:
     text = str(raw)
     if text == JSON and not in_array:
         return "NULL"
-    if text in _INTEGERS:
-        return "HUGEINT"
-    if text in _NUMBERS:
+    if text in _SIGNED:
+        return "BIGINT"
+    if text in _FLOATS:
         return "DOUBLE"
     return text if text in SCALARS or text == "NULL" else JSON
 
 
 def merge(a: Structure, b: Structure) -> Structure:
-    """The structure of values of both shapes: numbers widen to DOUBLE, anything else mixed is JSON."""
+    """The structure of values of both shapes: integers of both signs are BIGINT, integers and floats
+    DOUBLE, anything else mixed is JSON."""
     if a == b:
         return a
     if a == "NULL":
@@ -68,8 +72,9 @@ def merge(a: Structure, b: Structure) -> Structure:
         return out
     if isinstance(a, list) and isinstance(b, list):
         return [merge(a[0], b[0])]
-    if a in ("HUGEINT", "DOUBLE") and b in ("HUGEINT", "DOUBLE"):
-        return "DOUBLE"
+    numbers = ("BIGINT", "UBIGINT", "DOUBLE")
+    if isinstance(a, str) and isinstance(b, str) and a in numbers and b in numbers:
+        return "BIGINT" if a in INTEGERS and b in INTEGERS else "DOUBLE"
     return JSON
 
 
@@ -99,7 +104,7 @@ def source_structure(s: Structure | None) -> Structure:
     if not isinstance(s, dict):
         return JSON
     stamp = s.get("@timestamp")
-    if stamp is not None and stamp not in ("VARCHAR", "HUGEINT"):
+    if stamp is not None and stamp not in ("VARCHAR", *INTEGERS):
         s = {**s, "@timestamp": JSON}
     return s
 

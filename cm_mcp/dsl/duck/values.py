@@ -17,7 +17,8 @@ from cm_mcp.dsl.spec import MISSING_TS, is_timestamp, strip_keyword
 
 _TYPED = {
     "VARCHAR": "{x} AS s, NULL::HUGEINT AS i, NULL::DOUBLE AS n, NULL::BOOLEAN AS b",
-    "HUGEINT": "NULL::VARCHAR AS s, {x} AS i, CAST({x} AS DOUBLE) AS n, NULL::BOOLEAN AS b",
+    "BIGINT": "NULL::VARCHAR AS s, CAST({x} AS HUGEINT) AS i, CAST({x} AS DOUBLE) AS n, NULL::BOOLEAN AS b",
+    "UBIGINT": "NULL::VARCHAR AS s, CAST({x} AS HUGEINT) AS i, CAST({x} AS DOUBLE) AS n, NULL::BOOLEAN AS b",
     "DOUBLE": "NULL::VARCHAR AS s, NULL::HUGEINT AS i, {x} AS n, NULL::BOOLEAN AS b",
     "BOOLEAN": "NULL::VARCHAR AS s, NULL::HUGEINT AS i, NULL::DOUBLE AS n, {x} AS b",
 }
@@ -76,7 +77,7 @@ class Values:
 def field_values(compiler: FilterCompiler, ctx: Ctx, field: str) -> Values:
     name = strip_keyword(field)
     if is_timestamp(name):
-        typed = _TYPED["HUGEINT"].format(x="d.ts")
+        typed = _TYPED["BIGINT"].format(x="d.ts")
         return Values(f"SELECT d.g, d.did, {typed} FROM {ctx.rows(f'd.ts > {MISSING_TS}')}", False)
     if name in ("_id", "_index"):
         typed = _TYPED["VARCHAR"].format(x="d.id" if name == "_id" else "d.ix")
@@ -92,7 +93,7 @@ def field_values(compiler: FilterCompiler, ctx: Ctx, field: str) -> Values:
         parts.append(f"SELECT g, did, {typed} FROM ({inner}) WHERE x IS NOT NULL")
     if resolved.loose:
         parts.append(
-            f"SELECT d.g, l.did, l.s, l.i, l.n, l.b FROM leaves l JOIN {ctx.rows()} ON d.did = l.did "
+            f"SELECT d.g, l.did, l.s, CAST(l.i AS HUGEINT) AS i, l.n, l.b FROM leaves l JOIN {ctx.rows()} ON d.did = l.did "
             f"WHERE l.path = {quote(resolved.path)}"
         )
     if not parts:
@@ -110,7 +111,7 @@ def typed_literal(value: object) -> str:
     if isinstance(value, bool):
         return _TYPED["BOOLEAN"].format(x=lit(value))
     if isinstance(value, int):
-        return _TYPED["HUGEINT"].format(x=lit(value))
+        return _TYPED["BIGINT"].format(x=lit(value))
     if isinstance(value, float):
         return _TYPED["DOUBLE"].format(x=lit(value))
     return _TYPED["VARCHAR"].format(x=quote(str(value)))
