@@ -205,18 +205,22 @@ def random_agg(rnd: random.Random, depth: int = 0) -> dict[str, Any]:
             kind: {"field": rnd.choice(["duration", "user.id", "items.qty", "@timestamp", "level", "tags"])}
         }
     else:
-        agg = {kind: {"field": rnd.choice(NUMERIC + ["@timestamp"])}}
-    if depth == 0 and kind in (
-        "terms",
-        "histogram",
-        "date_histogram",
-        "range",
-        "filters",
-        "filter",
-        "missing",
+        agg = {kind: {"field": rnd.choice([*NUMERIC, "@timestamp"])}}
+    if (
+        depth == 0
+        and kind
+        in (
+            "terms",
+            "histogram",
+            "date_histogram",
+            "range",
+            "filters",
+            "filter",
+            "missing",
+        )
+        and rnd.random() < 0.6
     ):
-        if rnd.random() < 0.6:
-            agg["aggs"] = {"sub": random_agg(rnd, 1)}
+        agg["aggs"] = {"sub": random_agg(rnd, 1)}
     return agg
 
 
