@@ -14,9 +14,9 @@ import pytest
 
 from cm_mcp.dsl import ENGINES, DocQuery, DSLError, Engine, SearchIndex, open_index
 from cm_mcp.dsl.datemath import iso_ms, parse_iso_ms
-from cm_mcp.dsl.spec import timestamp_ms as _timestamp_ms
 from cm_mcp.dsl.query import term_candidates, tokenize
 from cm_mcp.dsl.schema import MISSING_TS, TEXT_FIELDS
+from cm_mcp.dsl.spec import timestamp_ms as _timestamp_ms
 
 N_DOCS = 2500
 BASE_MS = parse_iso_ms("2026-11-24T00:00:00Z")

@@ -21,10 +21,11 @@ import pytest
 from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, run_export
 from cm_mcp.batch.download import DownloadPolicy
+from cm_mcp.dsl import ENGINES
 from cm_mcp.ops import exports, stored
 from cm_mcp.store import ResultNotFoundError, ResultStore, layout
 from cm_mcp.store import indexing as store_module
-from cm_mcp.store.store import STALE_BUILD_SECONDS
+from cm_mcp.store.store import ENGINE_ENV, STALE_BUILD_SECONDS
 from tests.test_batch_fakes import (
     LOGS_REQUEST_ARGS,
     T0,
@@ -38,6 +39,14 @@ from tests.test_batch_fakes import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both engines (subprocesses too: they inherit the environment)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return str(request.param)
+
 
 FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03)
 POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com",))

@@ -8,6 +8,7 @@ are in bench/engines.py and the README.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,18 @@ from cm_mcp.dsl.spec import Order, QueryLike
 Engine = Literal["duckdb", "tantivy"]
 ENGINES: Final[tuple[Engine, ...]] = ("duckdb", "tantivy")
 DEFAULT_ENGINE: Final[Engine] = "duckdb"
+
+#: tantivy writer threads: tantivy indexes in these while the Python thread prepares the next documents
+#: (the writer releases the GIL); more than two buys nothing on the 2-core machines we measure on.
+INDEX_THREADS: Final = max(1, min(2, os.cpu_count() or 1))
+#: tantivy writer memory for bulk builds (the sandbox's indexes, exports): 64 MB with 2 threads indexed
+#: the sandbox's documents fastest (bench/dsl.py: ~58k docs/s vs ~52k at 32 MB and ~56k at 128 MB).
+BULK_HEAP_BYTES: Final = 64_000_000
+#: The least tantivy accepts per writer thread (15 MB); its hash table is sized from the heap up front,
+#: so a small batch (one scroll page) is added faster with the minimum than with a bulk heap.
+SMALL_HEAP_BYTES: Final = 15_000_000
+#: What each engine leaves in an index directory, by which `engine_of` recognises it.
+_MARKERS: Final[dict[str, Engine]] = {"cm-duck-manifest.json": "duckdb", "cm-dsl-schema.json": "tantivy"}
 
 
 class SearchIndex(Protocol):
@@ -56,13 +69,28 @@ class SearchIndex(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def open_index(path: str | Path | None = None, *, engine: Engine = DEFAULT_ENGINE) -> SearchIndex:
+def open_index(
+    path: str | Path | None = None,
+    *,
+    engine: Engine = DEFAULT_ENGINE,
+    heap_size: int = BULK_HEAP_BYTES,
+    num_threads: int = INDEX_THREADS,
+) -> SearchIndex:
     """A new or existing index of `engine` at `path` (in memory / a private temporary directory when
-    None). DSLError when `path` holds an index of another engine or version."""
+    None). DSLError when `path` holds an index of another engine or version. `heap_size` and
+    `num_threads` size tantivy's writer (DuckDB's limits are process-wide: dsl/duck/conn.py)."""
     if engine == "duckdb":
         from cm_mcp.dsl.duck.index import DuckIndex
 
         return DuckIndex(path)
     from cm_mcp.dsl.index import DocIndex
 
-    return DocIndex(path)
+    return DocIndex(path, heap_size=heap_size, num_threads=num_threads)
+
+
+def engine_of(path: Path) -> Engine | None:
+    """The engine whose index is in directory `path`, None when there is none."""
+    for marker, engine in _MARKERS.items():
+        if (path / marker).exists():
+            return engine
+    return None

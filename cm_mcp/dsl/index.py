@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import tantivy
 
 from cm_mcp.dsl import schema as sc
 from cm_mcp.dsl.aggs import AggRunner
+from cm_mcp.dsl.engine import BULK_HEAP_BYTES, INDEX_THREADS, SMALL_HEAP_BYTES
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.project import project
 from cm_mcp.dsl.query import QueryCompiler, and_all, count_matches
@@ -27,17 +27,9 @@ from cm_mcp.dsl.spec import (
     timestamp_ms,
 )
 
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+__all__ = ["BULK_HEAP_BYTES", "INDEX_THREADS", "SMALL_HEAP_BYTES", "DocIndex"]
 
-#: Writer threads: tantivy indexes in these while the Python thread prepares the next documents (the
-#: writer releases the GIL); more than two buys nothing on the 2-core machines we measure on.
-INDEX_THREADS: Final = max(1, min(2, os.cpu_count() or 1))
-#: Writer memory for bulk builds (the sandbox's indexes, exports): 64 MB with 2 threads indexed the
-#: sandbox's documents fastest (bench/dsl.py: ~58k docs/s vs ~52k at 32 MB and ~56k at 128 MB).
-BULK_HEAP_BYTES: Final = 64_000_000
-#: The least tantivy accepts per writer thread (15 MB); its hash table is sized from the heap up front,
-#: so a small batch (one scroll page) is added faster with the minimum than with a bulk heap.
-SMALL_HEAP_BYTES: Final = 15_000_000
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class DocIndex:

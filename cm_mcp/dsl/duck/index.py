@@ -135,7 +135,10 @@ class DuckIndex:
             path.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Commit; an index without documents still gets its manifest (it is an index of this engine)."""
         self.commit()
+        if not (self.path / sg.MANIFEST).exists():
+            sg.write_manifest(self.path, self.manifest)
 
     def __enter__(self) -> DuckIndex:
         return self
