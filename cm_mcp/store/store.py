@@ -68,7 +68,7 @@ def default_engine() -> Engine:
     chosen = os.environ.get(ENGINE_ENV, DEFAULT_ENGINE)
     if chosen not in ENGINES:
         raise StoreError(f"{ENGINE_ENV}={chosen!r}: expected one of {', '.join(ENGINES)}")
-    return chosen  # type: ignore[return-value]
+    return chosen
 
 
 class ResultStore:
