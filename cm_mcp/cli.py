@@ -23,6 +23,7 @@ Handler = Callable[[argparse.Namespace], int]
 SUBCOMMAND_MODULES = (
     "cm_mcp.sandbox.cli",
     "cm_mcp.server.cli",
+    "cm_mcp.agent.cli",
 )
 
 

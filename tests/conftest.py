@@ -7,12 +7,18 @@ port, 3,000 logs/day, fixed seed, its own temporary data dir, an extra scenarios
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+try:  # installed with the agent's provider SDKs
+    import sniffio
+except ImportError:  # pragma: no cover
+    sniffio = None  # type: ignore[assignment]
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.retry import RetryPolicy
@@ -112,3 +118,23 @@ async def client(sandbox: RunningSandbox) -> AsyncIterator[CMClient]:
 def sandbox_data_dir(sandbox_config: SandboxConfig) -> Path:
     assert sandbox_config.data_dir is not None
     return sandbox_config.data_dir
+
+
+@pytest.fixture(autouse=True)
+def _sync_tests_run_outside_any_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let a synchronous test call `anyio.run` (as the CLI code does) while session-scoped async
+    fixtures are alive.
+
+    anyio's pytest plugin marks the main thread as running asyncio (sniffio's context variable) for as
+    long as its test runner lives, which is the whole session once the session sandbox is up; with
+    sniffio installed (the provider SDKs of the agent extra pull it in) `anyio.run` then refuses to
+    start. A synchronous test runs no event loop, so it gets the variable cleared.
+    """
+    if inspect.iscoroutinefunction(request.function) or sniffio is None:
+        yield
+        return
+    token = sniffio.current_async_library_cvar.set(None)
+    try:
+        yield
+    finally:
+        sniffio.current_async_library_cvar.reset(token)

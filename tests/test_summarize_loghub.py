@@ -41,7 +41,9 @@ def test_grouping_accuracy_helper() -> None:
 
 
 @pytest.mark.skipif(not datasets(), reason="../shared/loghub not present")
-def test_loghub_mean_grouping_accuracy_above_published_drain() -> None:
+def test_loghub_grouping_accuracy_mean_and_floor() -> None:
+    """The extra check on real logs (the inline sets in test_summarize_templates.py always run): one
+    configuration for every system, mean GA at least 0.93 and no system below 0.80."""
     scores = {}
     for path in datasets():
         with path.open(newline="", encoding="utf-8") as f:
@@ -49,4 +51,5 @@ def test_loghub_mean_grouping_accuracy_above_published_drain() -> None:
         result = group_messages([r["Content"] for r in rows])
         scores[path.parent.name] = grouping_accuracy(result.assignments, [r["EventId"] for r in rows])
     mean = sum(scores.values()) / len(scores)
-    assert mean > 0.866, scores
+    assert mean >= 0.93, scores
+    assert min(scores.values()) >= 0.80, scores

@@ -54,9 +54,20 @@ def test_budget_respected(n: int, max_tokens: int) -> None:
     json.dumps(summary.model_dump())  # JSON-serialisable
 
 
+def _word(number: int) -> str:
+    """A distinct word of letters for each number (digits would make every token a value)."""
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[digit]
+        if number == 0:
+            return letters
+
+
 def test_budget_respected_with_many_distinct_templates() -> None:
     hits = [
-        _hit(i, f"event_{i} " + " ".join(f"w{i}_{j}" for j in range(i % 7 + 2)), "INFO") for i in range(3000)
+        _hit(i, f"event {_word(i)} " + " ".join(_word(i * 31 + j + 7) for j in range(i % 7 + 2)), "INFO")
+        for i in range(3000)
     ]
     for budget in (500, 2000):
         summary = summarize_logs(hits, max_tokens=budget)
@@ -204,3 +215,43 @@ def test_workload_summaries_rank_failed_runs_first_and_speak_of_states() -> None
     assert text.startswith("WORKLOADS matched=105")
     assert "states: FAILED 3  TIMED_OUT 2  COMPLETED 100" in text
     assert "UNSET" not in text
+
+
+def _reference_get_field(doc: Any, path: str) -> Any:
+    """get_field's documented rule, written plainly: a literal dotted key first, then at each level
+    every dotted head of the path, longest first, and the rest of the path inside it."""
+    if not isinstance(doc, dict):
+        return _ABSENT
+    if path in doc:
+        return doc[path]
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in doc:
+            found = _reference_get_field(doc[head], ".".join(parts[cut:]))
+            if found is not _ABSENT:
+                return found
+    return _ABSENT
+
+
+_ABSENT = object()
+
+
+def test_get_field_follows_its_rule_on_mixed_shapes() -> None:
+    rng = random.Random(5)
+    keys = ["a", "b", "c", "a.b", "b.c", "a.b.c", "regex", "extractions", "logLevel", "extractions.logLevel"]
+
+    def doc(depth: int = 0) -> dict[str, Any]:
+        return {
+            key: doc(depth + 1) if depth < 3 and rng.random() < 0.6 else rng.choice([1, None, "", "x"])
+            for key in rng.sample(keys, rng.randint(0, 6))
+        }
+
+    for _ in range(3000):
+        sample = doc()
+        for path in ("a", "a.b", "a.b.c", "regex.extractions.logLevel"):
+            want = _reference_get_field(sample, path)
+            assert get_field(sample, path) == (None if want is _ABSENT else want), (sample, path)
+    # the literal dotted key inside a level wins over walking further down
+    mixed = {"regex": {"extractions.logLevel": "warn", "extractions": {"logLevel": "info"}}}
+    assert get_field(mixed, "regex.extractions.logLevel") == "warn"

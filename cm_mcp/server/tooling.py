@@ -19,10 +19,15 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from cm_mcp.api.budget import budget_problem
+from cm_mcp.api.endpoints import Endpoint
 from cm_mcp.api.errors import ValidationIssue
 from cm_mcp.server.schemas import output_schema
 
 Handler = Callable[[Context[Any, Any], dict[str, Any]], Awaitable[CallToolResult]]
+
+#: The `_meta` key under which each tool publishes what a call costs (clients such as `cm-mcp ask`
+#: approve calls by it): {"family": <quota family or null>, "cost": "free"|"aggs"|"scroll"|"batch"|"query"}.
+QUOTA_META_KEY = "cm-mcp/quota"
 
 
 class _RawArguments(ArgModelBase):
@@ -44,8 +49,13 @@ def sdk_tool(
     handler: Handler,
     idempotent: bool,
     open_world: bool,
+    endpoint: Endpoint | None,
 ) -> Tool:
-    """The SDK's `Tool` for `handler`, publishing `input_schema` as is and passing raw arguments."""
+    """The SDK's `Tool` for `handler`, publishing `input_schema` as is and passing raw arguments.
+
+    `endpoint` is the API endpoint a call sends to (None: answered locally); its quota family and cost
+    class go into the tool's `_meta`, so a client learns what a call costs from the server itself.
+    """
     return Tool(
         fn=handler,
         name=name,
@@ -58,7 +68,20 @@ def sdk_tool(
         annotations=ToolAnnotations(
             title=title, read_only_hint=True, open_world_hint=open_world, idempotent_hint=idempotent
         ),
+        meta={QUOTA_META_KEY: quota_meta(endpoint)},
     )
+
+
+def quota_meta(endpoint: Endpoint | None) -> dict[str, str | None]:
+    """What one call of a tool sending to `endpoint` costs, derived from the endpoint table.
+
+    Untracked endpoints (batch status polls) and local tools are free; otherwise the cost class is the
+    kind of request, the last segment of its path (`/v2/logs/scroll` -> scroll, `/v1/query` -> query),
+    so a new endpoint gets its class from its path without a second table here.
+    """
+    if endpoint is None or endpoint.family is None:
+        return {"family": None, "cost": "free"}
+    return {"family": endpoint.family, "cost": endpoint.path.rsplit("/", 1)[-1]}
 
 
 def preparse_json_strings(arguments: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

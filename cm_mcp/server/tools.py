@@ -254,6 +254,7 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
         handler=handler,
         idempotent=spec.idempotent,
         open_world=spec.open_world,
+        endpoint=ENDPOINTS.get(spec.model.ENDPOINT),
     )
 
 

@@ -9,22 +9,51 @@ from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.times import TimeFormatError, parse_iso8601
 
 _MISSING = object()
+_UNDECIDED = object()
 
 
 def source_of(hit: Mapping[str, Any]) -> Mapping[str, Any]:
     """The document of a hit envelope (`_source`), or the hit itself when it is a bare document."""
     source = hit.get("_source")
-    return source if isinstance(source, Mapping) else hit
+    return source if type(source) is dict or isinstance(source, Mapping) else hit
 
 
 def get_field(doc: Mapping[str, Any], path: str) -> Any:
     """`doc[path]` for a dotted path: a literal dotted key wins, else nested objects are walked.
 
     Mixed shapes ({"regex": {"extractions.logLevel": ...}}) are found too: at each level every dotted
-    prefix of the remaining path is tried as a key.
+    prefix of the remaining path is tried as a key, longest first.
     """
-    value = _lookup(doc, path)
+    value = _nested(doc, path)
+    if value is _UNDECIDED:
+        value = _lookup(doc, path)
     return None if value is _MISSING else value
+
+
+def _nested(doc: Any, path: str) -> Any:
+    """`_lookup` for plain dicts nested one key per part, without its recursion: the common case.
+
+    At each level `_lookup` tries the rest of the path as one dotted key, then ever shorter dotted
+    heads, the single next part last. When none of the longer ones is present, descending by the part
+    is all it can do, so the answer is the same; otherwise (or when a level is a Mapping that is not a
+    dict) this says _UNDECIDED and `_lookup` decides.
+    """
+    if type(doc) is not dict:
+        return _UNDECIDED
+    if path in doc:
+        return doc[path]
+    route = _ROUTES.get(path)
+    if route is None:
+        route = _route(path)
+    steps, leaf = route
+    for before, part in steps:
+        for key in before:
+            if key in doc:
+                return _UNDECIDED
+        doc = doc.get(part, _MISSING)
+        if type(doc) is not dict:
+            return _MISSING if doc is _MISSING or not isinstance(doc, Mapping) else _UNDECIDED
+    return doc.get(leaf, _MISSING) if steps else _MISSING
 
 
 def _lookup(doc: Any, path: str) -> Any:
@@ -32,14 +61,47 @@ def _lookup(doc: Any, path: str) -> Any:
         return _MISSING
     if path in doc:
         return doc[path]
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        head = ".".join(parts[:cut])
+    splits = _SPLITS.get(path)
+    if splits is None:
+        splits = _splits(path)
+    for head, rest in splits:
         if head in doc:
-            found = _lookup(doc[head], ".".join(parts[cut:]))
+            found = _lookup(doc[head], rest)
             if found is not _MISSING:
                 return found
     return _MISSING
+
+
+def _splits(path: str) -> tuple[tuple[str, str], ...]:
+    """(head, rest) cuts of a dotted path, longest head first (cached like `_ROUTES`)."""
+    parts = path.split(".")
+    cuts = tuple((".".join(parts[:cut]), ".".join(parts[cut:])) for cut in range(len(parts) - 1, 0, -1))
+    if len(_SPLITS) < 4096:
+        _SPLITS[path] = cuts
+    return cuts
+
+
+_SPLITS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+#: Per dotted path: for each level but the last, (the keys `_lookup` tries before descending by one
+#: part, that part); and the last part. Field paths are few, so they are cached (bounded all the same).
+_ROUTES: dict[str, tuple[tuple[tuple[tuple[str, ...], str], ...], str]] = {}
+
+
+def _route(path: str) -> tuple[tuple[tuple[tuple[str, ...], str], ...], str]:
+    parts = path.split(".")
+    steps = []
+    for level in range(len(parts) - 1):
+        rest = parts[level:]
+        before = [".".join(rest[:cut]) for cut in range(len(rest) - 1, 1, -1)]  # longer heads
+        if level:
+            before.insert(0, ".".join(rest))  # the rest as one literal key (checked above at level 0)
+        steps.append((tuple(before), parts[level]))
+    route = (tuple(steps), parts[-1])
+    if len(_ROUTES) < 4096:
+        _ROUTES[path] = route
+    return route
 
 
 _LEVEL_ALIASES = {

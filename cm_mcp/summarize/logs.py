@@ -3,187 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cm_mcp.api.fields import MESSAGE_FIELD, TIMESTAMP_FIELD, WORKFLOW_NAME_FIELD, WORKLOAD_STATE_FIELD
 
+from .analysis import Analysis, Group, LevelSource, analyse
 from .budget import clamp_budget, fit
-from .fields import get_field, normalize_level, parse_time, raw_level, raw_state, severity, source_of
+from .fields import get_field, raw_level, raw_state, severity, source_of
 from .models import LogSummary, Omitted, SampleRecord, TemplateSummary, Totals
-from .templates import TemplateGrouper
 from .text import to_text, truncate
 
-#: Fields shown with sample records when the caller gives no projection, if present (first 3 found).
-USEFUL_FIELDS = (
-    "service.name",
-    "service",
-    "host.name",
-    "host",
-    "hostname",
-    "kubernetes.pod_name",
-    "kubernetes.pod.name",
-    "pod",
-    "container.name",
-    "logger",
-    "log_group",
-    "tenant",
-    "stage",
-    "trace_id",
-)
-_DEFAULT_FIELD_COUNT = 3
 _MAX_SAMPLE = 25
 _MAX_TEMPLATES = 40
 _MAX_LEVELS = 12
 _EXAMPLE_LENGTHS = (400, 200, 120, 60, 30)
-
-
-@dataclass
-class _Group:
-    """Running statistics of one template / group while hits stream in."""
-
-    count: int = 0
-    levels: Counter[str] = field(default_factory=Counter)
-    first: tuple[float, str] | None = None
-    last: tuple[float, str] | None = None
-    representative: int = -1  # hit index of the most severe (then earliest) record
-    rep_severity: int = -99
-    latest: int = -1
-
-
-@dataclass
-class _Analysis:
-    hits: Sequence[Mapping[str, Any]]
-    texts: list[str]
-    groups: list[_Group]
-    levels: Counter[str]
-    record_levels: list[str]
-    record_groups: list[int]
-    first: tuple[float, str] | None
-    last: tuple[float, str] | None
-    field_names: list[str]
-    message_of: Callable[[Mapping[str, Any]], str]
-    #: (field, value as stored) of a record's level: the log level, or a workload's state
-    level_source: LevelSource
-    #: "logs" or "workloads": what the records are, and whether "level" reads "state"
-    kind: str
-    #: Group indexes ranked most severe, then most frequent (the same for every budget shape).
-    order: list[int]
-    #: `rank[group]` is the group's position in `order`.
-    rank: list[int]
-    #: `levels` most severe first, then most frequent.
-    ranked_levels: list[tuple[str, int]]
-
-
-#: A record's level as (field, value as stored), or None when it has none.
-LevelSource = Callable[[Mapping[str, Any]], tuple[str, Any] | None]
-
-
-def _earlier(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
-    return b if a is None or (b is not None and b < a) else a
-
-
-def _later(a: tuple[float, str] | None, b: tuple[float, str] | None) -> tuple[float, str] | None:
-    return b if a is None or (b is not None and b > a) else a
-
-
-def _analyse(
-    hits: Sequence[Mapping[str, Any]],
-    message_of: Callable[[Mapping[str, Any]], str],
-    fields: Sequence[str] | None,
-    use_templates: bool,
-    level_source: LevelSource,
-    kind: str,
-) -> _Analysis:
-    """One pass over the hits; `message_of` is both the grouping key and the text shown."""
-    grouper = TemplateGrouper() if use_templates else None
-    keys: dict[str, int] = {}
-    provisional: list[int] = []
-    record_levels: list[str] = []
-    stats: dict[int, _Group] = {}
-    levels: Counter[str] = Counter()
-    first = last = None
-    for index, hit in enumerate(hits):
-        doc = source_of(hit)
-        found = level_source(doc)
-        level = normalize_level(found[1]) if found else "UNSET"
-        levels[level] += 1
-        record_levels.append(level)
-        key = message_of(doc)
-        gid = grouper.add(key) if grouper is not None else keys.setdefault(key, len(keys))
-        provisional.append(gid)
-        group = stats.get(gid)
-        if group is None:
-            group = stats[gid] = _Group()
-        group.count += 1
-        group.levels[level] += 1
-        raw_ts = get_field(doc, TIMESTAMP_FIELD)
-        if raw_ts is not None:
-            epoch = parse_time(raw_ts)
-            stamp = (epoch if epoch is not None else 0.0, to_text(raw_ts))
-            group.first, group.last = _earlier(group.first, stamp), _later(group.last, stamp)
-            first, last = _earlier(first, stamp), _later(last, stamp)
-        sev = severity(level)
-        if sev > group.rep_severity:
-            group.rep_severity, group.representative = sev, index
-        group.latest = index
-
-    # Merge provisional groups into final templates (drain's post-merge), folding their statistics.
-    if grouper is not None:
-        mapping, texts, _ = grouper.finish()
-    else:
-        mapping = {gid: gid for gid in keys.values()}
-        texts = list(keys)
-    groups = [_Group() for _ in texts]
-    for gid, part in stats.items():
-        into = groups[mapping[gid]]
-        into.count += part.count
-        into.levels.update(part.levels)
-        into.first, into.last = _earlier(into.first, part.first), _later(into.last, part.last)
-        if part.rep_severity > into.rep_severity:
-            into.rep_severity, into.representative = part.rep_severity, part.representative
-        into.latest = max(into.latest, part.latest)
-    field_names = list(fields) if fields is not None else _default_fields(hits)
-    order = sorted(range(len(groups)), key=lambda i: (-groups[i].rep_severity, -groups[i].count, i))
-    rank = [0] * len(order)
-    for position, gid in enumerate(order):
-        rank[gid] = position
-    return _Analysis(
-        hits=hits,
-        texts=[to_text(t) for t in texts],
-        groups=groups,
-        levels=levels,
-        record_levels=record_levels,
-        record_groups=[mapping[g] for g in provisional],
-        first=first,
-        last=last,
-        field_names=field_names,
-        message_of=message_of,
-        level_source=level_source,
-        kind=kind,
-        order=order,
-        rank=rank,
-        ranked_levels=sorted(levels.items(), key=lambda kv: (-severity(kv[0]), -kv[1])),
-    )
-
-
-def _default_fields(hits: Sequence[Mapping[str, Any]]) -> list[str]:
-    found: list[str] = []
-    for hit in hits[:50]:  # a peek is enough: the projection is only a hint
-        doc = source_of(hit)
-        for name in USEFUL_FIELDS:
-            if name in found:
-                continue
-            value = get_field(doc, name)
-            if value not in (None, "") and not isinstance(value, Mapping | list):
-                found.append(name)
-        extra = [k for k in doc if k.endswith("domain_name")] + [
-            f"{k}.domain_name" for k, v in doc.items() if isinstance(v, Mapping) and "domain_name" in v
-        ]
-        found.extend(name for name in extra if name not in found)
-    return found[:_DEFAULT_FIELD_COUNT]
 
 
 @dataclass(frozen=True)
@@ -194,7 +29,7 @@ class _Shape:
 
 
 def _build(
-    analysis: _Analysis,
+    analysis: Analysis,
     shape: _Shape,
     *,
     matched: int,
@@ -299,8 +134,8 @@ class _More:
 
 
 def _how_to_get_more(
-    analysis: _Analysis,
-    omitted_templates: list[_Group],
+    analysis: Analysis,
+    omitted_templates: list[Group],
     matched: int,
     returned: int,
     more: _More,
@@ -329,7 +164,7 @@ def _how_to_get_more(
     return f"{counted}to read more records, narrow {base}: add a filter on {noun} {level}{window}"
 
 
-def _level_term(analysis: _Analysis, level: str) -> dict[str, Any] | None:
+def _level_term(analysis: Analysis, level: str) -> dict[str, Any] | None:
     """A term filter matching `level` as the data stores it (field and spelling of a record)."""
     for hit, record_level in zip(analysis.hits, analysis.record_levels, strict=True):
         if record_level == level and (found := analysis.level_source(source_of(hit))) is not None:
@@ -373,7 +208,7 @@ def _summarize(
     from .render import render_logs  # render imports the models only; local import avoids a cycle
 
     budget = clamp_budget(max_tokens)
-    analysis = _analyse(hits, message_of, fields, use_templates, level_source, kind)
+    analysis = analyse(hits, message_of, fields, use_templates, level_source, kind)
     matched = max(total_matched if total_matched is not None else len(hits), len(hits))
 
     def build(shape: _Shape) -> LogSummary:
@@ -391,6 +226,9 @@ def _summarize(
 
 
 def _message(doc: Mapping[str, Any]) -> str:
+    value = doc.get(MESSAGE_FIELD)
+    if type(value) is str and value.isprintable():  # nothing for `clean` to remove: the common case
+        return value
     return to_text(get_field(doc, MESSAGE_FIELD))
 
 
@@ -406,7 +244,7 @@ def summarize_logs(
 ) -> LogSummary:
     """Summarise log hits (OpenSearch envelopes or bare documents) within `max_tokens` when rendered.
 
-    Messages are grouped into templates (drain3, see templates.py); templates are ranked most severe,
+    Messages are grouped into templates (see templates.py); templates are ranked most severe,
     then most frequent; the sample covers the templates, most severe first. Whatever does not fit the
     budget is counted in `omitted`, with a way to get it: the next page (`continuation`), a narrower
     `query`, or for data already stored locally (`local_result_id`) a ready results_search call.
