@@ -529,3 +529,26 @@ async def test_a_damaged_file_fails_the_build_and_leaves_no_index(tmp_path: Path
     assert not (folder / "index").exists()
     assert not list(folder.glob(".index-*"))
     assert store.get(result.result_id).index_state == "building"
+
+
+async def test_the_first_of_duplicate_records_is_kept_and_ordinary_files_take_the_fast_path(
+    tmp_path: Path, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Across partitions read in one DuckDB statement the first copy of a record wins (file order,
+    then line order), and plain envelope files never go through the slow reader."""
+    hits = make_hits(300)
+    later = [dict(h, _source={**h["_source"], "message": "a later copy"}) for h in hits[90:110]]
+    parts = [
+        FakePartition(T0, T0 + timedelta(hours=1), hits[:100]),
+        FakePartition(T0 + timedelta(hours=1), T0 + timedelta(hours=2), later + hits[100:200]),
+        FakePartition(T0 + timedelta(hours=2), T0 + timedelta(hours=3), hits[200:]),
+    ]
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(parts), store)
+    assert (result.records, result.records_received) == (300, 320)
+    with caplog.at_level("INFO", logger="cm_mcp.dsl"):
+        assert store.count(result.result_id) == 300
+    assert store.count(result.result_id, [{"match_phrase": {"message": "a later copy"}}]) == 10  # ids 100-109
+    assert not [r for r in caplog.records if "store's reader" in r.getMessage()]
+    everything = store.search(result.result_id, size=400).hits
+    assert [h["_id"] for h in everything] == [h["_id"] for h in hits]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -35,12 +36,17 @@ from cm_mcp.dsl.duck.structure import (
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.spec import MISSING_TS, timestamp_value_ms
 
+logger = logging.getLogger("cm_mcp.dsl")
+
 #: Key of a prepared line that carries a hit whose `_id`/`_index`/`_source` had to be normalised for
 #: the index: the normalised fields sit beside it and this key holds the hit's own JSON text.
 WRAP_KEY: Final = "cm-mcp:raw"
 #: The timestamp shape DuckDB converts itself; any other value is converted by Python, once per value.
 _STRICT_TS: Final = r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z"
 _I64: Final = (-(2**63), 2**63 - 1)
+#: Files read per statement: two gzip files keep both cores busy (bench/engines.py); more makes
+#: progress coarser (the build reports after each statement) and gains nothing on two cores.
+FILES_PER_STATEMENT: Final = 2
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -85,17 +91,22 @@ def prepare_line(hit: Mapping[str, Any], raw: bytes | None = None) -> bytes:
 
 @dataclass
 class _Scan:
-    source: SourceFile
-    path: Path  # what pass 2 reads: the file itself or its prepared copy
-    gzip: bool
-    array: bool
+    source: SourceFile  # what pass 2 reads: the file itself or its prepared copy
     hit_shapes: list[dict[str, Any]]
     rows: int
     temp: Path | None = None
 
+    @property
+    def reader(self) -> tuple[bool, bool]:
+        return self.source.gzip, self.source.array
+
 
 class Loader:
-    """Appends files to the index in `folder` whose manifest is `manifest` (updated in place)."""
+    """Appends files to the index in `folder` whose manifest is `manifest` (updated in place).
+
+    Files are read several per statement (`FILES_PER_STATEMENT`): DuckDB reads each gzip file in one
+    thread, so one file at a time would leave a core idle. Each statement writes one segment.
+    """
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, folder: Path, manifest: sg.Manifest) -> None:
         self.cur = cur
@@ -112,16 +123,16 @@ class Loader:
     ) -> int:
         scans: list[_Scan] = []
         try:
-            for source in files:
+            for chunk in _chunks(list(files), lambda f: (f.gzip, f.array)):
                 if between_files is not None:
                     between_files()
-                scans.append(self._scan(source))
+                scans.extend(self._scan(chunk))
             self._settle_structure(scans)
             added = 0
-            for scan in scans:
+            for batch in _chunks(scans, lambda s: (*s.reader, s.source.prepared)):
                 if between_files is not None:
                     between_files()
-                added += self._write(scan, dedup)
+                added += self._write(batch, dedup)
                 if on_progress is not None:
                     on_progress(added)
             return added
@@ -131,44 +142,56 @@ class Loader:
                     scan.temp.unlink(missing_ok=True)
 
     # -- pass 1: structures and counts ------------------------------------------------------------------
-    def _scan(self, source: SourceFile) -> _Scan:
-        shapes = self._shapes(source.path, source.gzip, source.array)
-        ok = shapes is not None and all(_regular(s) for s, _ in shapes)
-        if ok and source.records is not None and shapes is not None:
-            ok = sum(n for _, n in shapes) == source.records
-        if ok and shapes is not None:
-            return _Scan(
-                source,
-                source.path,
-                source.gzip,
-                source.array,
-                [s for s, _ in shapes],
-                sum(n for _, n in shapes),
-            )
-        return self._prepared(source)
+    def _scan(self, chunk: list[SourceFile]) -> list[_Scan]:
+        """Per file: the record shapes and count, or its prepared copy when DuckDB cannot take it."""
+        shapes = self._shapes([f.path for f in chunk], chunk[0].gzip, chunk[0].array)
+        if shapes is None and len(chunk) > 1:  # one of them fails to parse: find which
+            return [scan for f in chunk for scan in self._scan([f])]
+        out = []
+        for source in chunk:
+            mine = (shapes or {}).get(str(source.path))
+            ok = mine is not None and all(_regular(s) for s, _ in mine)
+            if ok and mine is not None and source.records is not None:
+                ok = sum(n for _, n in mine) == source.records
+            if ok and mine is not None:
+                out.append(_Scan(source, [s for s, _ in mine], sum(n for _, n in mine)))
+            else:
+                out.append(self._prepared(source))
+        return out
 
     def _prepared(self, source: SourceFile) -> _Scan:
+        logger.info(
+            "%s: read through the store's reader (records DuckDB cannot take as they are)", source.path.name
+        )
         if source.fallback is None:
             raise DSLError("files", f"{source.path.name}: not a file of hit records the index can read")
         temp = self.folder / f".prepared-{secrets.token_hex(4)}.ndjson"
         with open(temp, "wb") as out:
             for line in source.fallback():
                 out.write(line)
-        shapes = self._shapes(temp, False, False) or []
+        shapes = (self._shapes([temp], False, False) or {}).get(str(temp), [])
         if not all(_regular(s) for s, _ in shapes):
             temp.unlink(missing_ok=True)
             raise DSLError("files", f"{source.path.name}: prepared records are not loadable")
         prepared = SourceFile(temp, prepared=True)
-        return _Scan(prepared, temp, False, False, [s for s, _ in shapes], sum(n for _, n in shapes), temp)
+        return _Scan(prepared, [s for s, _ in shapes], sum(n for _, n in shapes), temp)
 
-    def _shapes(self, path: Path, gz: bool, array: bool) -> list[tuple[dict[str, Any], int]] | None:
+    def _shapes(
+        self, paths: list[Path], gz: bool, array: bool
+    ) -> dict[str, list[tuple[dict[str, Any], int]]] | None:
         try:
             rows = self.cur.execute(
-                f"SELECT json_structure(json), count(*) FROM {_reader(path, gz, array)} GROUP BY 1"
+                f"SELECT filename, json_structure(json), count(*) FROM {_reader(paths, gz, array, filename=True)} "
+                "GROUP BY ALL"
             ).fetchall()
-        except duckdb.Error:
-            return None  # not parseable by DuckDB: the fallback reads it (and reports real damage)
-        return [(json.loads(text), int(n)) for text, n in rows]
+        except duckdb.Error as exc:
+            # not parseable by DuckDB: the fallback reads it (and reports real damage)
+            logger.info("DuckDB cannot read %s as it is (%s)", ", ".join(p.name for p in paths), exc)
+            return None
+        out: dict[str, list[tuple[dict[str, Any], int]]] = {str(p): [] for p in paths}
+        for name, text, n in rows:
+            out.setdefault(name, []).append((json.loads(text), int(n)))
+        return out
 
     def _settle_structure(self, scans: list[_Scan]) -> None:
         merged: Structure = self.manifest.structure if self.manifest.segments else "NULL"
@@ -188,8 +211,9 @@ class Loader:
                 _remove(self.folder, seg)
 
     # -- pass 2: typed rows -----------------------------------------------------------------------------
-    def _write(self, scan: _Scan, dedup: bool) -> int:
-        wrapped = any(WRAP_KEY in s for s in scan.hit_shapes)
+    def _write(self, batch: list[_Scan], dedup: bool) -> int:
+        """One segment of the files of `batch` (read in one statement); returns the rows written."""
+        wrapped = any(WRAP_KEY in s for scan in batch for s in scan.hit_shapes)
         hit: dict[str, Structure] = {
             "_id": "VARCHAR",
             "_index": "VARCHAR",
@@ -202,16 +226,17 @@ class Loader:
             if wrapped
             else "CAST(json AS VARCHAR)"
         )
+        gz, array = batch[0].reader
         select = (
             f"SELECT {self.manifest.next_did - 1} + row_number() OVER () AS did, j._id AS id, "
             f"coalesce(j._index, '') AS ix, {self._ts_expr('j._source')} AS ts, {raw} AS raw, j._source AS src "
             f"FROM (SELECT json, json_transform(json, {sg.structure_literal(hit)}) AS j "
-            f"FROM {_reader(scan.path, scan.gzip, scan.array)})"
+            f"FROM {_reader([scan.source.path for scan in batch], gz, array)})"
         )
         target = sg.new_name(self.folder, "docs")
         if dedup:
             self.cur.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {select}")
-            seen = [s.docs for s in self.manifest.segments]
+            seen = [seg.docs for seg in self.manifest.segments]
             anti = (
                 f"AND NOT EXISTS (SELECT 1 FROM {sg._read(self.folder, seen)} p WHERE p.id = s.id)"
                 if seen
@@ -222,13 +247,15 @@ class Loader:
                 "QUALIFY row_number() OVER (PARTITION BY s.id ORDER BY s.did) = 1 ORDER BY s.did"
             )
         written = self._copy(select, target)
-        self.manifest.next_did += scan.rows
         if dedup:
             self.cur.execute("DROP TABLE IF EXISTS _stage")
-        if written and not scan.source.prepared and self._count(target, "id = ''"):
+        if written and not batch[0].source.prepared and self._count(target, "id = ''"):
             # An empty `_id`: the store gives such records a synthetic one, which only its reader does.
             target.unlink()
-            return self._write(self._prepared(scan.source), dedup)
+            if len(batch) > 1:
+                return sum(self._write([scan], dedup) for scan in batch)
+            return self._write([self._prepared(batch[0].source)], dedup)
+        self.manifest.next_did += sum(scan.rows for scan in batch)
         if not written:
             target.unlink(missing_ok=True)
             return 0
@@ -349,12 +376,25 @@ def _regular(shape: object) -> bool:
     return (isinstance(src, dict) or src == JSON) and doc_id == "VARCHAR" and index == "VARCHAR"
 
 
-def _reader(path: Path, gz: bool, array: bool) -> str:
+def _reader(paths: list[Path], gz: bool, array: bool, *, filename: bool = False) -> str:
     layout = "array" if array else "newline_delimited"
+    files = ", ".join(sg.sql_path(p) for p in paths)
     return (
-        f"read_json_objects({sg.sql_path(path)}, format='{layout}', "
-        f"compression='{'gzip' if gz else 'none'}', maximum_object_size=268435456)"
+        f"read_json_objects([{files}], format='{layout}', compression='{'gzip' if gz else 'none'}'"
+        f"{', filename=true' if filename else ''})"
     )
+
+
+def _chunks(items: list[Any], kind: Callable[[Any], object]) -> Iterator[list[Any]]:
+    """Consecutive runs of items of one kind, at most FILES_PER_STATEMENT long (order kept)."""
+    run: list[Any] = []
+    for item in items:
+        if run and (len(run) >= FILES_PER_STATEMENT or kind(item) != kind(run[0])):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
 
 
 def _python_ms(text: str | None, kind: str | None) -> int:
