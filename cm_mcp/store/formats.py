@@ -35,7 +35,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from cm_mcp.dsl.duck.load import SourceFile, prepare_line
+from cm_mcp.dsl.duck.source import SourceFile, prepare_line
 from cm_mcp.store.errors import RecordFileError
 
 try:  # ISA-L inflates gzip ~3x faster than zlib (measured 5.9 vs 1.75 GB/s here); same API

@@ -19,7 +19,8 @@ from cm_mcp.dsl.duck import segments as sg
 from cm_mcp.dsl.duck.aggs import AggRunner
 from cm_mcp.dsl.duck.conn import cursor
 from cm_mcp.dsl.duck.filters import FilterCompiler, all_of
-from cm_mcp.dsl.duck.load import Loader, SourceFile, prepare_line
+from cm_mcp.dsl.duck.load import Loader
+from cm_mcp.dsl.duck.source import SourceFile, prepare_line
 from cm_mcp.dsl.duck.structure import Resolved, quote
 from cm_mcp.dsl.duck.values import Ctx
 from cm_mcp.dsl.errors import DSLError
@@ -180,9 +181,10 @@ class DuckIndex:
             if position is not None:
                 ts, doc_id = position
                 beyond = ">" if order == "asc" else "<"
-                where = all_of(
-                    [where, f"(d.ts {beyond} {ts} OR (d.ts = {ts} AND d.id {beyond} {quote(doc_id)}))"]
-                )
+                # the plain bound first: a filter Parquet row-group statistics can skip groups with
+                after_ts = f"d.ts {beyond}= {ts}"
+                tie = f"(d.ts {beyond} {ts} OR d.id {beyond} {quote(doc_id)})"
+                where = all_of([where, after_ts, tie])
             rows = cur.execute(
                 f"SELECT d.did, d.ts, d.id FROM docs d WHERE {where} "
                 f"ORDER BY d.ts {direction}, d.id {direction} LIMIT {size}"
@@ -229,6 +231,9 @@ class DuckIndex:
             cur.execute(
                 f"CREATE OR REPLACE TEMP VIEW leaves AS SELECT * FROM {sg.leaves_relation(self.path, self.manifest)}"
             )
+            cur.execute(
+                f"CREATE OR REPLACE TEMP VIEW hits AS SELECT * FROM {sg.hits_relation(self.path, self.manifest)}"
+            )
             yield cur
         finally:
             cur.close()
@@ -262,7 +267,7 @@ def _load(cur: duckdb.DuckDBPyConnection, dids: list[int]) -> list[dict[str, Any
     if not dids:
         return []
     rows = dict(
-        cur.execute(f"SELECT did, raw FROM docs WHERE did IN ({', '.join(map(str, dids))})").fetchall()
+        cur.execute(f"SELECT did, raw FROM hits WHERE did IN ({', '.join(map(str, dids))})").fetchall()
     )
     return [json.loads(rows[d]) for d in dids]
 

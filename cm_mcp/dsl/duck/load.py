@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +22,7 @@ from typing import Any, Final
 import duckdb
 
 from cm_mcp.dsl.duck import segments as sg
+from cm_mcp.dsl.duck.source import WRAP_KEY, SourceFile
 from cm_mcp.dsl.duck.structure import (
     INTEGERS,
     JSON,
@@ -38,55 +39,13 @@ from cm_mcp.dsl.spec import MISSING_TS, timestamp_value_ms
 
 logger = logging.getLogger("cm_mcp.dsl")
 
-#: Key of a prepared line that carries a hit whose `_id`/`_index`/`_source` had to be normalised for
-#: the index: the normalised fields sit beside it and this key holds the hit's own JSON text.
-WRAP_KEY: Final = "cm-mcp:raw"
+_WRAPPED_PATH: Final = quote(f'$."{WRAP_KEY}"')
 #: The timestamp shape DuckDB converts itself; any other value is converted by Python, once per value.
 _STRICT_TS: Final = r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z"
 _I64: Final = (-(2**63), 2**63 - 1)
 #: Files read per statement: two gzip files keep both cores busy (bench/engines.py); more makes
 #: progress coarser (the build reports after each statement) and gains nothing on two cores.
 FILES_PER_STATEMENT: Final = 2
-_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A file of hit records for `DuckIndex.add_files`.
-
-    `records`: the count verified at download (another count means damage: the fallback decides).
-    `prepared`: lines from `prepare_line`, taken as they are; otherwise records follow the store's
-    normalisation (a missing or empty `_id` gets a synthetic one), which only the fallback applies.
-    `fallback`: prepared lines of the same records (raises the store's error on a damaged file).
-    """
-
-    path: Path
-    gzip: bool = False
-    array: bool = False
-    records: int | None = None
-    prepared: bool = False
-    fallback: Callable[[], Iterable[bytes]] | None = None
-
-
-def prepare_line(hit: Mapping[str, Any], raw: bytes | None = None) -> bytes:
-    """One hit as a line DuckDB loads: its own JSON text (`raw` when given and usable) when `_id` and
-    `_index` are strings (or `_index` absent) and `_source` an object; otherwise a wrapper with those
-    fields normalised for the index (`str()`, `{}`) and the hit's own text under WRAP_KEY."""
-    src = hit.get("_source")
-    index = hit.get("_index", "")
-    if type(src) is dict and type(hit.get("_id")) is str and type(index) is str:
-        if raw is not None:
-            text = raw.strip()
-            if text.startswith(b"{") and text.endswith(b"}") and b"\n" not in text:
-                return text + b"\n"
-        return _DUMPS(hit if type(hit) is dict else dict(hit)).encode() + b"\n"
-    wrapper = {
-        "_index": str(index),
-        "_id": str(hit.get("_id", "")),
-        "_source": dict(src) if isinstance(src, Mapping) else {},
-        WRAP_KEY: _DUMPS(dict(hit)),
-    }
-    return _DUMPS(wrapper).encode() + b"\n"
 
 
 @dataclass
@@ -207,8 +166,9 @@ class Loader:
         if old:
             self.manifest.segments = [self._restructure(seg) for seg in old]
             sg.write_manifest(self.folder, self.manifest)
+            kept = {name for seg in self.manifest.segments for name in seg.files()}
             for seg in old:
-                _remove(self.folder, seg)
+                _remove(self.folder, seg, kept)
 
     # -- pass 2: typed rows -----------------------------------------------------------------------------
     def _write(self, batch: list[_Scan], dedup: bool) -> int:
@@ -219,19 +179,12 @@ class Loader:
             "_index": "VARCHAR",
             "_source": self.manifest.structure,
         }
-        if wrapped:
-            hit[WRAP_KEY] = "VARCHAR"
-        raw = (
-            f"CAST(coalesce(struct_extract(j, {quote(WRAP_KEY)}), json) AS VARCHAR)"
-            if wrapped
-            else "CAST(json AS VARCHAR)"
-        )
         gz, array = batch[0].reader
+        reader = _reader([scan.source.path for scan in batch], gz, array)
+        numbered = f"{self.manifest.next_did - 1} + row_number() OVER () AS did"
         select = (
-            f"SELECT {self.manifest.next_did - 1} + row_number() OVER () AS did, j._id AS id, "
-            f"coalesce(j._index, '') AS ix, {self._ts_expr('j._source')} AS ts, {raw} AS raw, j._source AS src "
-            f"FROM (SELECT json, json_transform(json, {sg.structure_literal(hit)}) AS j "
-            f"FROM {_reader([scan.source.path for scan in batch], gz, array)})"
+            f"SELECT {numbered}, j._id AS id, coalesce(j._index, '') AS ix, {self._ts_expr('j._source')} AS ts, "
+            f"j._source AS src FROM (SELECT json_transform(json, {sg.structure_literal(hit)}) AS j FROM {reader})"
         )
         target = sg.new_name(self.folder, "docs")
         if dedup:
@@ -255,13 +208,24 @@ class Loader:
             if len(batch) > 1:
                 return sum(self._write([scan], dedup) for scan in batch)
             return self._write([self._prepared(batch[0].source)], dedup)
-        self.manifest.next_did += sum(scan.rows for scan in batch)
         if not written:
             target.unlink(missing_ok=True)
+            self.manifest.next_did += sum(scan.rows for scan in batch)
             return 0
+        # The hits as added, read again (cheap: no parse) into their own file with small row groups.
+        raw = f"json_extract_string(json, {_WRAPPED_PATH})" if wrapped else "NULL"
+        kept = f"WHERE did IN (SELECT did FROM read_parquet({sg.sql_path(target)}))" if dedup else ""
+        hits = sg.new_name(self.folder, "hits")
+        self.cur.execute(
+            f"COPY (SELECT * FROM (SELECT {numbered}, CAST(coalesce({raw}, json) AS VARCHAR) AS raw FROM {reader}) "
+            f"{kept}) TO {sg.sql_path(hits)} {sg.HITS_OPTIONS}"
+        )
+        self.manifest.next_did += sum(scan.rows for scan in batch)
         target = self._fix_timestamps(target)
         leaves = self._leaves(target)
-        self.manifest.segments.append(sg.Segment(target.name, leaves.name if leaves else None, written))
+        self.manifest.segments.append(
+            sg.Segment(target.name, hits.name, leaves.name if leaves else None, written)
+        )
         return written
 
     def _copy(self, select: str, target: Path) -> int:
@@ -360,12 +324,12 @@ class Loader:
         target = sg.new_name(self.folder, "docs")
         structure = sg.structure_literal(self.manifest.structure)
         self._copy(
-            f"SELECT did, id, ix, ts, raw, json_transform(to_json(src), {structure}) AS src "
+            f"SELECT did, id, ix, ts, json_transform(to_json(src), {structure}) AS src "
             f"FROM read_parquet({sg.sql_path(self.folder / seg.docs)}) ORDER BY did",
             target,
         )
         leaves = self._leaves(target)
-        return sg.Segment(target.name, leaves.name if leaves else None, seg.rows)
+        return sg.Segment(target.name, seg.hits, leaves.name if leaves else None, seg.rows)
 
 
 def _regular(shape: object) -> bool:
@@ -410,8 +374,8 @@ def _python_ms(text: str | None, kind: str | None) -> int:
     return ms if _I64[0] <= ms <= _I64[1] else MISSING_TS
 
 
-def _remove(folder: Path, seg: sg.Segment) -> None:
-    for name in (seg.docs, seg.leaves):
-        if name:
+def _remove(folder: Path, seg: sg.Segment, keep: Collection[str] = ()) -> None:
+    for name in seg.files():
+        if name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(folder / name)

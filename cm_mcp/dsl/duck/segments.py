@@ -1,8 +1,9 @@
 """An index's files: immutable Parquet segments listed by a manifest that is replaced atomically.
 
 Each segment is one Parquet file of documents (`did` insertion order, `id`, `ix`, `ts` epoch ms,
-`raw` the hit's JSON text as added, `src` the typed `_source`) and, when the structure has JSON
-subtrees, one Parquet file of their typed leaves (see structure.py). Files are never modified: an
+`src` the typed `_source`: what queries scan), one of hits (`did`, `raw` the hit's JSON text as
+added: read only for the rows a page returns, so its row groups are small), and, when the structure
+has JSON subtrees, one of their typed leaves (see structure.py). Files are never modified: an
 append adds a segment and a new manifest, so a reader (another process, say) that read the previous
 manifest still finds every file it lists. When an append changes the structure (a new field, a type
 conflict), every segment is rewritten under the merged one and the old files are removed after the
@@ -28,19 +29,29 @@ from cm_mcp.dsl.duck.structure import JSON, Structure, dumps
 MANIFEST: Final = "cm-duck-manifest.json"
 #: Bumped whenever the file layout or what a segment holds changes (older indexes are refused).
 FORMAT_VERSION: Final = 1
-#: Rows per Parquet row group: small enough that fetching a page of hits by `did` reads few groups.
+#: Rows per Parquet row group of the scanned files: large groups scan fastest, small ones let a time
+#: window skip more of them (bench/engines.py: 16k rows scanned as fast as larger groups).
 ROW_GROUP_ROWS: Final = 16_384
+#: Rows per row group of the hits file: a page's raw hits come from a few small groups (a group of
+#: 16k hits is ~6 MB to decompress for one row; 4k fetched a scattered page 4x faster, bench/engines.py).
+HIT_GROUP_ROWS: Final = 4_096
 PARQUET_OPTIONS: Final = f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+HITS_OPTIONS: Final = f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {HIT_GROUP_ROWS})"
 
-_DOCS_COLUMNS: Final = "did BIGINT, id VARCHAR, ix VARCHAR, ts BIGINT, raw VARCHAR, src JSON"
+_DOCS_COLUMNS: Final = "did BIGINT, id VARCHAR, ix VARCHAR, ts BIGINT, src JSON"
+_HITS_COLUMNS: Final = "did BIGINT, raw VARCHAR"
 _LEAVES_COLUMNS: Final = "did BIGINT, path VARCHAR, s VARCHAR, i BIGINT, n DOUBLE, b BOOLEAN"
 
 
 @dataclass
 class Segment:
     docs: str
+    hits: str
     leaves: str | None
     rows: int
+
+    def files(self) -> list[str]:
+        return [name for name in (self.docs, self.hits, self.leaves) if name]
 
 
 @dataclass
@@ -89,6 +100,12 @@ def docs_relation(folder: Path, manifest: Manifest) -> str:
     if not manifest.segments:
         return f"({_empty(_DOCS_COLUMNS)})"
     return _read(folder, [s.docs for s in manifest.segments])
+
+
+def hits_relation(folder: Path, manifest: Manifest) -> str:
+    if not manifest.segments:
+        return f"({_empty(_HITS_COLUMNS)})"
+    return _read(folder, [s.hits for s in manifest.segments])
 
 
 def leaves_relation(folder: Path, manifest: Manifest) -> str:
