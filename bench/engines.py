@@ -10,6 +10,9 @@ rows in a DuckDB database file instead of Parquet.
 - duckdb:          DuckIndex.add_files: DuckDB reads the files itself into Parquet segments (the store now)
 - duckdb table:    the same typed rows written to a DuckDB database file instead (not used: see below)
 
+The files are time-ordered partitions, as an export's are (the API cuts them by time window and
+returns hits by @timestamp).
+
 Each build runs in its own process (its peak RSS is its own). Query latencies are medians of
 `--repeat` runs through each engine's own API (the same OpenSearch DSL), in a fresh process per engine.
 """
@@ -60,11 +63,14 @@ def peak_rss_mb() -> float:
 
 
 def write_files(folder: Path, docs: list[dict[str, Any]], parts: int = 4) -> list[Path]:
+    """Time-ordered partition files, like an export's (one time window each, hits by @timestamp)."""
+    docs = sorted(docs, key=lambda d: (d["_source"]["@timestamp"], d["_id"]))
+    per = -(-len(docs) // parts)
     paths = []
     for i in range(parts):
         path = folder / f"part-{i}.ndjson.gz"
         with gzip.open(path, "wt", compresslevel=1) as handle:
-            for doc in docs[i::parts]:
+            for doc in docs[i * per : (i + 1) * per]:
                 handle.write(json.dumps(doc, separators=(",", ":")) + "\n")
         paths.append(path)
     return paths
@@ -211,24 +217,13 @@ def main() -> None:
     parser.add_argument("--shape", choices=["sandbox", "wide"], default="sandbox")
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
-    if options.shape == "sandbox":
-        import itertools
-
-        from cm_mcp.sandbox.data import DataSpec, generate_logs
-
-        spec = DataSpec.create(seed=42, volume=options.docs // 7 * 2 + 1000, builtin_incidents=False)
-        docs = list(itertools.islice(generate_logs(spec), options.docs))
-    else:
-        from dsl import make_hit
-
-        rnd = random.Random(0)
-        docs = [make_hit(i, rnd) for i in range(options.docs)]
     with tempfile.TemporaryDirectory(prefix="cm-engines-") as tmp:
         root = Path(tmp)
-        paths = write_files(root, docs, 4)
+        # generated in a child: the children below then start from a small process (peak RSS is kept
+        # across exec on Linux, so a parent holding the documents would inflate every child's figure)
+        n = child("generate", options.shape, str(root), str(options.docs))["docs"]
+        paths = sorted(root.glob("part-*.ndjson.gz"))
         size = sum(p.stat().st_size for p in paths) / 1e6
-        n = len(docs)
-        del docs
         print(
             f"{n:,} {options.shape}-shaped docs in 4 ndjson.gz files ({size:.1f} MB); load average {os.getloadavg()[0]:.1f}"
         )
@@ -271,10 +266,29 @@ def main() -> None:
         print(f"(top level bucket, both engines: {answers['duckdb']['check']}; equal: {same})")
 
 
+def child_generate(shape: str, folder: Path, count: int) -> dict[str, Any]:
+    if shape == "sandbox":
+        import itertools
+
+        from cm_mcp.sandbox.data import DataSpec, generate_logs
+
+        spec = DataSpec.create(seed=42, volume=count // 7 * 2 + 1000, builtin_incidents=False)
+        docs = list(itertools.islice(generate_logs(spec), count))
+    else:
+        from dsl import make_hit
+
+        rnd = random.Random(0)
+        docs = [make_hit(i, rnd) for i in range(count)]
+    write_files(folder, docs, 4)
+    return {"docs": len(docs)}
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "_child":
         what, engine, target = sys.argv[2], sys.argv[3], Path(sys.argv[4])
-        if what == "build":
+        if what == "generate":
+            result = child_generate(engine, Path(sys.argv[4]), int(sys.argv[5]))
+        elif what == "build":
             result = child_build(engine, target, [Path(p) for p in sys.argv[5:]])
         else:
             result = child_questions(engine, target, int(sys.argv[5]))
