@@ -322,7 +322,20 @@ def main() -> None:
         files = root / "files"
         files.mkdir()
         t0 = time.perf_counter()
-        generate(files, args.logs, args.partitions, args.format)
+        # in a child: peak RSS survives exec on Linux, so a parent that held the generated logs would
+        # inflate every phase's figure
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "_generate",
+                str(files),
+                str(args.logs),
+                str(args.partitions),
+                args.format,
+            ],
+            check=True,
+        )
         size = sum(f.stat().st_size for f in files.iterdir() if f.name != "parts.json")
         print(
             f"generated {args.logs:,} logs in {args.partitions} {args.format} files, {size / 1e6:.1f} MB "
@@ -424,7 +437,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_serve":
+    if len(sys.argv) > 1 and sys.argv[1] == "_generate":
+        generate(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_serve":
         serve(Path(sys.argv[2]), int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_phase":
         run_phase(sys.argv[2:])
