@@ -15,6 +15,10 @@ returns hits by @timestamp).
 
 Each build runs in its own process (its peak RSS is its own). Query latencies are medians of
 `--repeat` runs through each engine's own API (the same OpenSearch DSL), in a fresh process per engine.
+
+`--sandbox-volume N` (default 30000, the sandbox's default volume; 0 skips it) also times the sandbox's
+cold index build with each engine: generating its logs and workloads and indexing them from Python
+dicts (what a first `serve --sandbox` does before data is ready), against generating them alone.
 """
 
 from __future__ import annotations
@@ -198,6 +202,28 @@ def _table_questions(target: Path, repeat: int) -> dict[str, Any]:
     return out
 
 
+def child_sandbox(engine: str, target: Path, volume: int) -> dict[str, Any]:
+    from cm_mcp.dsl import open_index
+    from cm_mcp.sandbox.data import DataSpec, generate_logs, generate_workloads
+
+    spec = DataSpec.create(seed=42, volume=volume)
+    started, cpu = time.perf_counter(), cpu_seconds()
+    n = 0
+    for kind, docs in (("logs", generate_logs(spec)), ("workloads", generate_workloads(spec))):
+        if engine == "generate only":
+            n += sum(1 for _ in docs)
+            continue
+        index = open_index(target / kind, engine=engine)  # type: ignore[arg-type]
+        n += index.add(docs, commit=False)
+        index.close()
+    return {
+        "docs": n,
+        "seconds": time.perf_counter() - started,
+        "cpu": cpu_seconds() - cpu,
+        "rss_mb": peak_rss_mb(),
+    }
+
+
 def child(*args: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "_child", *args], capture_output=True, text=True, check=False
@@ -216,6 +242,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=300_000)
     parser.add_argument("--shape", choices=["sandbox", "wide"], default="sandbox")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sandbox-volume", type=int, default=30_000)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cm-engines-") as tmp:
         root = Path(tmp)
@@ -264,6 +291,26 @@ def main() -> None:
             print(f"{label:<34} {cells[0]:>10} {cells[1]:>10} {cells[2]:>13}")
         same = answers["tantivy"]["check"] == answers["duckdb"]["check"]
         print(f"(top level bucket, both engines: {answers['duckdb']['check']}; equal: {same})")
+        if options.sandbox_volume:
+            runs = {
+                name: child(
+                    "sandbox",
+                    name,
+                    str(root / f"sandbox-{name.replace(' ', '-')}"),
+                    str(options.sandbox_volume),
+                )
+                for name in ("generate only", "tantivy", "duckdb")
+            }
+            gen = runs["generate only"]["seconds"]
+            print(
+                f"\nsandbox cold build, volume {options.sandbox_volume:,}/day ({runs['duckdb']['docs']:,} docs):"
+            )
+            for name, r in runs.items():
+                print(
+                    f"  {name:<14} {r['seconds']:6.2f} s ({r['docs'] / r['seconds']:9,.0f} docs/s, "
+                    f"{r['seconds'] / gen:4.1f}x generation alone), CPU {r['cpu'] / r['docs'] * 1e6:5.1f} us/doc, "
+                    f"peak RSS {r['rss_mb']:.0f} MB"
+                )
 
 
 def child_generate(shape: str, folder: Path, count: int) -> dict[str, Any]:
@@ -288,6 +335,8 @@ if __name__ == "__main__":
         what, engine, target = sys.argv[2], sys.argv[3], Path(sys.argv[4])
         if what == "generate":
             result = child_generate(engine, Path(sys.argv[4]), int(sys.argv[5]))
+        elif what == "sandbox":
+            result = child_sandbox(engine, target, int(sys.argv[5]))
         elif what == "build":
             result = child_build(engine, target, [Path(p) for p in sys.argv[5:]])
         else:

@@ -83,8 +83,14 @@ def open_index(
         from cm_mcp.dsl.duck.index import DuckIndex
 
         return DuckIndex(path)
-    from cm_mcp.dsl.index import DocIndex
+    try:
+        from cm_mcp.dsl.index import DocIndex
+    except ImportError:
+        from cm_mcp.dsl.errors import DSLError
 
+        raise DSLError(
+            "engine", "tantivy is not installed (pip install 'cm-mcp[tantivy]'); the default engine is duckdb"
+        ) from None
     return DocIndex(path, heap_size=heap_size, num_threads=num_threads)
 
 
