@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from cm_mcp.dsl import ENGINES
+from cm_mcp.dsl.engine import ENGINE_ENV
 from cm_mcp.store import ResultNotFoundError, ResultStore, scroll
-from cm_mcp.store.store import ENGINE_ENV
 from tests.test_batch_fakes import make_hits
 
 

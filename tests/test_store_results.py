@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cm_mcp.dsl import ENGINES
+from cm_mcp.dsl.engine import ENGINE_ENV
 from cm_mcp.store import ResultEvicted, ResultNotFoundError, ResultStore
-from cm_mcp.store.store import ENGINE_ENV
 from tests.test_batch_fakes import make_hits
 
 

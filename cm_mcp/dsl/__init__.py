@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS, SUPPORTED_FILTERS, supported_aggregation_types
-from cm_mcp.dsl.engine import DEFAULT_ENGINE, ENGINES, Engine, SearchIndex, open_index
+from cm_mcp.dsl.engine import DEFAULT_ENGINE, ENGINES, Engine, SearchIndex, default_engine, open_index
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.spec import DocQuery
 
@@ -26,6 +26,7 @@ __all__ = [
     "DuckIndex",
     "Engine",
     "SearchIndex",
+    "default_engine",
     "open_index",
     "supported_aggregation_types",
 ]

@@ -19,6 +19,9 @@ from cm_mcp.dsl.spec import Order, QueryLike
 Engine = Literal["duckdb", "tantivy"]
 ENGINES: Final[tuple[Engine, ...]] = ("duckdb", "tantivy")
 DEFAULT_ENGINE: Final[Engine] = "duckdb"
+#: Environment variable naming the engine of indexes opened without one: "duckdb" (the default) or
+#: "tantivy" (the previous engine, same answers; kept to compare against). Subprocesses inherit it.
+ENGINE_ENV: Final = "CM_INDEX_ENGINE"
 
 #: tantivy writer threads: tantivy indexes in these while the Python thread prepares the next documents
 #: (the writer releases the GIL); more than two buys nothing on the 2-core machines we measure on.
@@ -69,17 +72,30 @@ class SearchIndex(Protocol):
     ) -> dict[str, Any]: ...
 
 
+def default_engine() -> Engine:
+    """The engine named by CM_INDEX_ENGINE, else DuckDB."""
+    chosen = os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
+    if chosen == "tantivy":
+        return "tantivy"
+    if chosen != "duckdb":
+        from cm_mcp.dsl.errors import DSLError
+
+        raise DSLError(ENGINE_ENV, f"{chosen!r} is not an engine; use one of {', '.join(ENGINES)}")
+    return "duckdb"
+
+
 def open_index(
     path: str | Path | None = None,
     *,
-    engine: Engine = DEFAULT_ENGINE,
+    engine: Engine | None = None,
     heap_size: int = BULK_HEAP_BYTES,
     num_threads: int = INDEX_THREADS,
 ) -> SearchIndex:
     """A new or existing index of `engine` at `path` (in memory / a private temporary directory when
-    None). DSLError when `path` holds an index of another engine or version. `heap_size` and
-    `num_threads` size tantivy's writer (DuckDB's limits are process-wide: dsl/duck/conn.py)."""
-    if engine == "duckdb":
+    None); `engine` defaults to `default_engine()`. DSLError when `path` holds an index of another
+    engine or version. `heap_size` and `num_threads` size tantivy's writer (DuckDB's limits are
+    process-wide: dsl/duck/conn.py)."""
+    if (engine or default_engine()) == "duckdb":
         from cm_mcp.dsl.duck.index import DuckIndex
 
         return DuckIndex(path)

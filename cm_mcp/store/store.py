@@ -34,7 +34,6 @@ Retention (`enforce_retention`, run after every new result): see retention.py.
 from __future__ import annotations
 
 import builtins
-import os
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,8 +41,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from cm_mcp.dsl import DEFAULT_ENGINE, ENGINES, DocQuery, Engine, SearchIndex, open_index
-from cm_mcp.dsl.engine import INDEX_THREADS, SMALL_HEAP_BYTES
+from cm_mcp.dsl import DocQuery, Engine, SearchIndex, open_index
+from cm_mcp.dsl.engine import INDEX_THREADS, SMALL_HEAP_BYTES, default_engine
 from cm_mcp.store import indexing, retention, scroll
 from cm_mcp.store.builder import ResultBuilder, publish_one_page
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
@@ -57,18 +56,6 @@ DEFAULT_MAX_BYTES: Final = 5 * 1024**3
 DEFAULT_MAX_AGE: Final = timedelta(days=7)
 #: A `.building-*` directory older than this is debris of a crashed process.
 STALE_BUILD_SECONDS: Final = 6 * 3600
-
-
-#: Environment variable naming the engine of stores created without one: "duckdb" (the default) or
-#: "tantivy" (the previous engine, same answers; kept to compare against). Inherited by subprocesses.
-ENGINE_ENV: Final = "CM_INDEX_ENGINE"
-
-
-def default_engine() -> Engine:
-    chosen = os.environ.get(ENGINE_ENV, DEFAULT_ENGINE)
-    if chosen not in ENGINES:
-        raise StoreError(f"{ENGINE_ENV}={chosen!r}: expected one of {', '.join(ENGINES)}")
-    return chosen
 
 
 class ResultStore:

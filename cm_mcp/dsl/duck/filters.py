@@ -20,65 +20,31 @@ from typing import Any
 
 from cm_mcp.dsl.catalog import SUPPORTED_FILTERS
 from cm_mcp.dsl.datemath import parse_date, to_ms
+from cm_mcp.dsl.duck import text
+from cm_mcp.dsl.duck.sql import FALSE, TRUE, all_of, any_of, lit, not_
 from cm_mcp.dsl.duck.structure import Column, Resolved, Structure, quote, resolve
 from cm_mcp.dsl.errors import DSLError
+
+__all__ = ["FALSE", "TRUE", "FilterCompiler", "all_of", "any_of", "lit", "not_"]
 from cm_mcp.dsl.spec import (
     MISSING_TS,
     UTC_ZONES,
     DocQuery,
     Filter,
-    is_text,
     is_timestamp,
     min_should,
     number,
     single_field,
     strip_keyword,
     term_candidates,
-    tokenize,
 )
 
-TRUE, FALSE = "true", "false"
-#: A character that is not part of a token (the complement of the tokenizer's alphanumeric runs).
-_SEP = r"[^\pL\pN]"
 _SPECIAL = {"_id": "d.id", "_index": "d.ix"}
 _I64 = (-(2**63), 2**63 - 1)
 _U64_MAX = 2**64 - 1
 #: Evaluates a sloppy phrase in Python: (field, tokens, slop, SQL condition every match satisfies) ->
 #: the matching documents' ids.
 SloppyPhrase = Callable[[Resolved, list[str], int, str], list[int]]
-
-
-def lit(value: object) -> str:
-    """A typed SQL literal (integers as HUGEINT, floats round-trip exact as DOUBLE)."""
-    if isinstance(value, bool):
-        return TRUE if value else FALSE
-    if isinstance(value, int):
-        return f"{value}::HUGEINT"
-    if isinstance(value, float):
-        return f"'{value!r}'::DOUBLE"
-    return quote(str(value))
-
-
-def any_of(parts: Sequence[str]) -> str:
-    parts = [p for p in parts if p != FALSE]
-    if not parts:
-        return FALSE
-    if TRUE in parts:
-        return TRUE
-    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
-
-
-def all_of(parts: Sequence[str]) -> str:
-    parts = [p for p in parts if p != TRUE]
-    if not parts:
-        return TRUE
-    if FALSE in parts:
-        return FALSE
-    return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
-
-
-def not_(cond: str) -> str:
-    return FALSE if cond == TRUE else TRUE if cond == FALSE else f"(NOT {cond})"
 
 
 def each(column: Column, predicate: Callable[[str], str]) -> str:
@@ -340,84 +306,11 @@ class FilterCompiler:
         parts.extend(not_(q) for q in must_not)
         return all_of(parts)
 
-    def _text_spec(self, body: object, path: str, extra: set[str]) -> tuple[str, Any, Mapping[str, Any]]:
-        fname, spec = single_field(body, path)
-        opts: Mapping[str, Any] = {}
-        if isinstance(spec, Mapping):
-            opts = spec
-            bad = sorted(set(spec) - ({"query", "boost", "analyzer"} | extra))
-            if bad:
-                raise DSLError(
-                    f"{path}.{fname}.{bad[0]}",
-                    f"unsupported option; supported: query, {', '.join(sorted(extra))}",
-                )
-            if "query" not in spec:
-                raise DSLError(f"{path}.{fname}", "expected {query: ...}")
-            spec = spec["query"]
-        return fname, spec, opts
-
     def _q_match(self, body: object, path: str) -> str:
-        fname, text, opts = self._text_spec(body, path, {"operator", "zero_terms_query"})
-        if not isinstance(text, str) or not is_text(fname):
-            return self._keyword_match(fname, text, f"{path}.{fname}")
-        op = str(opts.get("operator", "or")).lower()
-        if op not in ("or", "and"):
-            raise DSLError(f"{path}.{fname}.operator", "expected 'or' or 'and'")
-        tokens = list(dict.fromkeys(tokenize(text)))
-        if not tokens:
-            return FALSE
-        if op == "or":
-            return self._text(fname, _token_regex("(?:" + "|".join(tokens) + ")"))
-        return all_of([self._text(fname, _token_regex(t)) for t in tokens])
+        return text.match(self, body, path)
 
     def _q_match_phrase(self, body: object, path: str) -> str:
-        fname, text, opts = self._text_spec(body, path, {"slop"})
-        if not isinstance(text, str) or not is_text(fname):
-            return self._keyword_match(fname, text, f"{path}.{fname}")
-        tokens = tokenize(text)
-        if not tokens:
-            return FALSE
-        slop = int(opts.get("slop", 0))
-        if slop > 0 and len(tokens) > 1 and self.sloppy is not None:
-            candidates = all_of([self._text(fname, _token_regex(t)) for t in dict.fromkeys(tokens)])
-            if candidates == FALSE:
-                return FALSE
-            ids = self.sloppy(self.field(fname), tokens, slop, candidates)
-            return f"d.did IN ({', '.join(map(str, ids))})" if ids else FALSE
-        return self._text(fname, _token_regex((_SEP + "+").join(tokens)))
-
-    def _text(self, fname: str, pattern: str) -> str:
-        regex = quote(pattern)
-        return self.match_values(
-            fname,
-            lambda col: (lambda x: f"regexp_matches({x}, {regex})") if col.type == "VARCHAR" else None,
-            f"s IS NOT NULL AND regexp_matches(s, {regex})",
-        )
-
-    def _keyword_match(self, fname: str, value: object, path: str) -> str:
-        """match/match_phrase on a keyword field (or with a non-string query): the whole value, like
-        `term`, ignoring case for strings; `x.keyword`, `_id`, `_index` and `@timestamp` stay exact."""
-        exact = self.terms(fname, [value], path)
-        if (
-            not isinstance(value, str)
-            or value.lower() == value.upper()  # nothing to fold
-            or fname.endswith(".keyword")
-            or strip_keyword(fname) in _SPECIAL
-            or is_timestamp(fname)
-        ):
-            return exact
-        folded = f"lower({quote(value)})"
-        ignoring_case = self.match_values(
-            fname,
-            lambda col: (lambda x: f"lower({x}) = {folded}") if col.type == "VARCHAR" else None,
-            f"s IS NOT NULL AND lower(s) = {folded}",
-        )
-        return any_of([exact, ignoring_case])
-
-
-def _token_regex(body: str) -> str:
-    """Case-insensitive RE2 pattern: `body` between token boundaries (RE2's \\pL/\\pN are Unicode)."""
-    return f"(?i)(?:^|{_SEP}){body}(?:$|{_SEP})"
+        return text.match_phrase(self, body, path)
 
 
 def _double(value: float) -> str:
