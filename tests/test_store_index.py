@@ -22,10 +22,11 @@ from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, run_export
 from cm_mcp.batch.download import DownloadPolicy
 from cm_mcp.dsl import ENGINES
+from cm_mcp.dsl.engine import ENGINE_ENV
 from cm_mcp.ops import exports, stored
 from cm_mcp.store import ResultNotFoundError, ResultStore, layout
 from cm_mcp.store import indexing as store_module
-from cm_mcp.store.store import ENGINE_ENV, STALE_BUILD_SECONDS
+from cm_mcp.store.store import STALE_BUILD_SECONDS
 from tests.test_batch_fakes import (
     LOGS_REQUEST_ARGS,
     T0,

@@ -222,6 +222,7 @@ class Loader:
         )
         self.manifest.next_did += sum(scan.rows for scan in batch)
         target = self._fix_timestamps(target)
+        target, hits = self._in_time_order(target, hits)
         leaves = self._leaves(target)
         self.manifest.segments.append(
             sg.Segment(target.name, hits.name, leaves.name if leaves else None, written)
@@ -280,6 +281,37 @@ class Loader:
         )
         docs.unlink()
         return fixed
+
+    def _in_time_order(self, docs: Path, hits: Path) -> tuple[Path, Path]:
+        """The segment's rows numbered in (@timestamp, _id) order, rewritten if they were not.
+
+        Export partitions and scroll pages come in time order already (checked: one pass over `ts`);
+        generated or shuffled documents do not, and then a page of hits would be scattered over every
+        row group of the hits file, and a time window could skip none of the documents' groups."""
+        source = f"read_parquet({sg.sql_path(docs)})"
+        row = self.cur.execute(
+            f"SELECT count(*) FILTER (WHERE back), min(did) FROM "
+            f"(SELECT did, ts < lag(ts) OVER (ORDER BY did) AS back FROM {source})"
+        ).fetchone()
+        if not row or not row[0]:
+            return docs, hits
+        self.cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE _renumber AS SELECT did AS old, "
+            f"{int(row[1]) - 1} + row_number() OVER (ORDER BY ts, id, did) AS did FROM {source}"
+        )
+        ordered_docs, ordered_hits = sg.new_name(self.folder, "docs"), sg.new_name(self.folder, "hits")
+        self._copy(
+            f"SELECT r.did, d.id, d.ix, d.ts, d.src FROM {source} d JOIN _renumber r ON r.old = d.did ORDER BY r.did",
+            ordered_docs,
+        )
+        self.cur.execute(
+            f"COPY (SELECT r.did, h.raw FROM read_parquet({sg.sql_path(hits)}) h JOIN _renumber r ON r.old = h.did "
+            f"ORDER BY r.did) TO {sg.sql_path(ordered_hits)} {sg.HITS_OPTIONS}"
+        )
+        self.cur.execute("DROP TABLE _renumber")
+        docs.unlink()
+        hits.unlink()
+        return ordered_docs, ordered_hits
 
     # -- JSON subtrees --------------------------------------------------------------------------------------
     def _leaves(self, docs: Path) -> Path | None:
