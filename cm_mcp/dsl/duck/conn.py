@@ -15,9 +15,10 @@ import duckdb
 #: Worker threads of DuckDB: both cores of the machines we measure on (bench/engines.py); more buys
 #: nothing there and would take the cores from the event loop and the summariser.
 THREADS: Final = max(1, min(2, os.cpu_count() or 1))
-#: DuckDB's memory limit for the process; beyond it, builds spill to a temporary directory. A 1M-log
-#: build peaked at 297 / 350 / 491 MB RSS with 256 / 512 / 768 MB here, 6% slower at 256 than at 768.
-MEMORY_LIMIT: Final = "512MB"
+#: DuckDB's memory limit for the process (it runs inside the MCP server); beyond it, builds spill to a
+#: temporary directory. Peak RSS of a 1M-log export build: 297 / 350 / 491 MB with 256 / 512 / 768 MB,
+#: 6% slower at 256; of the sandbox's first build: 272 MB at 256, 415 MB at 512, same speed.
+MEMORY_LIMIT: Final = "256MB"
 
 _DB: duckdb.DuckDBPyConnection | None = None
 _GUARD = threading.Lock()

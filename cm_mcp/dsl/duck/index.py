@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, Any, Final, Literal, TypeVar
 
 import duckdb
 
@@ -36,6 +37,8 @@ from cm_mcp.dsl.spec import (
 )
 
 T = TypeVar("T")
+#: Lines per pending file of `add`/`add_lines` (see `_Pending`).
+PENDING_FILE_LINES: Final = 50_000
 
 #: The tantivy engine's marker file: a directory holding it is an index of the other engine.
 _TANTIVY_MARKER = "cm-dsl-schema.json"
@@ -68,16 +71,15 @@ class DuckIndex:
                 "index",
                 f"{self.path} was built by another version of the engine ({exc}); delete the directory and rebuild it",
             ) from None
-        self._pending: IO[bytes] | None = None
-        self._pending_path: Path | None = None
+        self._pending = _Pending(self.path)
 
     # -- writing ------------------------------------------------------------------------------------
     def add(self, hits: Iterable[Mapping[str, Any]], *, commit: bool = True) -> int:
         """Index hits ({_index, _id, _source}); returns how many were added."""
-        out = self._pending_file()
+        write = self._pending.write
         n = 0
         for hit in hits:
-            out.write(prepare_line(hit))
+            write(prepare_line(hit))
             n += 1
         if commit:
             self.commit()
@@ -87,10 +89,10 @@ class DuckIndex:
         self, records: Iterable[tuple[bytes | None, Mapping[str, Any]]], *, commit: bool = True
     ) -> int:
         """Index hits read from files: (the hit's JSON text as stored, or None; the parsed hit)."""
-        out = self._pending_file()
+        write = self._pending.write
         n = 0
         for raw, hit in records:
-            out.write(prepare_line(hit, raw))
+            write(prepare_line(hit, raw))
             n += 1
         if commit:
             self.commit()
@@ -115,25 +117,16 @@ class DuckIndex:
         sg.write_manifest(self.path, self.manifest)
         return added
 
-    def _pending_file(self) -> IO[bytes]:
-        if self._pending is None:
-            self._pending_path = self.path / f".pending-{id(self):x}.ndjson"
-            self._pending = open(self._pending_path, "wb")  # noqa: SIM115 - closed by commit()
-        return self._pending
-
     def commit(self) -> None:
-        if self._pending is None or self._pending_path is None:
-            return
-        pending, path = self._pending, self._pending_path
-        self._pending = self._pending_path = None
-        pending.close()
+        files = self._pending.take()
         try:
-            if path.stat().st_size:
+            if files:
                 with self._session() as cur:
-                    Loader(cur, self.path, self.manifest).add([SourceFile(path, prepared=True)])
+                    Loader(cur, self.path, self.manifest).add([SourceFile(p, prepared=True) for p in files])
                 sg.write_manifest(self.path, self.manifest)
         finally:
-            path.unlink(missing_ok=True)
+            for path in files:
+                path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Commit; an index without documents still gets its manifest (it is an index of this engine)."""
@@ -260,6 +253,40 @@ class DuckIndex:
             return
         if found is not None and found != self.manifest:
             self.manifest = found
+
+
+class _Pending:
+    """Lines added but not committed yet, in files of at most PENDING_FILE_LINES lines: DuckDB reads
+    two files at a time (one thread each), so a large `add` loads on both cores."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: list[Path] = []
+        self._out: IO[bytes] | None = None
+        self._lines = 0
+
+    def write(self, line: bytes) -> None:
+        if self._out is None or self._lines >= PENDING_FILE_LINES:
+            self._rotate()
+        assert self._out is not None
+        self._out.write(line)
+        self._lines += 1
+
+    def _rotate(self) -> None:
+        if self._out is not None:
+            self._out.close()
+        path = self.folder / f".pending-{secrets.token_hex(4)}.ndjson"
+        self._out = open(path, "wb")  # noqa: SIM115 - closed by _rotate() or take()
+        self.files.append(path)
+        self._lines = 0
+
+    def take(self) -> list[Path]:
+        """The pending files, closed; the next write starts a new one."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        files, self.files = self.files, []
+        return files
 
 
 def _load(cur: duckdb.DuckDBPyConnection, dids: list[int]) -> list[dict[str, Any]]:
