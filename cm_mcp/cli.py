@@ -8,10 +8,16 @@ protocol channel.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from cm_mcp import __version__
 from cm_mcp.api.redaction import install_log_redaction
@@ -46,6 +52,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every `finally` runs (e.g. the embedded sandbox removes its
+    temporary batch files); the signal's default action would end the process without any cleanup."""
+
+
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    # Python's own behaviour, but not its handler object: asyncio.run() replaces that one with a handler
+    # that only cancels the main task, and the stdio server then waits on its stdin reader forever.
+    raise KeyboardInterrupt
+
+
+#: Installed for the time a command runs (a command may install its own, e.g. `cm-mcp sandbox`).
+_STOPS: dict[signal.Signals, Callable[[int, FrameType | None], None]] = {
+    signal.SIGTERM: _terminate,
+    signal.SIGINT: _interrupt,
+}
+
+#: After an interruption, how long other threads get to finish before the process exits anyway.
+STOP_GRACE_SECONDS = 2.0
+
+
+def _exit_when_stuck(code: int) -> None:
+    """Exit with `code` even if a worker thread is stuck (the stdio server's stdin reader only returns at
+    EOF), once the `finally` blocks have run; the interpreter would otherwise wait for it forever."""
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(
+        t.is_alive() and not t.daemon and t is not threading.current_thread() for t in threading.enumerate()
+    ):
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -60,8 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    previous = {sig: signal.signal(sig, stop) for sig, stop in _STOPS.items()}
     try:
         return handler(args)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: cleaned up on the way out, not a crash
+        code = 143 if isinstance(stop, Terminated) else 130
+        _exit_when_stuck(code)
+        return code
     except Exception as exc:  # only invalid settings are turned into a message; the rest re-raises
         from cm_mcp.api.settings import describe_invalid_settings
 
@@ -70,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(message, file=sys.stderr)
         return 2
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The sandbox data generator: determinism, volume, shapes, seasonality, incidents."""
+"""The sandbox data generator: determinism, volume, shapes, incidents, and ground truth at an instant.
+
+Every test freezes its instants (`NOW`, or offsets from the spec's own window): nothing here depends on
+the wall clock. The ordinary variation of the data (seasonality, noisy streams, benign episodes,
+workloads) is tested in test_sandbox_variation.py.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from typing import Any
 import pytest
 
 from cm_mcp.api.fields import domain_field, infra_type_field
+from cm_mcp.sandbox.billing import billing_profile, billing_profiles, billing_summary
+from cm_mcp.sandbox.catalogue import APP_SHARES, DOMAINS
 from cm_mcp.sandbox.data import (
     DataSpec,
-    billing_profiles,
-    billing_summary,
+    billed_domains,
     catalogue,
     expected_counts,
     generate,
@@ -20,7 +26,8 @@ from cm_mcp.sandbox.data import (
     generate_workloads,
 )
 from cm_mcp.sandbox.incidents import BUILTIN_INCIDENTS, parse_scenarios
-from cm_mcp.sandbox.templates import DOMAINS
+from cm_mcp.sandbox.plan import app_totals
+from cm_mcp.sandbox.truth import scenarios
 
 NOW = datetime(2026, 1, 20, 10, 17, 33, tzinfo=UTC)
 
@@ -44,10 +51,19 @@ def _ts(hit: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(hit["_source"]["@timestamp"].replace("Z", "+00:00"))
 
 
-def test_create_quantises_now_to_the_end_of_the_hour() -> None:
+def _kind(hit: dict[str, Any]) -> str:
+    index = hit["_index"]
+    return "workloads:atr" if index.startswith("workloads-") else f"logs:{index.split('-')[1]}"
+
+
+def test_create_pins_the_hour_and_anchors_scenarios_at_its_start() -> None:
     a = DataSpec.create(NOW)
     b = DataSpec.create(NOW.replace(minute=59, second=59))
-    assert a.now == datetime(2026, 1, 20, 11, tzinfo=UTC)
+    assert a.end == datetime(2026, 1, 20, 11, tzinfo=UTC)  # data to the end of the hour (one index per hour)
+    assert (
+        a.anchor == datetime(2026, 1, 20, 10, tzinfo=UTC) <= NOW
+    )  # scenario `now`: never ahead of the clock
+    assert a.start == a.end - timedelta(days=7)
     assert a == b
     assert a.cache_key() == b.cache_key()
     assert DataSpec.create(NOW + timedelta(hours=1)).cache_key() != a.cache_key()
@@ -66,19 +82,19 @@ def test_ids_unique_and_timestamps_in_window(docs: list[dict[str, Any]]) -> None
     spec = _spec()
     assert len({d["_id"] for d in docs}) == len(docs)
     for d in docs:
-        assert spec.start <= _ts(d) < spec.now
+        assert spec.start <= _ts(d) < spec.end
         assert d["_source"]["@timestamp"].endswith("Z")
         assert len(d["_source"]["@timestamp"]) == 24
 
 
-def test_volume_is_honoured_exactly(docs: list[dict[str, Any]]) -> None:
+def test_volume_is_honoured_exactly_benign_episodes_included(docs: list[dict[str, Any]]) -> None:
     spec = _spec()
     counts = expected_counts(spec)
     assert counts["total"] == len(docs)
-    background = [d for d in docs if "sandbox" not in d["_source"] and d["_index"].startswith("logs-")]
-    assert len(background) == spec.volume * spec.window_days
-    wl = [d for d in docs if d["_index"].startswith("workloads-") and "sandbox" not in d["_source"]]
-    assert len(wl) == spec.workloads_per_day * spec.window_days
+    background = Counter(_kind(d) for d in docs if "sandbox" not in d["_source"])
+    assert {k: background[f"logs:{k}"] for k in APP_SHARES} == app_totals(spec)
+    assert sum(app_totals(spec).values()) == spec.volume * spec.window_days
+    assert background["workloads:atr"] == spec.workloads_per_day * spec.window_days
 
 
 def test_field_shapes_per_app_type(docs: list[dict[str, Any]]) -> None:
@@ -122,7 +138,8 @@ def test_field_shapes_per_app_type(docs: list[dict[str, Any]]) -> None:
             level = _get(src, "regex.extractions.logLevel")
             assert level in {"DEBUG", "INFO", "WARN", "ERROR"}
             dom, infra = _get(src, domain_field(app)), _get(src, infra_type_field(app))
-            assert {d.name: d.infra_type for d in DOMAINS[app]}[dom] == infra
+            if "sandbox" not in src:
+                assert {d.name: d.infra_type for d in DOMAINS[app]}[dom] == infra
             if infra == "kubernetes":
                 assert _get(src, "k8s.pod")
                 assert _get(src, "k8s.namespace")
@@ -134,19 +151,11 @@ def test_field_shapes_per_app_type(docs: list[dict[str, Any]]) -> None:
 
 
 def test_domain_specific_messages_stay_on_their_domain(docs: list[dict[str, Any]]) -> None:
-    for d in docs:
-        src = d["_source"]
-        if d["_index"].startswith("logs-atr") and src["message"].startswith("Ledger entry"):
-            assert src["atr"]["domain_name"] == "pay.example.com"
-
-
-def test_seasonality_day_busier_than_night(docs: list[dict[str, Any]]) -> None:
-    hours = Counter(
-        _ts(d).hour for d in docs if "sandbox" not in d["_source"] and d["_index"].startswith("logs")
-    )
-    day = sum(hours[h] for h in range(10, 17)) / 7
-    night = sum(hours[h] for h in range(0, 5)) / 5
-    assert day > 2.5 * night
+    ledger = [
+        d for d in docs if d["_index"].startswith("logs-atr") and d["_source"]["message"].startswith("Ledger")
+    ]
+    assert ledger
+    assert {d["_source"]["atr"]["domain_name"] for d in ledger} == {"pay.example.com"}
 
 
 def test_level_mix(docs: list[dict[str, Any]]) -> None:
@@ -162,7 +171,7 @@ def test_level_mix(docs: list[dict[str, Any]]) -> None:
     assert levels["DEBUG"] > 0
     assert not any(
         "{" in d["_source"]["message"] and "}" in d["_source"]["message"]
-        for d in docs[:5000]
+        for d in docs
         if d["_index"].startswith("logs") and "Traceback" not in d["_source"]["message"]
     )
 
@@ -172,22 +181,81 @@ def test_builtin_incidents_exact_counts_and_windows(docs: list[dict[str, Any]]) 
     by_id: Counter[str] = Counter(
         d["_source"]["sandbox"]["incident_id"] for d in docs if "sandbox" in d["_source"]
     )
-    truth = {t["id"]: t for t in spec.scenarios()}
+    truth = {t["id"]: t for t in scenarios(spec, spec.end)}
     assert set(by_id) == {i.id for i in BUILTIN_INCIDENTS} == set(truth)
     for inc in BUILTIN_INCIDENTS:
         t = truth[inc.id]
-        assert by_id[inc.id] == inc.count == t["count"]
-        assert t["in_window"]
+        assert by_id[inc.id] == inc.count == t["count"] == t["planned_count"]
+        assert t["in_window"] and t["complete"]
         start, end = (datetime.fromisoformat(t[k].replace("Z", "+00:00")) for k in ("start", "end"))
         recs = [d for d in docs if d["_source"].get("sandbox", {}).get("incident_id") == inc.id]
-        assert len(recs) == inc.count
         assert all(start <= _ts(d) < end for d in recs)
         per_min = Counter(int((_ts(d) - start).total_seconds() // 60) for d in recs)
         assert set(per_min.values()) == {inc.per_minute}
     cd = truth["builtin-atr-cluster-down"]
-    assert cd["start"] == "2026-01-20T06:00:00Z"
-    assert cd["end"] == "2026-01-20T06:20:00Z"
+    assert (cd["start"], cd["end"]) == ("2026-01-20T05:00:00Z", "2026-01-20T05:20:00Z")  # anchor 10:00 - 5 h
     assert cd["query"]["filters"] == [{"term": {"sandbox.incident_id": "builtin-atr-cluster-down"}}]
+
+
+STRADDLING = {
+    "incidents": [
+        {
+            "id": "inc-now",
+            "kind": "logs",
+            "application": "atr",
+            "app_type": "kubernetes",
+            "domain": "pay.example.com",
+            "start": "now+10m",  # 10:10-10:40 when the data's hour starts at 10:00
+            "minutes": 30,
+            "per_minute": 20,
+            "messages": ["upstream connect error to {ip}"],
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        NOW.replace(minute=0, second=0) - timedelta(days=8),  # before the data
+        NOW - timedelta(days=6, hours=3, minutes=41),
+        NOW.replace(minute=25, second=0, microsecond=123_000),  # mid-hour, inside the straddling incident
+        NOW.replace(minute=59, second=59),
+        NOW + timedelta(hours=2),  # past the data's end: everything
+    ],
+)
+def test_expected_counts_and_truth_are_what_is_stamped_by_an_instant(instant: datetime) -> None:
+    spec = _spec(volume=1500, workloads_per_day=200, extra_incidents=parse_scenarios(STRADDLING))
+    everything = list(generate(spec))
+    cut = instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+    seen = Counter(_kind(d) for d in everything if d["_source"]["@timestamp"] <= cut)
+    counts = expected_counts(spec, instant)
+    assert {k: v for k, v in counts.items() if k != "total"} == {k: seen[k] for k in counts if k != "total"}
+    assert counts["total"] == sum(seen.values())
+    incidents = Counter(
+        d["_source"]["sandbox"]["incident_id"]
+        for d in everything
+        if "sandbox" in d["_source"] and d["_source"]["@timestamp"] <= cut
+    )
+    for truth in scenarios(spec, instant):
+        assert truth["count"] == incidents[truth["id"]], truth["id"]
+        assert truth["planned_count"] >= truth["count"]
+        assert truth["complete"] == (truth["count"] == truth["planned_count"])
+
+
+def test_a_straddling_incident_says_how_much_of_it_has_happened() -> None:
+    spec = _spec(
+        volume=10, workloads_per_day=10, builtin_incidents=False, extra_incidents=parse_scenarios(STRADDLING)
+    )
+    instant = datetime(2026, 1, 20, 10, 25, tzinfo=UTC)
+    (truth,) = scenarios(spec, instant)
+    assert (truth["start"], truth["planned_end"]) == ("2026-01-20T10:10:00Z", "2026-01-20T10:40:00Z")
+    assert (
+        truth["end"] == "2026-01-20T10:25:00.000Z" and truth["complete"] is False and not truth["in_window"]
+    )
+    assert 15 * 20 <= truth["count"] <= 15 * 20 + 20 and truth["planned_count"] == 600
+    (before,) = scenarios(spec, datetime(2026, 1, 20, 10, 5, tzinfo=UTC))
+    assert before["count"] == 0
 
 
 def test_scenario_file_incidents_generated_with_placeholders_and_fields() -> None:
@@ -249,7 +317,7 @@ def test_scenario_file_incidents_generated_with_placeholders_and_fields() -> Non
     b = [d for d in logs if d["_id"].startswith("inc-43-")]
     assert len(b) == 10
     assert all(d["_source"]["log_group"] == "/aws/lambda/brand-new" for d in b)
-    assert _ts(b[0]) >= datetime(2026, 1, 20, 9, tzinfo=UTC)  # now(=11:00)-2h = 09:00, rounded to the hour
+    assert _ts(b[0]) >= datetime(2026, 1, 20, 8, tzinfo=UTC)  # anchor 10:00 - 2 h, rounded to the hour
     assert len(wls) == 12
     assert all(d["_source"]["workload"]["state"] == "FAILED" for d in wls)
     assert all(d["_source"]["ticket"]["type"] == "SR_TASK" for d in wls)
@@ -262,16 +330,46 @@ def test_catalogue_lists_every_app() -> None:
     assert set(cat) == {"atr", "klewer", "quasar", "eventops"}
     assert cat["atr"]["domains"]["pay.example.com"] == "kubernetes"
     assert cat["atr"]["domains"]["ops.example.com"] == "ec2"
+    assert cat["atr"]["domains"]["legacy.example.com"] == "ec2"  # a low-traffic domain
     all_domains = [d for app in ("atr", "klewer", "quasar") for d in cat[app]["domains"]]
     assert len(all_domains) == len(set(all_domains))
     assert "Incident_Response_Workflow" in cat["atr"]["workflows"]
     assert {"prod", "staging", "dev"} == set(cat["eventops"]["stages"])
 
 
+SCENARIO_DOMAIN = {
+    "incidents": [
+        {
+            "id": "inc-new-domain",
+            "kind": "logs",
+            "application": "quasar",
+            "app_type": "ec2",
+            "domain": "quasar-new.example.com",
+            "start": "now-3h",
+            "minutes": 2,
+            "per_minute": 2,
+            "messages": ["disk full"],
+        }
+    ]
+}
+
+
+def test_every_domain_of_the_data_is_billed_scenario_only_ones_too() -> None:
+    plain = billed_domains(_spec())
+    with_scenario = billed_domains(_spec(extra_incidents=parse_scenarios(SCENARIO_DOMAIN)))
+    assert set(with_scenario) - set(plain) == {"quasar-new.example.com"}
+    assert with_scenario["quasar-new.example.com"] == ("quasar", "ec2")
+    assert set(plain) == {d.name for domains in DOMAINS.values() for d in domains}
+    # a domain's facts depend on the seed and its name only: a scenario adding domains changes none
+    assert billing_profiles(plain) == {k: v for k, v in billing_profiles(with_scenario).items() if k in plain}
+    assert billing_profiles(plain, seed=1) != billing_profiles(plain, seed=2)
+
+
 def test_billing_summary_has_documented_fields() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    s = billing_summary("pay.example.com", "now-7d", start, start + timedelta(days=7))
-    assert s is not None
+    s = billing_summary(
+        billing_profile("pay.example.com", "atr", "kubernetes"), "now-7d", start, start + timedelta(days=7)
+    )
     assert set(s) == {
         "ticket_count",
         "domain",
@@ -287,16 +385,6 @@ def test_billing_summary_has_documented_fields() -> None:
     assert s["infra_type"] == "KUBERNETES"
     assert s["ticket_count"] > 0
     assert s["time_range"] == "now-7d"
-    assert billing_summary("nope.example.com", "now-1d", start, start) is None
-    assert billing_profiles()["ops.example.com"]["infra_type"] == "EC2"
-    assert billing_profiles(1) == billing_profiles(1)
-
-
-def test_generation_speed() -> None:
-    import time
-
-    spec = _spec(volume=20_000, workloads_per_day=500)
-    t0 = time.perf_counter()
-    n = sum(1 for _ in generate(spec))
-    rate = n / (time.perf_counter() - t0)
-    assert rate > 30_000, rate  # >= 100k/s on a normal core; lenient for loaded CI machines
+    retired = billing_summary(billing_profile("reports.example.com", "quasar", "ec2"), "now-1d", start, start)
+    assert retired["live_status"] == "inactive" and retired["ticket_count"] == 0
+    assert billing_profile("ops.example.com", "atr", "ec2")["infra_type"] == "EC2"

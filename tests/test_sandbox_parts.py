@@ -274,6 +274,16 @@ def test_fault_decisions_seeded() -> None:
     assert off.latency_seconds() == 0
 
 
+def test_batch_and_download_faults_do_not_depend_on_the_api_requests_around_them() -> None:
+    """Concurrency changes how many API requests a batch's submission follows; its faults stay the same."""
+    cfg = FaultConfig(error_rate=0.5, partition_fail_rate=0.3, truncated_file_rate=0.3, seed=11)
+    quiet, busy = FaultInjector(cfg), FaultInjector(cfg)
+    for _ in range(37):
+        busy.api_error_status()
+    assert [quiet.partition_fails() for _ in range(50)] == [busy.partition_fails() for _ in range(50)]
+    assert [quiet.file_variant() for _ in range(50)] == [busy.file_variant() for _ in range(50)]
+
+
 # ------------------------------------------------------------------------------------------- batch jobs
 
 

@@ -57,7 +57,6 @@ class Partition:
     starts_at: float  # seconds after submission when processing begins
     done_at: float  # seconds after submission when the final state is reached
     fails: bool
-    variant: FileVariant  # how its file is written (faults: truncated/corrupt)
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,6 @@ class BatchRegistry:
                     starts_at=starts_at,
                     done_at=starts_at + (done_at - starts_at) * slow,
                     fails=self.faults.partition_fails(),
-                    variant=self.faults.file_variant(),
                 )
             )
         with self._lock:
@@ -217,10 +215,11 @@ def write_partition_file(
 ) -> int:
     """Stream `hits` into `path` in `fmt`; returns the number of records written.
 
-    Records are written one at a time (never the whole file in memory). Fault variants damage the
-    finished file: "truncated" cuts it mid-record (inside the last record; for gzip, inside the
-    compressed stream), "corrupt" overwrites bytes in the middle (bad deflate data / CRC for gzip,
-    invalid JSON for the text formats). Either way a strict reader fails.
+    Records are written one at a time (never the whole file in memory). `variant` damages the finished
+    file, for tests of readers (the sandbox itself damages downloads, not files): "truncated" cuts it
+    mid-record (inside the last record; for gzip, inside the compressed stream), "corrupt" flips the
+    bytes of `corruption_window` (bad deflate data / CRC for gzip, invalid JSON for the text formats).
+    Either way a strict reader fails.
     """
     if fmt not in FILE_FORMATS:
         raise ValueError(f"unknown file format {fmt!r}")
@@ -269,21 +268,25 @@ def _truncate(path: Path, fmt: FileFormat, last_start: int, last_len: int) -> No
     os.truncate(path, min(cut, max(size - 1, 0)))
 
 
+def corruption_window(size: int) -> tuple[int, int]:
+    """(offset, length) of the bytes a corrupt file or transfer has flipped: in the middle, past a gzip
+    header (so the file still *looks* gzipped); the whole file when it is tiny."""
+    if size <= 2 * len(_GARBAGE):
+        return 0, size
+    return max(10, size // 2 - len(_GARBAGE) // 2), len(_GARBAGE)
+
+
 def _corrupt(path: Path) -> None:
     size = path.stat().st_size
+    if size == 0:
+        path.write_bytes(_GARBAGE)
+        return
+    offset, length = corruption_window(size)
     with open(path, "r+b") as f:
-        if size <= 12:
-            f.seek(0)
-            f.write(_GARBAGE)
-            return
-        # Gzip: keep the 10-byte header so the file still *looks* gzipped; damage what follows.
-        mid = max(10, size // 2 - len(_GARBAGE) // 2)
-        f.seek(mid)
-        old = f.read(len(_GARBAGE))
-        f.seek(mid)
-        f.write(bytes(a ^ 0xFF for a in old) if old else _GARBAGE)
-        if len(old) < len(_GARBAGE):
-            f.write(_GARBAGE[len(old) :])
+        f.seek(offset)
+        old = f.read(length)
+        f.seek(offset)
+        f.write(bytes(byte ^ 0xFF for byte in old))
 
 
 def read_partition_file(path: str | Path, fmt: FileFormat = "ndjson.gz") -> list[dict[str, Any]]:

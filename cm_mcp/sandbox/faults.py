@@ -2,7 +2,14 @@
 
 Start-up: ``--faults error_rate=0.2,latency_ms=50,expired_url`` (`parse_faults`); runtime:
 ``POST /_sandbox/faults`` with a JSON object of the fields to change (`merge_faults`). Decisions come
-from one seeded RNG so a fault run can be replayed (same seed + same request order = same faults).
+from RNGs seeded by `seed`, one per kind of decision (API requests, batch partitions, downloads), so a
+fault run can be replayed: the partitions of the n-th batch fail the same way whatever the number and
+order of the API requests and downloads around it (concurrency makes that order vary).
+
+Where each fault acts: API requests (latency, error_rate, reset_rate, burst_429: middleware.py); batch
+jobs at submission (partition_fail_rate, slow partitions: batchjobs.py); each presigned URL handed out
+(expired_url); each download of a partition file (truncated_file_rate, corrupt_file_rate,
+download_error_rate: downloads.py). The stored files are never damaged, so a retry can succeed.
 """
 
 from __future__ import annotations
@@ -31,9 +38,14 @@ class FaultConfig(BaseModel):
     )
     slow_partition_rate: float = Field(0.25, ge=0, le=1, description="fraction of partitions that are slow")
     truncated_file_rate: float = Field(
-        0.0, ge=0, le=1, description="fraction of partition files cut mid-record"
+        0.0, ge=0, le=1, description="fraction of downloads cut mid-transfer (the connection drops)"
     )
-    corrupt_file_rate: float = Field(0.0, ge=0, le=1, description="fraction of partition files with garbage")
+    corrupt_file_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of downloads whose bytes arrive damaged"
+    )
+    download_error_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of downloads answered 500/503 by the file host"
+    )
     expired_url: bool = Field(False, description="hand out presigned URLs that have already expired")
     seed: int = 0
 
@@ -80,6 +92,9 @@ def merge_faults(base: FaultConfig, body: Any) -> FaultConfig:
 
 
 FileVariant = Literal["ok", "truncated", "corrupt"]
+#: The kinds of decision, each with its own RNG (see the module docstring).
+Decision = Literal["api", "partitions", "downloads"]
+_DECISIONS: tuple[Decision, ...] = ("api", "partitions", "downloads")
 
 
 class FaultInjector:
@@ -92,14 +107,18 @@ class FaultInjector:
     def configure(self, config: FaultConfig) -> None:
         with self._lock:
             self.config = config
-            self._rng = random.Random(config.seed)
+            self._rngs = {kind: random.Random(f"{config.seed}:{kind}") for kind in _DECISIONS}
             self._burst_left = config.burst_429
 
-    def _chance(self, rate: float) -> bool:
+    def _chance(self, kind: Decision, rate: float) -> bool:
         if rate <= 0:
             return False
         with self._lock:
-            return self._rng.random() < rate
+            return self._rngs[kind].random() < rate
+
+    def _pick(self, kind: Decision, options: tuple[int, ...]) -> int:
+        with self._lock:
+            return self._rngs[kind].choice(options)
 
     def latency_seconds(self) -> float:
         return self.config.latency_ms / 1000
@@ -113,30 +132,37 @@ class FaultInjector:
             return False
 
     def connection_reset(self) -> bool:
-        return self._chance(self.config.reset_rate)
+        return self._chance("api", self.config.reset_rate)
 
     def api_error_status(self) -> int | None:
         """502, 503 or 504 for a failing request, None otherwise."""
-        if not self._chance(self.config.error_rate):
+        if not self._chance("api", self.config.error_rate):
             return None
-        with self._lock:
-            return self._rng.choice((502, 503, 504))
+        return self._pick("api", (502, 503, 504))
 
     def partition_fails(self) -> bool:
-        return self._chance(self.config.partition_fail_rate)
+        return self._chance("partitions", self.config.partition_fail_rate)
 
     def partition_slowness(self) -> float:
         """Multiplier for one partition's processing time (1.0 unless it is a slow one)."""
         if self.config.slow_partition_factor <= 1:
             return 1.0
-        return self.config.slow_partition_factor if self._chance(self.config.slow_partition_rate) else 1.0
+        slow = self._chance("partitions", self.config.slow_partition_rate)
+        return self.config.slow_partition_factor if slow else 1.0
 
     def file_variant(self) -> FileVariant:
-        if self._chance(self.config.truncated_file_rate):
+        """How one download of a partition file goes (decided per download, like a real network)."""
+        if self._chance("downloads", self.config.truncated_file_rate):
             return "truncated"
-        if self._chance(self.config.corrupt_file_rate):
+        if self._chance("downloads", self.config.corrupt_file_rate):
             return "corrupt"
         return "ok"
+
+    def download_error_status(self) -> int | None:
+        """500 or 503 for a download the file host fails, None otherwise."""
+        if not self._chance("downloads", self.config.download_error_rate):
+            return None
+        return self._pick("downloads", (500, 503))
 
     def expired_url(self) -> bool:
         return self.config.expired_url

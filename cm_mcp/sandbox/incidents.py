@@ -20,8 +20,11 @@ Every generated record of an incident carries ``sandbox.incident_id`` (nested as
 records are always findable; an incident produces exactly ``minutes * per_minute`` records, spread
 over ``[start, start + minutes)`` with exactly ``per_minute`` in each minute.
 
-`start` is ISO 8601 (UTC if no offset) or date math relative to the data's `now` (`now`, `now-5h`,
-`now-1d-30m`, `now-2h/h`; units s m h d w).
+`start` is ISO 8601 (UTC if no offset) or date math (`now`, `now-5h`, `now-1d-30m`, `now-2h/h`; units
+s m h d w) where `now` is the start of the UTC hour the sandbox started in: an incident that ends by
+`now` is then entirely in the past, whatever the minute. Records are never served before the real
+clock reaches their timestamp, so an incident planned partly in the future appears as time passes (its
+ground truth says how much of it a query sees now).
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ from pydantic import (
 )
 
 from cm_mcp.api import times
-from cm_mcp.api.fields import Application, AppType, domain_field, infra_type_field
-from cm_mcp.sandbox.templates import DOMAINS, LEVELS, SCENARIO_PLACEHOLDERS, unknown_placeholders
+from cm_mcp.api.fields import Application, AppType
+from cm_mcp.sandbox.catalogue import DOMAINS, LEVELS
+from cm_mcp.sandbox.templates import SCENARIO_PLACEHOLDERS, unknown_placeholders
 
 INCIDENT_ID_FIELD: Final = "sandbox.incident_id"
 #: Fields a scenario may not override: they carry the ground truth.
@@ -367,76 +371,3 @@ def merge_incidents(
     if dup:
         raise ScenarioError(f"incident id(s) {', '.join(map(repr, dup))} used more than once")
     return out
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def incident_truth(
-    incident: LogIncident | WorkloadIncident, now: datetime, window_start: datetime | None = None
-) -> dict[str, Any]:
-    """Ground truth for one incident: exact count, time window and the V2 request that finds it.
-
-    `query` selects exactly the incident's records (via `sandbox.incident_id`); `natural_query`
-    is what an investigator would send (routing + level/state over the window) and also matches the
-    background records of that stream, so its count is at least `count`.
-    """
-    start, end = incident.window(now)
-    base: dict[str, Any] = {
-        "application": str(incident.application),
-        "app_type": str(incident.app_type),
-        "start_time": _iso(start),
-        "end_time": _iso(end),
-    }
-    out: dict[str, Any] = {
-        "id": incident.id,
-        "kind": incident.kind,
-        "application": str(incident.application),
-        "app_type": str(incident.app_type),
-        "count": incident.count,
-        "per_minute": incident.per_minute,
-        "start": _iso(start),
-        "end": _iso(end),
-        "in_window": window_start is None or (start >= window_start and end <= now),
-        "record_filter": {"term": {INCIDENT_ID_FIELD: incident.id}},
-    }
-    if isinstance(incident, LogIncident):
-        if incident.app_type is AppType.SERVERLESS:
-            routing: dict[str, Any] = {
-                "log_group": [incident.log_group],
-                "tenant": [incident.tenant],
-                "stage": [incident.stage],
-            }
-            level_filter: dict[str, Any] = {"term": {"logLevel": incident.level}}
-        else:
-            routing = {"domain": [incident.domain]}
-            level_filter = {"term": {"regex.extractions.logLevel": incident.level}}
-            out["domain_field"] = domain_field(incident.application.value)
-        out.update(routing)
-        out["level"] = incident.level
-        out["endpoint"] = "/v2/logs/scroll"
-    else:
-        routing = {"domain": [incident.domain]}
-        level_filter = {
-            "bool": {
-                "must": [
-                    {"term": {"workflow.name": incident.workflow}},
-                    {"term": {"workload.state": incident.state}},
-                ]
-            }
-        }
-        out.update(routing, workflow=incident.workflow, state=incident.state, endpoint="/v2/workloads/scroll")
-        out["infra_field"] = infra_type_field(incident.application)
-    out["query"] = {**base, **routing, "size": 1000, "filters": [out["record_filter"]]}
-    out["natural_query"] = {**base, **routing, "size": 1000, "filters": [level_filter]}
-    return out
-
-
-def scenarios_truth(
-    incidents: tuple[LogIncident | WorkloadIncident, ...] | list[LogIncident | WorkloadIncident],
-    now: datetime,
-    window_start: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Every incident with its exact count, window and queries (the body of GET /_sandbox/scenarios)."""
-    return [incident_truth(i, now, window_start) for i in incidents]

@@ -10,7 +10,8 @@ Documented choices (reference items in brackets):
 - /v1/logs/batch returns the documented echo ``logs: [{domain, time_range}]`` plus the token.
 - /v1/logs/batch/urls entries: ``time_range`` is ``"<start>/<end>"`` in ISO 8601, ``ready`` is
   true once completed, ``presigned_url`` is "null" until then.
-- /v1/query: `ticket_count` covers [time_range, now]; an unknown domain is a 400.
+- /v1/query: `ticket_count` covers [time_range, now]; every domain of the data has a summary (those
+  only a scenario introduces too); any other domain is a 400.
 - page size defaults to 1000 (the reference's example).
 """
 
@@ -27,11 +28,13 @@ from cm_mcp.api.requests import (
     V1LogsScrollRequest,
 )
 from cm_mcp.api.times import format_utc, resolve_date_math
-from cm_mcp.sandbox.app import Call, Handler, SandboxState, error_response, json_response
 from cm_mcp.sandbox.batchjobs import PartitionStatus, TokenUnknown
-from cm_mcp.sandbox.data import billing_summary
+from cm_mcp.sandbox.billing import billing_profile, billing_summary
+from cm_mcp.sandbox.data import billed_domains
 from cm_mcp.sandbox.engine import v1_selection
+from cm_mcp.sandbox.responses import error_response, json_response
 from cm_mcp.sandbox.routes_v2 import in_thread, job_statuses, read_page, submit_batch, url_of
+from cm_mcp.sandbox.state import Call, Handler, SandboxState
 
 DEFAULT_V1_PAGE: Final = 1000
 V1_JOB: Final = "v1_logs"
@@ -92,10 +95,12 @@ async def billing_query(state: SandboxState, call: Call) -> Response:
     req = call.request
     assert isinstance(req, BillingQueryRequest)
     start = resolve_date_math(req.time_range, call.now, "down")
-    summary = billing_summary(req.domain, req.time_range, start, call.now, seed=state.config.seed)
-    if summary is None:
+    known = billed_domains(state.engine.spec).get(req.domain)
+    if known is None:
         detail = f"Invalid input. Unknown domain {req.domain!r}"
         return error_response(call.endpoint, 400, detail, request_id=call.request_id)
+    profile = billing_profile(req.domain, *known, seed=state.config.seed)
+    summary = billing_summary(profile, req.time_range, start, call.now)
     return json_response({"summary": summary, "daily_requests_remaining": call.remaining})
 
 

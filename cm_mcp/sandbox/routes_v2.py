@@ -1,5 +1,6 @@
 """The eight V2 endpoints. Each handler gets a `Call` that is already authenticated, validated and
-counted against the quota (see `app.SandboxState.gate`); engine work runs in a worker thread.
+counted against the quota (see `state.SandboxState.gate`); engine work runs in a worker thread.
+Every selection is cut at the request's time (`state.visible`): nothing stamped later is served.
 
 Documented choices (the reference is silent or inconsistent; item numbers are its open questions):
 - scroll: results in (@timestamp, _id) order; `meta.scroll_id` only while more results remain (the
@@ -40,17 +41,11 @@ from cm_mcp.api.requests import (
 )
 from cm_mcp.api.times import format_utc
 from cm_mcp.dsl import DSLError
-from cm_mcp.sandbox.app import (
-    SCROLL_UNKNOWN_MESSAGE,
-    Call,
-    Handler,
-    SandboxState,
-    error_response,
-    json_response,
-)
 from cm_mcp.sandbox.batchjobs import TOKEN_UNKNOWN_MESSAGE, PartitionStatus, TokenUnknown, split_time_range
 from cm_mcp.sandbox.engine import Kind, Selection, logs_selection, workloads_selection
+from cm_mcp.sandbox.responses import SCROLL_UNKNOWN_MESSAGE, error_response, json_response
 from cm_mcp.sandbox.scrolls import ScrollUnknown
+from cm_mcp.sandbox.state import Call, Handler, SandboxState, visible
 
 NULL_URL: Final = "null"  # the string, not JSON null (reference item 25)
 DEFAULT_V2_PAGE: Final = 100
@@ -91,7 +86,7 @@ def scroll_page(
             scrolls.close(sid)
             sid = None
     else:
-        sel = make_selection()
+        sel = visible(make_selection(), call.now)
         total = engine.count(sel)
         hits, cursor = engine.page(sel, size)
         sid = None
@@ -101,8 +96,10 @@ def scroll_page(
 
 
 def submit_batch(state: SandboxState, call: Call, job_kind: str, sel: Selection) -> str:
-    """Count, split into partitions, register the job; its token."""
+    """Count, split into partitions, register the job; its token. The job exports what exists at the
+    time of the call (partitions keep that cut, however long the job takes)."""
     engine = state.engine
+    sel = visible(sel, call.now)
     total = engine.count(sel)
     windows = split_time_range(sel.start, sel.end, total, state.config.target_per_partition)
     parts = engine.partitions(sel, windows, total)
@@ -257,8 +254,10 @@ async def _batch_status(state: SandboxState, call: Call, job_kind: str, count_ke
 async def _aggs(
     state: SandboxState, call: Call, sel: Selection, aggs: dict[str, Any], echo: dict[str, Any]
 ) -> Response:
+    now_sel = visible(sel, call.now)
+
     def run() -> tuple[dict[str, Any], int]:
-        return state.engine.aggregate(sel, aggs), state.engine.count(sel)
+        return state.engine.aggregate(now_sel, aggs), state.engine.count(now_sel)
 
     try:
         aggregations, total = await in_thread(run)

@@ -64,9 +64,10 @@ def register(subparsers: Any) -> None:
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=42, help="sandbox data seed")
-    parser.add_argument("--volume", type=int, default=None, help="sandbox logs per day")
-    parser.add_argument("--scenarios", default=None, help="sandbox: a JSON file of extra incidents")
+    # One definition for every command that can start a sandbox (and `cm-mcp sandbox` itself).
+    from cm_mcp.sandbox.cli import add_sandbox_options
+
+    add_sandbox_options(parser)
 
 
 def _serve(args: argparse.Namespace) -> int:

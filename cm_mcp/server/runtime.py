@@ -29,14 +29,10 @@ if TYPE_CHECKING:
 
 
 def sandbox_config(args: argparse.Namespace, settings: Settings) -> Any:
+    from cm_mcp.sandbox.cli import config_options
     from cm_mcp.sandbox.config import SandboxConfig
 
-    options: dict[str, Any] = {"port": 0, "seed": args.seed, "data_dir": Path(settings.data_dir)}
-    if args.volume is not None:
-        options["volume"] = args.volume
-    if getattr(args, "scenarios", None):
-        options["scenarios_file"] = Path(args.scenarios)
-    return SandboxConfig(**options)
+    return SandboxConfig(port=0, data_dir=Path(settings.data_dir), **config_options(args))
 
 
 def pointed_at(settings: Settings, url: str, token: str) -> Settings:
