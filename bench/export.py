@@ -181,7 +181,7 @@ async def phase_export(
 
     from cm_mcp.api.client import CMClient
     from cm_mcp.api.requests import LogsBatchRequest, parse_request
-    from cm_mcp.batch import ExportLimits, run_export
+    from cm_mcp.batch import ExportLimits, ExportOptions, run_export
     from cm_mcp.batch.download import DownloadPolicy
     from cm_mcp.store import ResultStore
 
@@ -209,13 +209,10 @@ async def phase_export(
     )
     started = time.perf_counter()
     async with CMClient(api_url=base, token=token) as client:
-        result = await run_export(
-            client,
-            request,
-            store=store,
-            limits=ExportLimits(),
-            policy=DownloadPolicy(allowed_hosts=("127.0.0.1:*",)),
+        options = ExportOptions(
+            store, limits=ExportLimits(), policy=DownloadPolicy(allowed_hosts=("127.0.0.1:*",))
         )
+        result = await run_export(client, request, options)
     returned = time.perf_counter()
     seconds = returned - started
     export_rss = peak_rss_mb()

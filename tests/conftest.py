@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ except ImportError:  # pragma: no cover
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.retry import RetryPolicy
+from cm_mcp.api.times import format_utc, is_date_math, resolve_date_math
 from cm_mcp.sandbox.config import SandboxConfig
 from cm_mcp.sandbox.runner import RunningSandbox, serve_sandbox
 
@@ -100,6 +102,18 @@ async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[RunningSandbox
     """The session's sandbox, over real HTTP."""
     async with serve_sandbox(sandbox_config) as running:
         yield running
+
+
+def frozen(window: dict[str, Any]) -> dict[str, Any]:
+    """`window` with its relative times resolved once, now. Two calls over a relative window resolve it
+    a few seconds apart, i.e. over two different windows: compare counts over a frozen one."""
+    now = datetime.now(UTC)
+    fixed = dict(window)
+    for key, rounding in (("start_time", "down"), ("end_time", "up")):
+        value = fixed.get(key)
+        if isinstance(value, str) and is_date_math(value):
+            fixed[key] = format_utc(resolve_date_math(value, now, rounding))
+    return fixed
 
 
 def fast_retries(max_retries: int = 6) -> RetryPolicy:

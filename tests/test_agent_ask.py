@@ -439,45 +439,65 @@ async def test_ctrl_c_during_an_export_cancels_it_and_leaves_it_resumable(
     assert listed == 0 and len(unfinished) == 1 and unfinished[0]["kind"] == "logs", out
 
 
+#: An aggregation on an API that takes 20 s to answer: a call with no progress at all.
+_QUIET = Call(
+    "logs_aggs",
+    {
+        **SCOPE,
+        "start_time": "now-1d",
+        "end_time": "now",
+        "aggs": {"n": {"value_count": {"field": "@timestamp"}}},
+    },
+)
+#: An export of the slow sandbox (10 minutes): heartbeats at least every second while it waits.
+_EXPORT = Call("logs_batch", {**SCOPE, "start_time": "now-2d", "end_time": "now"})
+
+
 @pytest.mark.parametrize(
-    ("limits", "reason"),
+    ("limits", "call", "reason"),
     [
-        ({"CM_AGENT_TOOL_IDLE_TIMEOUT": "2"}, "cancelled after 2 s without progress"),
-        ({"CM_AGENT_TOOL_TIMEOUT": "3"}, "cancelled: it ran for the maximum of 3 s"),
+        ({"CM_AGENT_TOOL_IDLE_TIMEOUT": "2"}, _QUIET, "cancelled after 2 s without progress"),
+        ({"CM_AGENT_TOOL_TIMEOUT": "3"}, _EXPORT, "cancelled: it ran for the maximum of 3 s"),
+        # a live export is never idle, however long the API takes (issue 12: heartbeats)
+        (
+            {"CM_AGENT_TOOL_IDLE_TIMEOUT": "2", "CM_AGENT_TOOL_TIMEOUT": "8"},
+            _EXPORT,
+            "cancelled: it ran for the maximum of 8 s",
+        ),
     ],
+    ids=["quiet-call-idle", "export-cap", "export-never-idle"],
 )
 async def test_a_call_that_goes_quiet_or_runs_too_long_is_cancelled_and_the_model_told(
     limits: dict[str, str],
+    call: Call,
     reason: str,
     slow_sandbox: RunningSandbox,
     agent_env: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The export of the slow sandbox reports progress once (submitted), then nothing for minutes."""
+    """A call that reports no progress is cancelled once idle; an export, which reports progress at
+    least every second while it waits for the slow sandbox, only by the overall cap."""
+    from cm_mcp.sandbox.faults import FaultConfig
+
     monkeypatch.setenv("CM_API_URL", slow_sandbox.url)
     monkeypatch.setenv("CM_API_TOKEN", slow_sandbox.token)
     for name, value in limits.items():
         monkeypatch.setenv(name, value)
-    export = {
-        "application": "atr",
-        "app_type": "kubernetes",
-        "domain": ["*"],
-        "start_time": "now-2d",
-        "end_time": "now",
-    }
+    if call is _QUIET:
+        slow_sandbox.state.faults.configure(FaultConfig(latency_ms=20_000))
 
     def told(seen: Seen) -> Reply:
         (result,) = answered(seen)
         assert result.is_error and reason in result.text and "resumable" in result.text, result.text
-        return Reply("**Summary**: the export did not finish; it can be resumed.")
+        return Reply("**Summary**: the call did not finish; an export can be resumed.")
 
-    llm = ScriptedLLM([lambda seen: Reply("", [Call("logs_batch", export)]), told])
+    llm = ScriptedLLM([lambda seen: Reply("", [call]), told])
     async with llm.serve():
         code, out, err = await ask(llm, "openai")
     llm.check()
-    assert code == 0 and out.startswith("**Summary**: the export did not finish"), err
+    assert code == 0 and out.startswith("**Summary**: the call did not finish"), err
     result = next(e for e in events_of(agent_env) if e["type"] == "tool_result")
-    assert result["cancelled"] == ("idle" if "IDLE" in next(iter(limits)) else "cap")
+    assert result["cancelled"] == ("idle" if call is _QUIET else "cap")
 
 
 async def test_an_empty_reply_is_not_an_answer(agent_env: Path) -> None:

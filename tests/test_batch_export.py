@@ -14,8 +14,10 @@ from cm_mcp.api.errors import BatchTokenExpiredError
 from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import (
     ExportLimits,
+    ExportOptions,
     HostNotAllowedError,
     JobNotFoundError,
+    NothingRecoveredError,
     ProgressEvent,
     TokenLifetimeError,
     job_status,
@@ -41,7 +43,7 @@ from tests.test_batch_fakes import (
 
 pytestmark = pytest.mark.anyio
 
-FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03)
+FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03, retry_backoff=0.005)
 POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com",))
 
 
@@ -63,7 +65,7 @@ class Events:
 
     def check_monotonic(self) -> None:
         values = [e.progress for e in self.events]
-        assert values == sorted(values)
+        assert all(a < b for a, b in itertools.pairwise(values)), values  # strictly, as MCP requires
         last = self.events[-1]
         assert last.stage == "done"
         assert last.progress == last.total
@@ -76,15 +78,14 @@ def leftovers(root: Path) -> list[Path]:
 
 async def export(api: FakeBatchAPI, store: ResultStore, **kwargs: Any) -> Any:
     async with fake_client(api) as client:
-        return await run_export(
-            client,
-            request(),
-            store=store,
+        options = ExportOptions(
+            store,
             limits=kwargs.pop("limits", FAST),
             policy=POLICY,
             download_transport=StreamingMock(api),
             **kwargs,
         )
+        return await run_export(client, request(), options)
 
 
 async def test_export_end_to_end(tmp_path: Path) -> None:
@@ -101,8 +102,8 @@ async def test_export_end_to_end(tmp_path: Path) -> None:
     assert result.failed_partitions == []
     assert len(result.files) == 6
     events.check_monotonic()
-    assert events.events[-1].total == 6
-    assert "6/6 partitions, 1,000 logs" in events.events[-1].message
+    assert events.events[-1].total == 7  # the partitions, then storing the result
+    assert events.events[-1].message == "export finished: 6/6 partitions, 1,000 distinct logs"
     assert all(h is None for h in api.auth_headers_on_files)  # the JWT never goes to the file host
     assert api.submitted == [request().to_body()]
     # the stored result answers follow-ups without the API
@@ -150,16 +151,23 @@ async def test_damaged_file_is_refetched_once(tmp_path: Path, damage: Any) -> No
     assert api.partitions[0].downloads == 2
 
 
-async def test_file_damaged_twice_is_a_failed_partition(tmp_path: Path) -> None:
+async def test_a_file_damaged_on_every_download_fails_for_this_run_only(tmp_path: Path) -> None:
     api = FakeBatchAPI(even_partitions(400, 2))
     api.partitions[0].bodies = [truncate(encode(api.partitions[0].hits))]
-    api.partitions[1].count = 999  # the file holds 200: a count mismatch, twice
-    result = await export(api, ResultStore(tmp_path))
-    assert result.records == 0
-    assert len(result.failed_partitions) == 2
-    assert api.partitions[0].downloads == 2
-    assert "after 2 downloads" in result.failed_partitions[0].error
-    assert "999" in result.failed_partitions[1].error
+    api.partitions[1].count = 999  # the file holds 200: a count mismatch, every time
+    store = ResultStore(tmp_path)
+    with pytest.raises(NothingRecoveredError) as caught:
+        await export(api, store)
+    error = caught.value
+    assert error.resumable  # transfer failures: the token can fetch them again
+    assert [p.cause for p in error.failed] == ["download", "download"]
+    assert api.partitions[0].downloads == FAST.attempts == 3
+    assert "(3 downloads)" in error.failed[0].error
+    assert "999" in error.failed[1].error
+    assert "2 of 2 partitions have no data: 2 failed to download" in str(error)
+    assert store.list() == []  # nothing recovered: no empty result stored
+    state = job_status(tmp_path, api.token)
+    assert state is not None and state.phase == "running"  # listed as resumable
 
 
 async def test_failed_partition_overlapping_a_verified_one_counts_only_verified_records(
@@ -191,9 +199,11 @@ async def test_expired_url_triggers_a_fresh_poll(tmp_path: Path) -> None:
 async def test_url_expiring_forever_fails_the_partition(tmp_path: Path) -> None:
     api = FakeBatchAPI(even_partitions(100, 1))
     api.partitions[0].expired_downloads = 100
-    result = await export(api, ResultStore(tmp_path))
-    assert len(result.failed_partitions) == 1
-    assert "403" in result.failed_partitions[0].error
+    with pytest.raises(NothingRecoveredError) as caught:
+        await export(api, ResultStore(tmp_path))
+    (failed,) = caught.value.failed
+    assert "403" in failed.error and failed.cause == "download"
+    assert api.polls == 1 + FAST.url_refreshes  # one fresh URL per refresh, then given up
 
 
 async def test_duplicates_across_partitions_are_stored_once(tmp_path: Path) -> None:
@@ -275,15 +285,14 @@ async def test_cancel_then_resume_after_restart(tmp_path: Path) -> None:
     async with fake_client(api) as client, anyio.create_task_group() as tg:
 
         async def go() -> None:
-            await run_export(
-                client,
-                request(),
-                store=store,
+            options = ExportOptions(
+                store,
                 progress=on_progress,
                 limits=ExportLimits(poll_initial=5, poll_max=5),  # stays waiting after poll 1
                 policy=POLICY,
                 download_transport=StreamingMock(api),
             )
+            await run_export(client, request(), options)
 
         tg.start_soon(go)
         await progressed.wait()
@@ -301,22 +310,21 @@ async def test_cancel_then_resume_after_restart(tmp_path: Path) -> None:
     # "restart": new client, new store object, same data directory
     events = Events()
     async with fake_client(api) as client:
-        result = await resume_export(
-            client,
-            api.token,
-            store=ResultStore(tmp_path),
+        options = ExportOptions(
+            ResultStore(tmp_path),
             progress=events,
             limits=FAST,
             policy=POLICY,
             download_transport=StreamingMock(api),
         )
+        result = await resume_export(client, api.token, options)
     assert result.complete
     assert result.records == 600
     assert [p.downloads for p in api.partitions][:2] == downloads_before[:2]  # not fetched again
     events.check_monotonic()
     # resuming a finished export returns the stored result
     async with fake_client(api) as client:
-        again = await resume_export(client, api.token, store=ResultStore(tmp_path))
+        again = await resume_export(client, api.token, ExportOptions(ResultStore(tmp_path)))
     assert again.result_id == result.result_id
 
 
@@ -324,7 +332,7 @@ async def test_resume_unknown_or_expired_token(tmp_path: Path) -> None:
     api = FakeBatchAPI(even_partitions(10, 1))
     async with fake_client(api) as client:
         with pytest.raises(JobNotFoundError):
-            await resume_export(client, "nope", store=ResultStore(tmp_path))
+            await resume_export(client, "nope", ExportOptions(ResultStore(tmp_path)))
     api.partitions[0].ready_at_poll = 10**6
     api.expired = False
     limits = ExportLimits(poll_initial=0.01, poll_max=0.01)
@@ -334,7 +342,7 @@ async def test_resume_unknown_or_expired_token(tmp_path: Path) -> None:
     later = datetime.now(UTC) + timedelta(hours=3)
     async with fake_client(api) as client:
         with pytest.raises(TokenLifetimeError, match="re-submit"):
-            await resume_export(client, api.token, store=store, now=lambda: later)
+            await resume_export(client, api.token, ExportOptions(store, now=lambda: later))
 
 
 def test_old_job_files_are_pruned_recent_ones_kept(tmp_path: Path) -> None:

@@ -74,6 +74,8 @@ class FakePartition:
     bodies: list[bytes] = field(default_factory=list)
     #: number of initial downloads answered 403 (expired URL)
     expired_downloads: int = 0
+    #: number of downloads (after the expired ones) answered 503 by the file host
+    error_downloads: int = 0
     downloads: int = 0
     count: int | None = None
 
@@ -84,7 +86,8 @@ class FakeBatchAPI:
     def __init__(self, partitions: list[FakePartition], *, files_base: str = FILES) -> None:
         self.partitions = partitions
         self.files_base = files_base
-        self.polls = 0
+        self.polls = 0  # status answers with partitions
+        self.status_requests = 0  # every status request, answered or not
         self.token = "tok-AbCdEf123456"
         self.submitted: list[dict[str, Any]] = []
         self.status_errors: list[int] = []  # statuses returned by the next polls, first to last
@@ -105,6 +108,7 @@ class FakeBatchAPI:
         return httpx2.Response(404)
 
     def _status(self, request: httpx2.Request) -> httpx2.Response:
+        self.status_requests += 1
         if self.expired:
             return httpx2.Response(
                 404, json={"message": "No record of this token. Note: Tokens expire after 2 hours"}
@@ -144,8 +148,11 @@ class FakeBatchAPI:
             return httpx2.Response(
                 403, content=b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
             )
+        if p.downloads <= p.expired_downloads + p.error_downloads:
+            return httpx2.Response(503, content=b"<Error><Code>SlowDown</Code></Error>")
+        served = p.downloads - p.expired_downloads - p.error_downloads
         bodies = p.bodies or [encode(p.hits)]
-        body = bodies[min(p.downloads - p.expired_downloads, len(bodies)) - 1]
+        body = bodies[min(served, len(bodies)) - 1]
         return httpx2.Response(200, content=body, headers={"content-type": "application/octet-stream"})
 
 
@@ -167,13 +174,15 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
-def fake_client(api: FakeBatchAPI) -> CMClient:
+def fake_client(api: FakeBatchAPI, *, now: Callable[[], datetime] | None = None) -> CMClient:
+    """A client of `api`; `now`: its wall clock (the JWT's expiry is checked against it)."""
     return CMClient(
         Settings(_env_file=None, api_url=API),
         token=jwt_token(),
         transport=httpx2.MockTransport(api),
         retry_policy=RetryPolicy(max_retries=2, base_delay=0.0, sleep=_no_sleep),
         quota=QuotaTracker(),
+        now=now or (lambda: datetime.now(UTC)),
     )
 
 

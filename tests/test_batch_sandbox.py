@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 import sys
@@ -19,19 +20,29 @@ import pytest
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.errors import BatchTokenExpiredError
 from cm_mcp.api.requests import LogsAggsRequest, LogsBatchRequest, parse_request
-from cm_mcp.batch import ExportLimits, ProgressEvent, job_status, resume_export, run_export
+from cm_mcp.batch import (
+    ExportLimits,
+    ExportOptions,
+    NothingRecoveredError,
+    ProgressEvent,
+    job_status,
+    resume_export,
+    run_export,
+)
 from cm_mcp.batch.download import DownloadPolicy
 from cm_mcp.batch.jobs import JobFiles, JobState, unfinished_jobs
 from cm_mcp.ops.interrupted import unfinished_exports
 from cm_mcp.sandbox.runner import RunningSandbox
 from cm_mcp.store import ResultStore
+from tests.conftest import frozen
 
 pytestmark = pytest.mark.anyio
 
-LIMITS = ExportLimits(poll_initial=0.05, poll_growth=1.5, poll_max=0.2)
+LIMITS = ExportLimits(poll_initial=0.05, poll_growth=1.5, poll_max=0.2, retry_backoff=0.01)
 POLICY = DownloadPolicy(allowed_hosts=("127.0.0.1:*",))
 SCOPE: dict[str, Any] = {"application": "atr", "app_type": "kubernetes", "domain": ["*"]}
-WINDOW = {"start_time": "now-7d", "end_time": "now"}
+#: frozen once: the aggs count and the export it is compared with must see the same window
+WINDOW = frozen({"start_time": "now-7d", "end_time": "now"})
 LEVELS = {"lv": {"terms": {"field": "regex.extractions.logLevel", "size": 20}}}
 
 
@@ -60,7 +71,11 @@ async def upstream(client: CMClient) -> dict[str, Any]:
 
 async def export(client: CMClient, store: ResultStore, **kwargs: Any) -> Any:
     request = parse_request(LogsBatchRequest, {**SCOPE, **WINDOW})
-    return await run_export(client, request, store=store, limits=LIMITS, policy=POLICY, **kwargs)
+    return await run_export(client, request, options(store, **kwargs))
+
+
+def options(store: ResultStore, **kwargs: Any) -> ExportOptions:
+    return ExportOptions(store, **{"limits": LIMITS, "policy": POLICY, **kwargs})
 
 
 def buckets(aggs: dict[str, Any]) -> dict[str, int]:
@@ -82,8 +97,8 @@ async def test_export_holds_exactly_the_upstream_count_and_aggs(client: CMClient
     assert local["total_documents"] == expected["total_documents"]
     assert buckets(local["aggregations"]) == buckets(expected["aggregations"])
     progress = [e.progress for e in events]
-    assert progress == sorted(progress)
-    assert events[-1].progress == events[-1].total == result.partitions
+    assert progress == sorted(set(progress))
+    assert events[-1].progress == events[-1].total == result.partitions + 1  # + storing the result
 
 
 async def test_faults_never_count_damaged_or_failed_partitions(
@@ -113,17 +128,18 @@ async def test_expired_urls_are_refreshed_then_reported(
     client: CMClient, store: ResultStore, sandbox: RunningSandbox
 ) -> None:
     async with faults(sandbox, expired_url=True):
-        result = await export(client, store)
-    assert result.records == 0
-    assert all("403" in f.error for f in result.failed_partitions)
-    assert result.polls > LIMITS.url_refreshes
+        with pytest.raises(NothingRecoveredError) as caught:
+            await export(client, store)
+    assert caught.value.resumable
+    assert all("403" in f.error and f.cause == "download" for f in caught.value.failed)
+    assert store.list() == []
 
 
 async def test_unknown_token_is_a_clear_error(client: CMClient, store: ResultStore) -> None:
     files = JobFiles(store.data_dir, "not-a-real-token")
     files.save(JobState(kind="logs", token="not-a-real-token", request={**SCOPE}, submitted_at=_now()))
     with pytest.raises(BatchTokenExpiredError, match="expire"):
-        await resume_export(client, "not-a-real-token", store=store, limits=LIMITS, policy=POLICY)
+        await resume_export(client, "not-a-real-token", options(store))
 
 
 async def _cancelled_export(client: CMClient, store: ResultStore) -> str:
@@ -164,9 +180,7 @@ async def test_cancel_then_resume_gets_the_exact_count(
     assert unfinished.partitions_done >= 1
     assert unfinished.running is False  # the cancelled run let go of it
     async with CMClient(api_url=sandbox.url, token=sandbox.token) as fresh:  # "after a restart"
-        result = await resume_export(
-            fresh, token, store=ResultStore(store.data_dir), limits=LIMITS, policy=POLICY
-        )
+        result = await resume_export(fresh, token, options(ResultStore(store.data_dir)))
     assert result.complete
     assert result.records == expected
     assert unfinished_exports(store.data_dir) == []  # stored now: nothing left to continue
@@ -180,7 +194,7 @@ async def test_two_resumes_of_one_export_run_it_once(client: CMClient, store: Re
     results: list[Any] = []
 
     async def resume() -> None:
-        results.append(await resume_export(client, token, store=store, limits=LIMITS, policy=POLICY))
+        results.append(await resume_export(client, token, options(store)))
 
     async with anyio.create_task_group() as tg:  # e.g. two parallel tool calls
         tg.start_soon(resume)
@@ -218,14 +232,26 @@ async def test_a_run_in_another_process_is_waited_for(client: CMClient, store: R
         (listed,) = unfinished_exports(store.data_dir)
         assert listed.running is True
         results: list[Any] = []
+        heard = anyio.Event()
+        events: list[ProgressEvent] = []
+
+        async def on_progress(event: ProgressEvent) -> None:
+            events.append(event)
+            heard.set()
+
         async with anyio.create_task_group() as tg:
 
             async def resume() -> None:
-                results.append(await resume_export(client, token, store=store, limits=LIMITS, policy=POLICY))
+                limits = dataclasses.replace(LIMITS, heartbeat=0.05)
+                results.append(
+                    await resume_export(client, token, options(store, progress=on_progress, limits=limits))
+                )
 
             tg.start_soon(resume)
-            await anyio.sleep(1.0)
+            with anyio.fail_after(60):
+                await heard.wait()  # the wait for the other run is not silent
             assert results == []  # waiting for the other process's run
+            assert "another run of this export" in events[0].message
             other.kill()  # it dies holding the lock: the OS releases it
         assert results[0].records == expected
     finally:

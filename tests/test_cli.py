@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -79,28 +80,23 @@ def test_block_text_renders_links_as_lines() -> None:
 
 @pytest.mark.anyio
 async def test_serve_over_streamable_http_with_the_sandbox(tmp_path: Path) -> None:
-    """`cm-mcp serve --sandbox --transport streamable-http`: a real MCP client over HTTP."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """`cm-mcp serve --sandbox --transport streamable-http`: a real MCP client over HTTP.
+
+    The server binds port 0 itself and announces the address it got (no port picked, closed, then
+    rebound: another process could take it in between)."""
     command = [sys.executable, "-m", "cm_mcp.cli", "serve", "--sandbox", "--volume", "300"]
-    command += ["--transport", "streamable-http", "--port", str(port)]
+    command += ["--transport", "streamable-http", "--port", "0"]
     server = await anyio.open_process(
         command,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         env={**os.environ, "CM_DATA_DIR": str(tmp_path)},
     )
     try:
-        with anyio.fail_after(90):
-            while True:  # the sandbox builds its index before the server listens
-                assert server.returncode is None, "the server exited"
-                try:
-                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
-                    break
-                except OSError:
-                    await anyio.sleep(0.2)
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        assert server.stderr is not None
+        with anyio.fail_after(120):
+            url = await _announced_url(server.stderr)
+        async with Client(url) as client:
             names = {tool.name for tool in (await client.list_tools()).tools}
             assert {"logs_aggs", "logs_batch", "results_search"} <= names
             levels = {"levels": {"terms": {"field": "regex.extractions.logLevel"}}}
@@ -111,5 +107,16 @@ async def test_serve_over_streamable_http_with_the_sandbox(tmp_path: Path) -> No
             assert result.structured_content["summary"]["total_documents"] > 0  # type: ignore[index]
     finally:
         server.terminate()
-        with anyio.fail_after(20):
+        with anyio.fail_after(60):
             await server.wait()
+
+
+async def _announced_url(stderr: Any) -> str:
+    """The MCP endpoint from the server's start-up line (`... streamable HTTP at http://...:PORT/mcp`)."""
+    seen = b""
+    while True:
+        chunk = await stderr.receive()
+        seen += chunk
+        found = re.search(rb"streamable HTTP at (http://127\.0\.0\.1:\d+/mcp)", seen)
+        if found:
+            return found[1].decode()

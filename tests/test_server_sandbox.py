@@ -19,7 +19,7 @@ from cm_mcp.sandbox.runner import RunningSandbox
 from cm_mcp.server.app import build_server
 from cm_mcp.server.runtime import pointed_at
 from cm_mcp.summarize import estimate_tokens
-from tests.conftest import fast_retries
+from tests.conftest import fast_retries, frozen
 
 pytestmark = pytest.mark.anyio
 
@@ -259,7 +259,7 @@ async def test_export_in_one_call_with_progress_and_free_follow_ups(
     mcp: Client, sandbox: RunningSandbox, kind: str
 ) -> None:
     scope = ATR_K8S if kind == "logs" else {"application": "atr", "app_type": "ec2", "domain": ["*"]}
-    window = {"start_time": "now-3d", "end_time": "now-1d"}
+    window = frozen({"start_time": "now-3d", "end_time": "now-1d"})
     group = "regex.extractions.logLevel" if kind == "logs" else "workload.state"
     upstream = await mcp.call_tool(
         f"{kind}_aggs", {**scope, **window, "aggs": {"g": {"terms": {"field": group, "size": 20}}}}
@@ -357,12 +357,13 @@ async def test_failed_partitions_are_reported_with_the_tool_that_resubmits_them(
         finally:
             await control.post("/_sandbox/faults", json={"partition_fail_rate": 0})
     text = _text(exported)
-    assert exported.structured_content["complete"] is False  # type: ignore[index]
-    assert f"resubmit each with {kind}_batch:" in text
+    assert exported.is_error, text  # nothing recovered: an error, not an empty result
+    assert f"resubmit just their ranges with {kind}_batch" in text
+    assert "_batch_status" not in text, "the API failed them: no resume call can fetch them"
     other = "workloads" if kind == "logs" else "logs"
     assert f"{other}_batch" not in text
     # each resubmission is a valid JSON call, ready to send as is (it printed as a Python dict)
-    lines = [line for line in text.splitlines() if line.startswith("- ") and "): {" in line]
+    lines = [line for line in text.splitlines() if line.startswith("  - ") and "): {" in line]
     assert lines
     for line in lines:
         arguments = json.loads(line[line.index("): {") + 3 :])
@@ -472,7 +473,7 @@ async def test_interrupted_export_hands_over_its_free_resume_call(
     error and results_list give the call that continues it, which then needs no second batch."""
     good = _settings(sandbox, tmp_path)
     blocked = good.model_copy(update={"download_allowed_hosts": ["*.amazonaws.com"]})
-    window = {**ATR_K8S, "start_time": "now-3d", "end_time": "now-2d"}
+    window = frozen({**ATR_K8S, "start_time": "now-3d", "end_time": "now-2d"})
     batches_before = await _batch_submissions(sandbox)
 
     async with _session(sandbox, blocked) as mcp:
@@ -553,7 +554,7 @@ async def test_v1_tools_and_plain_status_through_a_validating_client(
 async def test_cancelled_export_is_listed_then_resumed_to_the_exact_count(
     mcp: Client, sandbox: RunningSandbox
 ) -> None:
-    window = {**ATR_K8S, "start_time": "now-7d", "end_time": "now-1d"}
+    window = frozen({**ATR_K8S, "start_time": "now-7d", "end_time": "now-1d"})
     count = await mcp.call_tool(
         "logs_aggs", {**window, "aggs": {"n": {"value_count": {"field": "@timestamp"}}}}
     )

@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from cm_mcp.api.requests import LogsBatchRequest, parse_request
-from cm_mcp.batch import ExportLimits, run_export
+from cm_mcp.batch import ExportLimits, ExportOptions, run_export
 from cm_mcp.batch.download import DownloadPolicy
 from cm_mcp.dsl import ENGINES
 from cm_mcp.dsl.engine import ENGINE_ENV
@@ -64,10 +64,7 @@ async def export(api: FakeBatchAPI, store: ResultStore) -> Any:
         return await run_export(
             client,
             parse_request(LogsBatchRequest, LOGS_REQUEST_ARGS),
-            store=store,
-            limits=FAST,
-            policy=POLICY,
-            download_transport=StreamingMock(api),
+            ExportOptions(store, limits=FAST, policy=POLICY, download_transport=StreamingMock(api)),
         )
 
 
@@ -232,7 +229,7 @@ async def test_sample_of_overlapping_partitions_has_no_duplicates(tmp_path: Path
 async def test_export_outcome_is_summarised_from_the_sample_while_building(tmp_path: Path) -> None:
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(even_partitions(1000, 4)), store)
-    rendered = await exports._outcome(result, store, max_tokens=2000)
+    rendered = await exports._outcome(result, store, 2000, token="tok-1")
     outcome = rendered.structured
     assert isinstance(outcome, exports.ExportOutcome)
     assert outcome.index_state == "building"
@@ -256,7 +253,7 @@ async def test_export_outcome_hints_are_calls_that_run_on_the_stored_records(
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(parts), store)
     monkeypatch.setattr(exports, "SUMMARY_SAMPLE", 400)  # summarised from a sample: exact counts hinted
-    rendered = await exports._outcome(result, store, max_tokens=2000)
+    rendered = await exports._outcome(result, store, 2000, token="tok-1")
     outcome = rendered.structured
     assert isinstance(outcome, exports.ExportOutcome)
 
@@ -362,7 +359,7 @@ async def test_a_follow_up_waiting_for_the_index_reports_progress(
     monkeypatch.setattr(store_module, "INDEX_BUILD_BATCH", 100)
     monkeypatch.setattr(store_module, "_NO_SAMPLERS", store_module.threading.Event())
     monkeypatch.setattr(store_module, "SAMPLER_PRIORITY_SECONDS", 0.05)
-    monkeypatch.setattr(stored, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(stored, "INDEX_WAIT_HEARTBEAT_SECONDS", 0.05)
     events: list[Any] = []
 
     async def on_progress(event: Any) -> None:
@@ -374,19 +371,22 @@ async def test_a_follow_up_waiting_for_the_index_reports_progress(
     assert events, "a waiting follow-up reports progress"
     values = [event.progress for event in events]
     assert values == sorted(set(values))  # strictly increasing, as MCP requires
-    assert [(e.total, e.stage) for e in events] == [(1000, "indexing")] * len(events), events
-    assert 0 < values[-1] <= 1000
-    assert "building the search index" in events[-1].message
+    assert [(e.total, e.stage) for e in events] == [(1001, "indexing")] * len(events), events
+    assert all(0 < value < 1001 for value in values[:-1])  # records indexed (+ heartbeats' fractions)
+    assert "building the search index" in events[-2].message
+    assert (values[-1], events[-1].message) == (
+        1001,
+        f"the search index of {result.result_id} is ready (1,000 records)",
+    )
     assert store.index_progress(result.result_id) is None  # nothing left running
 
 
-async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
+async def test_waiting_for_a_build_in_another_process_keeps_reporting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = ResultStore(tmp_path, background_index=False)
     result = await export(FakeBatchAPI(even_partitions(1000, 6)), store)
-    monkeypatch.setattr(stored, "INDEX_WAIT_PROGRESS_SECONDS", 0.05)
-    monkeypatch.setattr(stored, "FOREIGN_BUILD_QUIET_SECONDS", 0.2)
+    monkeypatch.setattr(stored, "INDEX_WAIT_HEARTBEAT_SECONDS", 0.05)
     root = tmp_path / "results"
     other = await anyio.open_process(
         [sys.executable, "-c", HOLD_BUILD_LOCK, str(root), result.result_id], stdin=subprocess.PIPE
@@ -410,9 +410,10 @@ async def test_waiting_for_a_build_in_another_process_reports_elapsed_time(
         await other.wait()
     assert rendered.structured.summary.total_documents == 1000  # type: ignore[attr-defined]
     assert len(events) >= 3
-    assert all("built by another process" in e.message and e.total is None for e in events[:3])
+    # heartbeats from the start, saying what is awaited; sub-steps below the first record
+    assert all("built by another process" in e.message and e.total == 1001 for e in events[:3])
     values = [e.progress for e in events]
-    assert values == sorted(set(values)) and values[0] >= 0.2
+    assert values == sorted(set(values)) and 0 < values[0] < values[2] < 1
 
 
 def test_index_build_reads_each_stored_line_once_and_refuses_damage(tmp_path: Path) -> None:

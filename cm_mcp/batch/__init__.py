@@ -10,6 +10,7 @@ from cm_mcp.batch.errors import (
     HostNotAllowedError,
     InsecureURLError,
     JobNotFoundError,
+    NothingRecoveredError,
     TokenLifetimeError,
     URLExpiredError,
     VerificationError,
@@ -25,6 +26,8 @@ from cm_mcp.batch.jobs import (
 )
 from cm_mcp.batch.limits import ExportLimits
 from cm_mcp.batch.models import ExportResult, ProgressEvent
+from cm_mcp.batch.options import ExportOptions
+from cm_mcp.batch.progress import ProgressReporter
 
 __all__ = [
     "BatchError",
@@ -34,14 +37,17 @@ __all__ = [
     "DownloadedFile",
     "Downloader",
     "ExportLimits",
+    "ExportOptions",
     "ExportResult",
     "FileTooLargeError",
     "HostNotAllowedError",
     "InsecureURLError",
     "JobNotFoundError",
     "JobState",
+    "NothingRecoveredError",
     "PartitionRecord",
     "ProgressEvent",
+    "ProgressReporter",
     "TokenLifetimeError",
     "URLExpiredError",
     "VerificationError",

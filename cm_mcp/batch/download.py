@@ -10,6 +10,8 @@ Rules, in the order they apply:
 - Streamed to `<name>.part-<random>` in chunks, parsed while it arrives (formats.RecordParser),
   stopped as soon as it exceeds the size limit, renamed into place only when fully verified; any
   failure or cancellation removes the temporary file.
+- A complete file with no record at all (0 bytes, blank, or a gzip of nothing) is an empty
+  partition, verified against a count of 0 like any other; a damaged one is still an error.
 - Parsing and writing run in a worker thread, one chunk per hop: zlib inflates without the GIL, so
   the inflate of one partition overlaps the counting/id regex of another and the event loop stays
   free for the network. Given an `id_sink`, the parser adds the records' `_id`s to it as they
@@ -18,8 +20,11 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import gzip
 import os
 import secrets
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -40,8 +45,10 @@ from cm_mcp.batch.errors import (
     URLExpiredError,
 )
 from cm_mcp.batch.limits import MAX_FILE_BYTES
+from cm_mcp.store.errors import RecordFileError
 from cm_mcp.store.formats import (
     CHUNK_BYTES,
+    GZIP_MAGIC,
     MAX_DECOMPRESSED_BYTES,
     Compression,
     Layout,
@@ -55,6 +62,9 @@ if TYPE_CHECKING:
 #: Connect quickly or fail; reads may be slow on a big object, but not silent for a minute.
 CONNECT_TIMEOUT_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 60.0
+#: A file this small can be checked whole for being empty; a larger one never is (an empty
+#: partition is a few bytes: an empty body, a newline, or a 20-byte gzip of nothing).
+_EMPTY_FILE_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -194,13 +204,16 @@ class Downloader:
         *,
         expected_records: int | None = None,
         id_sink: set[bytes] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> DownloadedFile:
         """Download, verify and store `url` as `directory/stem.<format>`; the records' de-duplication
         keys (formats.record_key) go into `id_sink` while the file is parsed, so a file that then
-        fails to verify may have added some.
+        fails to verify may have added some. `on_bytes` gets the size of each chunk as it arrives
+        (progress of a long download).
 
         Raises URLExpiredError (403), DownloadError, FileTooLargeError, RecordFileError (corrupt,
         truncated, unknown format) or CountMismatchError; the target never exists after a failure.
+        An empty file is a DownloadedFile with 0 records.
         """
         host = check_url(url, self.policy)
         await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
@@ -220,19 +233,26 @@ class Downloader:
                 try:
                     async for chunk in response.aiter_raw(self.policy.chunk_size):
                         received += len(chunk)
+                        if on_bytes is not None:
+                            on_bytes(len(chunk))
                         if received > self.policy.max_bytes:
                             raise FileTooLargeError(
                                 f"the file at {host} exceeded the limit of {self.policy.max_bytes:,} bytes "
                                 "while downloading; the download was stopped"
                             )
                         await anyio.to_thread.run_sync(_consume, parser, out, chunk)
-                    await anyio.to_thread.run_sync(parser.finish)
+                    unreadable = await anyio.to_thread.run_sync(_finish, parser)
                 finally:
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(out.close)
                 headers = {
                     k: v for k, v in response.headers.items() if k in ("content-type", "content-encoding")
                 }
+            if unreadable is not None:
+                # No record at all: an empty partition if the file is whole, else the parser's error.
+                if parser.layout is not None or not await anyio.to_thread.run_sync(_is_blank_file, temp):
+                    raise unreadable
+                parser.layout = "ndjson"
             records = parser.records
             if expected_records is not None and records != expected_records and parser.approximate:
                 # The fast newline count includes blank lines: count exactly before calling it short.
@@ -268,6 +288,29 @@ class Downloader:
         if 300 <= status < 400:
             raise DownloadError(f"HTTP {status} redirect from {host}: redirects are not followed")
         raise DownloadError(f"HTTP {status} from {host} while downloading a partition file")
+
+
+def _finish(parser: RecordParser) -> RecordFileError | None:
+    """End of the stream: the parser's complaint, if any (the caller decides whether a complaint
+    about a file with no record means an empty partition)."""
+    try:
+        parser.finish()
+    except RecordFileError as exc:
+        return exc
+    return None
+
+
+def _is_blank_file(path: Path) -> bool:
+    """True for a small, complete file with nothing but whitespace in it (gzip'd or not)."""
+    if path.stat().st_size > _EMPTY_FILE_MAX_BYTES:
+        return False
+    data = path.read_bytes()
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)  # raises on a truncated stream or a bad CRC
+        except (OSError, EOFError, zlib.error):
+            return False
+    return not data.strip(b" \t\r\n")
 
 
 def _consume(parser: RecordParser, out: BinaryIO, chunk: bytes) -> None:

@@ -4,7 +4,9 @@ says what happened and what to do about it."""
 from __future__ import annotations
 
 from cm_mcp.api.errors import CMError
+from cm_mcp.batch.failures import describe_failures
 from cm_mcp.store.errors import RecordFileError
+from cm_mcp.store.models import FailedPartition
 
 
 class BatchError(CMError):
@@ -47,7 +49,9 @@ class FileTooLargeError(DownloadError):
     )
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"{message} (CM_MAX_DOWNLOAD_BYTES). {self.ADVICE}")
+        #: what happened, without the advice (listings of missing partitions give their own)
+        self.detail = f"{message} (CM_MAX_DOWNLOAD_BYTES)"
+        super().__init__(f"{self.detail}. {self.ADVICE}")
 
 
 class VerificationError(BatchError, RecordFileError):
@@ -70,3 +74,18 @@ class JobNotFoundError(BatchError):
 
 class TokenLifetimeError(BatchError):
     """The batch token is past (or too close to) its 2-hour lifetime; polling it would only get a 404."""
+
+
+class NothingRecoveredError(BatchError):
+    """An export ended with failed partitions and not one record downloaded, so nothing is stored.
+
+    `resumable`: some of them failed for a transient reason and the batch token lives, so a resume
+    (no quota) can still fetch them; `failed`: every failed partition with its cause and the body
+    that resubmits just its range (store.FailedPartition)."""
+
+    def __init__(self, kind: str, partitions: int, failed: list[FailedPartition], *, resumable: bool) -> None:
+        self.kind = kind
+        self.partitions = partitions
+        self.failed = failed
+        self.resumable = resumable
+        super().__init__(f"no {kind} could be downloaded: {describe_failures(failed, partitions)}")

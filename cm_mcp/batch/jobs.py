@@ -3,7 +3,8 @@
 Written atomically (temp file + rename) after every change. Holds the batch token (needed to resume;
 it is not the JWT and grants only this batch's files for 2 h) but the file *name* is a hash, so the
 token never shows in directory listings or logs. Downloaded, verified partition files wait in
-`jobs/<hash>/` until the export completes and the result store takes them over.
+`jobs/<hash>/` until the export is complete; the result gets hard links to them, so a partial
+export keeps its verified files here for the resume that fetches the rest.
 
 One run at a time per job (`JobFiles.running`): a resume called while the export still runs, in this
 process or another, waits for it instead of racing it over the same staged files.
@@ -29,10 +30,23 @@ ExportKind = Literal["logs", "workloads"]
 #: How often a run waiting for another run of the same job tries the lock again.
 RUN_LOCK_POLL_SECONDS: Final = 0.2
 
-#: pending: not downloaded yet (whatever the server says); downloaded: verified file on disk;
-#: failed: final without data (server said failed, or the file stayed bad after a re-fetch).
+#: pending: not downloaded yet (whatever the server says); downloaded: verified file on disk (or
+#: nothing to download: an empty partition); failed: no data in this run, `cause` says why.
 LocalState = Literal["pending", "downloaded", "failed"]
-JobPhase = Literal["running", "done", "expired"]
+#: Why a failed partition has no data, which decides what fetches it (reference items 24, 28, 29):
+#: - upstream: the API reported it `failed`; final for this token: a new batch for its range.
+#: - not_ready: still not completed when the token's life ran out; likewise a new batch.
+#: - download: the transfer failed (expired URL, 5xx, dropped connection, corrupt or short file) while
+#:   the API still holds the file: a resume polls for fresh URLs and downloads it again, at no quota.
+#: - too_large: above CM_MAX_DOWNLOAD_BYTES: a resume after raising the limit, or narrower ranges.
+FailureCause = Literal["upstream", "not_ready", "download", "too_large"]
+#: Causes a resume retries while the token lives (a fresh status poll, a new download).
+RETRYABLE_CAUSES: Final[frozenset[str]] = frozenset({"download", "too_large"})
+#: running: started, not finished (a run holds it, or it was cut off); partial: a result is stored
+#: but some partitions can still be fetched with the token (resume); done: stored, nothing more to
+#: fetch with this token; failed: nothing stored and nothing the token can fetch; expired: the API
+#: no longer knows the token.
+JobPhase = Literal["running", "partial", "done", "failed", "expired"]
 
 
 class PartitionRecord(BaseModel):
@@ -47,6 +61,11 @@ class PartitionRecord(BaseModel):
     bytes: int | None = None
     format: str | None = None
     error: str | None = None
+    cause: FailureCause | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.state == "failed" and self.cause in RETRYABLE_CAUSES
 
 
 class JobState(BaseModel):
@@ -69,7 +88,21 @@ class JobState(BaseModel):
 
     @property
     def done_count(self) -> int:
+        """Partitions final in this run: downloaded or failed."""
         return sum(1 for p in self.partitions if p.state != "pending")
+
+    @property
+    def downloaded_count(self) -> int:
+        """Partitions whose data is verified and kept (empty ones included)."""
+        return sum(1 for p in self.partitions if p.state == "downloaded")
+
+    def retry_transient(self) -> int:
+        """Put the partitions that failed for a reason a new download can fix back to pending (a
+        resume); how many."""
+        retried = [p for p in self.partitions if p.retryable]
+        for record in retried:
+            record.state, record.error, record.cause = "pending", None, None
+        return len(retried)
 
 
 def token_hash(token: str) -> str:
@@ -146,8 +179,9 @@ def job_status(data_dir: str | Path, token: str) -> JobState | None:
 def unfinished_jobs(
     data_dir: str | Path, *, lifetime: timedelta, now: datetime | None = None
 ) -> list[JobState]:
-    """Exports still running or interrupted whose token still lives (`lifetime` after submission),
-    newest first: what a `*_batch_status` call with download=true can continue."""
+    """Exports still running, interrupted, or stored with partitions a resume can still fetch, whose
+    token lives (`lifetime` after submission), newest first: what a `*_batch_status` call with
+    download=true can continue."""
     now = now or datetime.now(UTC)
     jobs = []
     for state_path in (Path(data_dir) / "jobs").glob("*.json"):
@@ -155,7 +189,7 @@ def unfinished_jobs(
             job = JobState.model_validate_json(state_path.read_bytes())
         except (OSError, ValueError):
             continue  # being written or pruned right now, or damaged: not resumable anyway
-        if job.phase == "running" and job.submitted_at + lifetime > now:
+        if job.phase in ("running", "partial") and job.submitted_at + lifetime > now:
             jobs.append(job)
     return sorted(jobs, key=lambda job: job.submitted_at, reverse=True)
 
@@ -170,6 +204,7 @@ def job_summary(state: JobState) -> dict[str, Any]:
         "partitions": len(state.partitions),
         "partitions_by_state": by_state,
         "downloaded_records": state.downloaded_records,
+        "retryable_partitions": sum(1 for p in state.partitions if p.retryable),
         "result_id": state.result_id,
         "request": json.loads(json.dumps(state.request)),
     }

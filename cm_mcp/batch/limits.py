@@ -20,10 +20,19 @@ TOKEN_LIFETIME: Final = timedelta(hours=2)
 TOKEN_SAFETY_MARGIN: Final = timedelta(minutes=2)
 #: Partitions downloaded at once: enough to hide latency, few enough not to look like abuse to S3.
 DOWNLOAD_CONCURRENCY: Final = 4
-#: Downloads of one partition after a corrupt/truncated/short file: the first plus one re-fetch.
-DOWNLOAD_ATTEMPTS: Final = 2
+#: Downloads of one partition per run after a transfer failure (a 5xx from the file host, a dropped
+#: connection, a corrupt, truncated or short file): S3 asks clients to retry those. A partition still
+#: failing after them is left for the next resume, which polls for fresh URLs (never resubmits).
+DOWNLOAD_ATTEMPTS: Final = 3
+#: Wait before the 2nd download of a partition; doubled before each further one (S3's 503 SlowDown
+#: asks for back-off, and a network blip needs a moment to pass).
+RETRY_BACKOFF_SECONDS: Final = 1.0
 #: Fresh URLs requested for one partition after HTTP 403s before it is reported failed.
 URL_REFRESHES: Final = 3
+#: A progress notification at least this often during any wait (polling, back-off, a long download):
+#: clients that reset their timeout on progress must never see a silent export (issue 12 asks for
+#: 2 s at most; half that leaves room for a loaded event loop).
+HEARTBEAT_SECONDS: Final = 1.0
 #: Largest partition file accepted by default (bytes on the wire); a bigger one is stopped mid-stream.
 #: The setting CM_MAX_DOWNLOAD_BYTES (Settings.max_download_bytes) changes it; defined there.
 MAX_FILE_BYTES: Final = DEFAULT_MAX_DOWNLOAD_BYTES
@@ -40,4 +49,6 @@ class ExportLimits:
     token_margin: timedelta = TOKEN_SAFETY_MARGIN
     concurrency: int = DOWNLOAD_CONCURRENCY
     attempts: int = DOWNLOAD_ATTEMPTS
+    retry_backoff: float = RETRY_BACKOFF_SECONDS
     url_refreshes: int = URL_REFRESHES
+    heartbeat: float = HEARTBEAT_SECONDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -16,9 +17,11 @@ Stage = Literal["submitted", "polling", "downloading", "done", "indexing"]
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """`progress` never decreases; `total` is the number of partitions known so far (it can grow,
-    item 27). A partition counts once it is downloaded and verified, or final as failed.
-    The last event of a finished export has `progress == total` and stage "done"."""
+    """`progress` strictly increases (batch/progress.py). For an export, its whole part counts the
+    partitions final (downloaded and verified, or failed) and `total` is the partitions known so far
+    plus one for storing the result (it can grow, item 27); between steps, heartbeats add a fraction
+    that never reaches the next step. The last event of a finished export has `progress == total`
+    and stage "done"."""
 
     progress: float
     total: float | None
@@ -45,6 +48,16 @@ class ExportResult(BaseModel):
     #: "building" when the export returns: the store indexes the files in the background and the
     #: first search/aggs on the result waits for it; `records` is exact either way
     index_state: IndexState = "ready"
+    #: the sum of the API's partition counts (before de-duplication), when every partition had one
+    expected_records: int | None = None
+    #: records of the failed partitions, by the API's counts
+    missing_records: int = 0
+    #: True when a resume (`resume_export`, no quota) can still fetch some missing partitions: they
+    #: failed for a transient reason and the batch token lives
+    resumable: bool = False
+    token_expires_at: datetime
+    #: the earlier, partial result of this export that this one replaces (a resume)
+    replaced_result: str | None = None
 
     @property
     def duplicates(self) -> int:

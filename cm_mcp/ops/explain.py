@@ -15,10 +15,15 @@ from datetime import UTC, datetime
 from cm_mcp.api import errors
 from cm_mcp.api.quota import next_utc_midnight
 from cm_mcp.api.retry import RETRYABLE_STATUSES
-from cm_mcp.api.times import format_utc
-from cm_mcp.batch.errors import BatchError, DownloadError, HostNotAllowedError, InsecureURLError
+from cm_mcp.batch.errors import (
+    BatchError,
+    DownloadError,
+    HostNotAllowedError,
+    InsecureURLError,
+    NothingRecoveredError,
+)
 from cm_mcp.dsl.errors import DSLError
-from cm_mcp.ops.interrupted import ExportInterrupted, resume_call
+from cm_mcp.ops.interrupted import ExportInterrupted, interrupted_text, missing_lines
 from cm_mcp.store.errors import ResultEvictedError, ResultNotFoundError, StoreError
 
 TOKEN_HELP = (
@@ -56,6 +61,8 @@ def explain(error: errors.CMError, *, tool: str, now: datetime | None = None) ->
         return f"Configuration: {error}"
     if isinstance(error, DownloadError):
         return f"Download: {error}"
+    if isinstance(error, NothingRecoveredError) and not error.resumable:  # resumable: ExportInterrupted
+        return "\n".join([f"Export: {error}", *missing_lines(error.kind, error.failed, resume=None)])
     if isinstance(error, BatchError):
         return f"Export: {error}"
     return f"{tool} failed: {type(error).__name__}: {error}"
@@ -136,15 +143,7 @@ def _submit_tool(tool: str) -> str:
 
 
 def _interrupted(error: ExportInterrupted, *, tool: str, now: datetime) -> str:
-    tool_name, arguments = resume_call(error.kind, error.token)
-    return (
-        f"{explain_failure(error.cause, tool=tool, now=now)}\n"
-        f"The export stopped, but its batch was accepted and goes on upstream; "
-        f"{error.partitions_done}/{error.partitions} partitions ({error.records:,} records) are "
-        f"downloaded and kept. Once the cause is fixed, continue it at no quota before "
-        f"{format_utc(error.expires_at)} (when its token expires) with: {tool_name} {json.dumps(arguments)}. "
-        f"Calling {error.kind}_batch again would submit a new batch and cost quota."
-    )
+    return interrupted_text(error, explain_failure(error.cause, tool=tool, now=now))
 
 
 def _rate_limited(error: errors.RateLimitError, now: datetime) -> str:

@@ -9,7 +9,6 @@ was accepted becomes `ExportInterrupted`, which carries the free call that conti
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,9 +20,11 @@ from cm_mcp.api.fields import LEVEL_FIELDS, WORKLOAD_STATE_FIELD
 from cm_mcp.api.requests import LogsBatchRequest, WorkloadsBatchRequest
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import (
+    ExportOptions,
     ExportResult,
     JobNotFoundError,
     JobState,
+    NothingRecoveredError,
     TokenLifetimeError,
     job_status,
     job_summary,
@@ -31,7 +32,7 @@ from cm_mcp.batch import (
     run_export,
 )
 from cm_mcp.batch.jobs import JobFiles
-from cm_mcp.ops.interrupted import ExportInterrupted
+from cm_mcp.ops.interrupted import ExportInterrupted, missing_lines, resume_call, resume_until
 from cm_mcp.ops.results import BatchStatusResult, ExportOutcome, PartitionInfo, Progress, Rendered
 from cm_mcp.store import ResultStore
 from cm_mcp.summarize import render_logs, summarize_logs, summarize_records
@@ -61,17 +62,16 @@ async def export(
     max_tokens: int,
 ) -> Rendered:
     submitted: list[JobState] = []
+    options = ExportOptions(store=store, progress=progress, settings=settings)
     try:
-        result = await run_export(
-            client, request, store=store, progress=progress, settings=settings, on_submitted=submitted.append
-        )
+        result = await run_export(client, request, options, on_submitted=submitted.append)
     except CMError as exc:
-        if submitted and not isinstance(exc, _NOT_RESUMABLE):
+        if submitted and _resumable(exc):
             # The job as last saved (partitions downloaded since submission), else as submitted.
             saved = await anyio.to_thread.run_sync(job_status, store.data_dir, submitted[0].token)
             raise ExportInterrupted(saved or submitted[0], exc) from exc
         raise
-    return await _outcome(result, store, max_tokens)
+    return await _outcome(result, store, max_tokens, token=submitted[0].token)
 
 
 async def resume(
@@ -86,14 +86,15 @@ async def resume(
 ) -> Rendered:
     """Continue (or finish) the export of `token`: the status tool's result shape, from the job's
     own record of the partitions (no extra request), with the finished export in `export`."""
+    options = ExportOptions(store=store, progress=progress, settings=settings)
     try:
-        result = await resume_export(client, token, store=store, progress=progress, settings=settings)
+        result = await resume_export(client, token, options)
     except CMError as exc:
         job = await anyio.to_thread.run_sync(job_status, store.data_dir, token)
-        if job is not None and not isinstance(exc, _NOT_RESUMABLE):
+        if job is not None and _resumable(exc):
             raise ExportInterrupted(job, exc) from exc
         raise
-    outcome, text = await _export_outcome(result, store, max_tokens)
+    outcome, text = await _export_outcome(result, store, max_tokens, token=token)
     job = await anyio.to_thread.run_sync(JobFiles(store.data_dir, token).load)  # as resume_export left it
     return Rendered(structured=_status_of(job, status_endpoint, outcome), text=text)
 
@@ -118,6 +119,13 @@ def _status_of(job: JobState, endpoint: str, outcome: ExportOutcome) -> BatchSta
 _NOT_RESUMABLE = (BatchTokenExpiredError, TokenLifetimeError, JobNotFoundError)
 
 
+def _resumable(exc: CMError) -> bool:
+    """Can the export's resume call (no quota) get further after `exc`?"""
+    if isinstance(exc, NothingRecoveredError):
+        return exc.resumable  # else every partition needs a new batch: the error lists them
+    return not isinstance(exc, _NOT_RESUMABLE)
+
+
 def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
     """The field to count levels (logs) or states (workloads) by, as the stored records spell it:
     serverless logs carry `logLevel`, ec2/kubernetes logs `regex.extractions.logLevel`."""
@@ -127,25 +135,23 @@ def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
     return found[0] if found else LEVEL_FIELDS[0]
 
 
-async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
-    outcome, text = await _export_outcome(result, store, max_tokens)
+async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int, *, token: str) -> Rendered:
+    outcome, text = await _export_outcome(result, store, max_tokens, token=token)
     return Rendered(structured=outcome, text=text)
 
 
 async def _export_outcome(
-    result: ExportResult, store: ResultStore, max_tokens: int
+    result: ExportResult, store: ResultStore, max_tokens: int, *, token: str
 ) -> tuple[ExportOutcome, str]:
     # A sample spread over every partition file, not the index: the export returns before the index
     # is built, and a spread sample shows the whole time range, not its first 10,000 records.
     hits, total = await anyio.to_thread.run_sync(lambda: store.sample(result.result_id, SUMMARY_SAMPLE))
     index_state = await anyio.to_thread.run_sync(lambda: store.get(result.result_id).index_state)
     summarize = summarize_logs if result.kind == "logs" else summarize_records
-    header = (
-        f"export {'complete' if result.complete else 'INCOMPLETE'}: {result.records:,} {result.kind} in "
-        f"{result.partitions} partitions ({result.duplicates:,} duplicates dropped), verified against the "
-        f"API's counts, stored as result {result.result_id} ({resource_uri(result.result_id)}). Follow-up "
-        "questions: results_search / results_aggs with this result_id cost no API request."
-    )
+    header = f"{_headline(result)}, stored as result {result.result_id} ({resource_uri(result.result_id)}). "
+    header += "Follow-up questions: results_search / results_aggs with this result_id cost no API request."
+    if result.replaced_result:
+        header += f" It replaces the partial result {result.replaced_result} of this export."
     if len(hits) < total:
         level_field = _count_field(hits, result.kind)
         header += (
@@ -157,10 +163,10 @@ async def _export_outcome(
     if index_state != "ready":
         header += _BUILDING_NOTE
     failed = [partition.model_dump() for partition in result.failed_partitions]
-    if failed:
-        header += f"\nMISSING {len(failed)} partition(s); resubmit each with {result.kind}_batch:" + "".join(
-            f"\n- {p['start_time']} .. {p['end_time']} ({p['error']}): {json.dumps(p['resubmit'])}"
-            for p in failed
+    resume = resume_until(result.kind, token, result.token_expires_at) if result.resumable else None
+    if result.failed_partitions:
+        header += f"\nMISSING {len(failed)} of {result.partitions} partitions:\n" + "\n".join(
+            missing_lines(result.kind, result.failed_partitions, resume=resume)
         )
     summary = summarize(
         hits,
@@ -179,8 +185,36 @@ async def _export_outcome(
         elapsed_seconds=result.elapsed_seconds,
         summary=summary,
         index_state=index_state,
+        resume=_resume_call(result, token),
     )
     return outcome, f"{header}\n{render_logs(summary)}"
+
+
+def _headline(result: ExportResult) -> str:
+    """`export complete: N logs in P partitions ...` or `export INCOMPLETE: ...` with the counts."""
+    noun = result.kind
+    dropped = f"{result.duplicates:,} duplicates dropped"
+    if result.complete:
+        return (
+            f"export complete: {result.records:,} {noun} in {result.partitions} partitions ({dropped}), "
+            "verified against the API's counts"
+        )
+    kept = result.partitions - len(result.failed_partitions)
+    received = f"{result.records_received:,}"
+    if result.expected_records is not None:
+        received += f" of {result.expected_records:,}"
+    return (
+        f"export INCOMPLETE: {received} {noun} received (the API's counts) from {kept} of "
+        f"{result.partitions} partitions, {result.records:,} distinct ({dropped}); "
+        f"{result.missing_records:,} {noun} missing (see MISSING below)"
+    )
+
+
+def _resume_call(result: ExportResult, token: str) -> dict[str, Any] | None:
+    if not result.resumable:
+        return None
+    tool, arguments = resume_call(result.kind, token)
+    return {"tool": tool, "arguments": arguments}
 
 
 # --- follow-ups on stored results ----------------------------------------------------------------

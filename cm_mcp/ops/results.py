@@ -78,6 +78,9 @@ class ExportOutcome(BaseModel):
     summary: LogSummary
     #: "building" until the store has indexed the files (results_* wait for it), then "ready"
     index_state: IndexState = "ready"
+    #: when partitions are missing that the batch token can still fetch: the call that does, at no
+    #: quota ({"tool": ..., "arguments": ...}); partitions that need a new batch carry `resubmit`
+    resume: dict[str, Any] | None = None
 
 
 class BatchStatusResult(BaseModel):

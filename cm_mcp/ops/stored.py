@@ -19,7 +19,8 @@ from cm_mcp.api.querydsl import check_aggs, check_filters
 from cm_mcp.api.requests import APIRequest, StringList
 from cm_mcp.api.times import format_utc
 from cm_mcp.api.validation import dsl_error
-from cm_mcp.batch import ProgressEvent
+from cm_mcp.batch import ProgressReporter
+from cm_mcp.batch.limits import HEARTBEAT_SECONDS
 from cm_mcp.ops.interrupted import UnfinishedExport, unfinished_exports
 from cm_mcp.ops.results import Progress, Rendered
 from cm_mcp.store import IndexState, ResultInfo, ResultStore
@@ -169,26 +170,44 @@ class LocalAggs(BaseModel):
     summary: AggsSummary
 
 
-#: How often a follow-up waiting for a result's index reports progress.
-INDEX_WAIT_PROGRESS_SECONDS = 2.0
-#: With no build of the result running in this process (it runs in another one, or ours is only
-#: about to start), progress is elapsed time instead of records; not before this, so that a build
-#: about to start here reports in one unit, well within a client's ~60 s patience.
-FOREIGN_BUILD_QUIET_SECONDS = 10.0
+#: How often a follow-up waiting for a result's index reports progress (as an export does).
+INDEX_WAIT_HEARTBEAT_SECONDS = HEARTBEAT_SECONDS
 
 
 async def await_index(store: ResultStore, result_id: str, progress: Progress | None) -> None:
-    """Wait until the result's search index is complete, with progress every few seconds.
+    """Wait until the result's search index is complete, with progress at least every
+    INDEX_WAIT_HEARTBEAT_SECONDS.
 
     A fresh export indexes at ~30k records/s in the background, so a follow-up on a few million
-    records can wait minutes, beyond the ~60 s after which clients give up on a silent call.
+    records can wait minutes, beyond the ~60 s after which clients give up on a silent call. Progress
+    counts the records indexed when the build runs in this process (`total`: the result's records
+    plus one for "ready", the last event);
+    when it runs in another process, or is about to start here, the heartbeats' sub-steps advance the
+    value (batch/progress.py) and the message says how long it has waited.
     """
     info = await anyio.to_thread.run_sync(store.get, result_id)
     if info.index_state == "ready":
         return
-    started, reported = time.monotonic(), 0.0
+    started = time.monotonic()
     built = anyio.Event()
     failure: list[BaseException] = []
+    reporter = ProgressReporter(progress, heartbeat=INDEX_WAIT_HEARTBEAT_SECONDS)
+    # One step per record indexed, plus one for the index becoming ready (as an export's last step
+    # is storing its result): heartbeats after the last record stay below the total.
+    reporter.stage, reporter.total = "indexing", info.records + 1
+
+    def sample() -> tuple[int, str]:
+        indexed = store.index_progress(result_id)
+        if indexed is not None:
+            return (
+                indexed,
+                f"building the search index of {result_id}: {indexed:,} of {info.records:,} records",
+            )
+        waited = time.monotonic() - started
+        return 0, (
+            f"waiting for the search index of {result_id} ({info.records:,} records; built by another "
+            f"process, or about to start here): {waited:.0f} s"
+        )
 
     async def build() -> None:
         try:
@@ -198,29 +217,12 @@ async def await_index(store: ResultStore, result_id: str, progress: Progress | N
         finally:
             built.set()
 
-    async with anyio.create_task_group() as tg:
+    async with anyio.create_task_group() as tg, reporter.beating(sample):
         tg.start_soon(build)
-        while not built.is_set():
-            with anyio.move_on_after(INDEX_WAIT_PROGRESS_SECONDS):
-                await built.wait()
-            if built.is_set() or progress is None:
-                continue
-            indexed = store.index_progress(result_id)
-            if indexed is not None:
-                value, total = float(indexed), float(info.records)
-                text = f"building the search index of {result_id}: {indexed:,} of {info.records:,} records"
-            elif time.monotonic() - started >= FOREIGN_BUILD_QUIET_SECONDS:  # built by another process
-                value, total = time.monotonic() - started, None
-                text = (
-                    f"waiting for the search index of {result_id} (built by another process): {value:.0f} s"
-                )
-            else:
-                continue
-            if value > reported:  # MCP progress must increase
-                reported = value
-                await progress(ProgressEvent(value, total, text, "indexing"))
+        await built.wait()
     if failure:
         raise failure[0]
+    await reporter.finish("indexing", f"the search index of {result_id} is ready ({info.records:,} records)")
 
 
 async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
@@ -234,7 +236,9 @@ async def results_list(store: ResultStore, *, max_tokens: int) -> Rendered:
             "with its call (submitting the batch again would cost quota):"
         )
     for job in unfinished:
-        state = "running now (its call waits for it)" if job.running else "interrupted"
+        state = "running now (its call waits for it)" if job.running else job.state
+        if job.state == "partial" and not job.running:
+            state = "stored incomplete, its missing partitions still fetchable"
         lines.append(
             f"- {job.kind} export submitted {job.submitted_at}, {state}: {job.partitions_done}/{job.partitions} "
             f"partitions, {job.downloaded_records:,} records downloaded; token expires "

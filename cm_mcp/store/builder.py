@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cm_mcp.dsl import SearchIndex
 from cm_mcp.store.errors import StoreError
+from cm_mcp.store.formats import record_key
 from cm_mcp.store.fsutil import atomic_write
 from cm_mcp.store.layout import INDEX_DIR, META, dir_bytes, mark_ready, now
 from cm_mcp.store.models import FailedPartition, IndexState, ResultInfo, ResultKind, ResultSource, StoredFile
@@ -71,7 +72,7 @@ class ResultBuilder:
         self.start_time, self.end_time = start_time, end_time
         self.received = 0
         self.added = 0
-        self._seen: set[int] = set()  # hash(_id): 64-bit, collision odds negligible at 10^7 docs
+        self._seen: set[bytes] = set()  # record_key: the one de-duplication key (exports count by it)
         self._files: list[tuple[Path, StoredFile]] = []
 
     def add_hits(self, hits: Iterable[Mapping[str, Any]], lines: Sequence[bytes] | None = None) -> int:
@@ -83,7 +84,7 @@ class ResultBuilder:
         fresh: list[tuple[bytes | None, Mapping[str, Any]]] = []
         for i, hit in enumerate(hits):
             self.received += 1
-            key = hash(str(hit.get("_id", "")))
+            key = record_key(hit)
             if key in seen:
                 continue
             seen.add(key)

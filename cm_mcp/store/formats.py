@@ -30,7 +30,7 @@ import codecs
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -83,9 +83,10 @@ def synthetic_id(document: Any) -> str:
     return "h-" + hashlib.blake2b(blob, digest_size=12).hexdigest()
 
 
-def record_key(record: dict[str, Any]) -> bytes:
+def record_key(record: Mapping[str, Any]) -> bytes:
     """The de-duplication key of a parsed record: the `_id` that `normalise` gives it, UTF-8 encoded
-    (the bytes a `_LINE_STARTS` match captures for the same record)."""
+    (the bytes a `_LINE_STARTS` match captures for the same record). The one key of exports (their
+    distinct count) and of the store (what it indexes once): issue 13."""
     source = record.get("_source")
     if isinstance(source, dict):
         doc_id = record.get("_id")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cm_mcp.dsl import SearchIndex
 from cm_mcp.dsl.engine import BULK_HEAP_BYTES, INDEX_THREADS
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
-from cm_mcp.store.formats import iter_file_lines, source_file
+from cm_mcp.store.formats import iter_file_lines, record_key, source_file
 from cm_mcp.store.layout import INDEX_DIR, INDEX_TEMP_PREFIX, META, dir_bytes, locked, mark_ready
 from cm_mcp.store.models import ResultInfo
 
@@ -189,11 +189,11 @@ def fill_index(
         return added
 
     def distinct() -> Iterator[tuple[bytes | None, dict[str, Any]]]:
-        seen: set[int] = set()
+        seen: set[bytes] = set()
         for path in paths:
             for raw, hit in iter_file_lines(path):
                 if dedup:
-                    key = hash(str(hit.get("_id", "")))  # as ResultBuilder.add_hits
+                    key = record_key(hit)  # the key the export counted by, as ResultBuilder.add_hits
                     if key in seen:
                         continue
                     seen.add(key)

@@ -33,6 +33,11 @@ class FailedPartition(BaseModel):
     end_time: str | None = None
     status: str
     error: str
+    #: why it has no data (cm_mcp.batch.jobs.FailureCause): upstream / not_ready need a new batch for
+    #: the range; download / too_large are fetched by a resume while the batch token lives
+    cause: str = "upstream"
+    #: its records by the API's count, when known
+    count: int | None = None
     #: a batch request body covering just this partition's time range (item 24)
     resubmit: dict[str, Any]
 
