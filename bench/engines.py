@@ -100,7 +100,7 @@ def child_build(engine: str, target: Path, paths: list[Path]) -> dict[str, Any]:
         index.close()
     elif engine == "duckdb":
         from cm_mcp.dsl.duck.index import DuckIndex
-        from cm_mcp.store.formats import source_file
+        from cm_mcp.store.indexing import source_file
 
         n = DuckIndex(target).add_files([source_file(p) for p in paths])
     else:  # duckdb table: DuckIndex's typed rows, in a database file

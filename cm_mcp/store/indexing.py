@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from cm_mcp.dsl import SearchIndex
+from cm_mcp.dsl.duck.source import SourceFile, prepare_line
 from cm_mcp.dsl.engine import BULK_HEAP_BYTES, INDEX_THREADS
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
-from cm_mcp.store.formats import iter_file_lines, record_key, source_file
+from cm_mcp.store.formats import file_shape, iter_file_lines, record_key
 from cm_mcp.store.layout import INDEX_DIR, INDEX_TEMP_PREFIX, META, dir_bytes, locked, mark_ready
 from cm_mcp.store.models import ResultInfo
 
@@ -219,3 +220,16 @@ def _between_batches() -> None:
     if _SHUTDOWN.is_set():
         raise IndexBuildInterrupted("the process is exiting")
     _NO_SAMPLERS.wait(SAMPLER_PRIORITY_SECONDS)
+
+
+def source_file(path: Path, records: int | None = None) -> SourceFile:
+    """A stored file as the DuckDB engine reads it: compression and layout sniffed from its bytes, the
+    verified record count, and the store's reader as the fallback for what DuckDB cannot take as it
+    is (bare documents, non-string ids: see `formats.normalise`; damage, which the reader reports)."""
+    gz, array = file_shape(path)
+
+    def prepared() -> Iterator[bytes]:
+        for raw, hit in iter_file_lines(path):
+            yield prepare_line(hit, raw)
+
+    return SourceFile(Path(path), gzip=gz, array=array, records=records, fallback=prepared)

@@ -65,9 +65,6 @@ class Manifest:
     def count(self) -> int:
         return sum(s.rows for s in self.segments)
 
-    def has_leaves(self) -> bool:
-        return any(s.leaves for s in self.segments)
-
 
 def read_manifest(folder: Path) -> Manifest | None:
     """The manifest of the index in `folder`, None when there is none; ValueError when unreadable
