@@ -35,6 +35,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import strategies as st
 from mcp import Client
 
+from cm_mcp.api.budget import MAX_TOKENS, MIN_TOKENS
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.settings import Settings
 from cm_mcp.server.app import build_server
@@ -453,7 +454,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
         unique=True,
     ),
     "aggs": valid_aggs,
-    "max_tokens": st.integers(min_value=500, max_value=20_000),
+    "max_tokens": st.integers(min_value=MIN_TOKENS, max_value=MAX_TOKENS),
     "order": st.sampled_from(["asc", "desc"]),
     "time_range": st.sampled_from(["now-15m/m", "now-1d/d", "now-30d/d"]),
 }
@@ -554,7 +555,7 @@ def tool_calls(draw: st.DrawFn, result_id: str) -> tuple[str, dict[str, Any], st
     elif mode == "budget" and "max_tokens" in properties:
         value = draw(st.integers(min_value=-100, max_value=100_000))
         arguments["max_tokens"] = value
-        if not 500 <= value <= 20_000:
+        if not MIN_TOKENS <= value <= MAX_TOKENS:
             invalid = f"max_tokens {value}"
     elif mode == "garbage":
         arguments = draw(st.dictionaries(st.sampled_from([*properties, "other"]), json_values, max_size=6))

@@ -371,4 +371,4 @@ async def test_an_empty_export_is_a_complete_result_with_zero_records(
         assert (outcome["complete"], outcome["records"], outcome["failed_partitions"]) == (True, 0, [])
         assert _text(result).startswith("export complete: 0 logs in 1 partitions")
         search = await mcp.call_tool("results_search", {"result_id": outcome["result_id"]})
-        assert not search.is_error and search.structured_content["summary"]["totals"]["matched"] == 0  # type: ignore[index]
+        assert not search.is_error and search.structured_content["summary"]["matched"] == 0  # type: ignore[index]

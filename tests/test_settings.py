@@ -78,7 +78,7 @@ def test_precedence_arguments_over_environment_over_dotenv_over_defaults(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     (tmp_path / ".env").write_text(
-        "CM_MAX_RETRIES=1\nCM_READ_TIMEOUT=11\nCM_CONNECT_TIMEOUT=2\nCM_MAX_TOKENS=900\n"
+        "CM_MAX_RETRIES=1\nCM_READ_TIMEOUT=11\nCM_CONNECT_TIMEOUT=2\nCM_MAX_TOKENS=1900\n"
     )
     monkeypatch.setenv("CM_READ_TIMEOUT", "22")
     monkeypatch.setenv("CM_CONNECT_TIMEOUT", "3")
@@ -86,9 +86,9 @@ def test_precedence_arguments_over_environment_over_dotenv_over_defaults(
     assert settings.connect_timeout == 4  # argument beats environment and .env
     assert settings.read_timeout == 22  # environment beats .env
     assert settings.max_retries == 1  # .env beats the default
-    assert settings.default_max_tokens == 900  # CM_MAX_TOKENS works from .env too
+    assert settings.default_max_tokens == 1900  # CM_MAX_TOKENS works from .env too
     assert settings.retry_base_delay == 0.5  # default
-    assert Settings(default_max_tokens=600).default_max_tokens == 600  # field name as an argument
+    assert Settings(default_max_tokens=1600).default_max_tokens == 1600  # field name as an argument
     assert Settings(_env_file=None).max_retries == 4  # the .env file can be switched off
 
 
@@ -335,7 +335,7 @@ def test_a_sandbox_allows_downloads_from_its_own_host_and_port_only() -> None:
         check_url("http://127.0.0.1:41235/_s3/bucket/part", policy)
 
 
-@pytest.mark.parametrize("value", ["300", "499", "20001", "0", "-5", "lots"])
+@pytest.mark.parametrize("value", ["300", "999", "20001", "0", "-5", "lots"])
 def test_max_tokens_outside_the_tools_range_is_refused_at_start_up(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -345,10 +345,10 @@ def test_max_tokens_outside_the_tools_range_is_refused_at_start_up(
         Settings()
     text = str(caught.value)
     assert "CM_MAX_TOKENS" in text
-    assert "500-20000" in text, text
+    assert "1000-20000" in text, text
 
 
-@pytest.mark.parametrize("value", [500, 4000, 20000])
+@pytest.mark.parametrize("value", [1000, 4000, 20000])
 def test_every_budget_the_settings_accept_the_tools_accept(value: int) -> None:
     """One range: what CM_MAX_TOKENS accepts is what a tool's max_tokens accepts, bounds included."""
     from cm_mcp.server.schemas import MAX_TOKENS_PROPERTY
@@ -369,7 +369,7 @@ def test_a_bad_setting_stops_the_cli_with_one_clear_line(
     monkeypatch.setenv("CM_MAX_TOKENS", "300")
     assert main(["tools"]) == 2
     err = capsys.readouterr().err
-    assert "CM_MAX_TOKENS" in err and "500-20000" in err
+    assert "CM_MAX_TOKENS" in err and "1000-20000" in err
     assert "Traceback" not in err
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-#: The smallest budget a caller may ask for: a header line plus a summary of SUMMARY_FLOOR tokens.
-MIN_TOKENS: Final = 500
+#: The smallest budget a caller may ask for. The budget covers the text AND the structured content
+#: (a client may forward both): a scroll page's header, ids and continuation alone are 450-550 tokens
+#: of the two together, so 1,000 leaves room for a few templates (500 did not hold even the ids).
+MIN_TOKENS: Final = 1000
 #: The largest: a bigger result would crowd the rest of an investigation out of a context window.
 MAX_TOKENS: Final = 20_000
 #: What a result gets when the caller says nothing (CM_MAX_TOKENS changes it, within the range).

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     #: expose the deprecated V1 logs endpoints (retired 2026-03-01); billing (/v1/query) is unaffected
     enable_v1: bool = False
+    #: the response cache answers a repeated request only if its window ended at least this many
+    #: seconds before the API answered it (late logs may still arrive in a window that just ended)
+    cache_settle_seconds: float = Field(default=600.0, ge=0)
     #: the budget of a tool result whose call names none; within the range every tool accepts
     default_max_tokens: int = Field(default=DEFAULT_TOKENS, validation_alias="CM_MAX_TOKENS")
     #: hosts presigned URLs may point to; `*.` matches any subdomain. CSV or a JSON list in the env.

@@ -5,13 +5,10 @@ No MCP here (the server wraps these), so they are tested directly and reused by 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
-
-import anyio
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
@@ -20,22 +17,20 @@ from cm_mcp.api.requests import (
     BatchStatusRequest,
     BillingQueryRequest,
     LogsAggsRequest,
-    LogsScrollRequest,
     V1BatchUrlsRequest,
     V1LogsBatchRequest,
     V1LogsScrollRequest,
     WorkloadsAggsRequest,
-    WorkloadsScrollRequest,
 )
 from cm_mcp.api.responses import (
     AggsResponse,
     Partition,
-    V2Meta,
     daily_remaining,
     partitions_from_status,
 )
 from cm_mcp.api.times import format_utc
-from cm_mcp.ops.fieldcheck import no_match_note
+from cm_mcp.ops.cached import CacheUse, cached_text, current_remaining
+from cm_mcp.ops.cached import now as utc_now
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -47,159 +42,44 @@ from cm_mcp.ops.results import (
     QuotaResult,
     Rendered,
     ScrollResult,
+    header_line,
 )
-from cm_mcp.store import ResultStore
-from cm_mcp.store.scroll import KeptPage
 from cm_mcp.summarize import (
     render_aggs,
     render_logs,
     summarize_aggs,
     summarize_logs,
-    summarize_records,
 )
-from cm_mcp.summarize.budget import summary_budget
-
-
-def _call_info(endpoint: str, meta: V2Meta | None, remaining: int | None) -> CallInfo:
-    window = None
-    if meta is not None and meta.time_range is not None:
-        window = {"start": meta.time_range.start, "end": meta.time_range.end}
-    return CallInfo(
-        endpoint=endpoint,
-        request_id=meta.request_id if meta else None,
-        quota_remaining=remaining,
-        time_range=window,
-    )
-
-
-def _header(call: CallInfo) -> str:
-    parts = [call.endpoint]
-    if call.time_range:
-        parts.append(f"window {call.time_range.get('start')} .. {call.time_range.get('end')}")
-    if call.quota_remaining is not None:
-        parts.append(f"{call.quota_remaining} requests left today")
-    if call.request_id:
-        parts.append(f"request_id {call.request_id}")
-    return " | ".join(parts)
-
-
-async def _keep_page(
-    store: ResultStore | None,
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    hits: list[dict[str, Any]],
-    scroll_id: str | None,
-    total: int | None,
-) -> KeptPage | None:
-    """Keep the page in the local store (follow-ups on it cost no request): its result id at once.
-
-    The store's background writer files and indexes the page once `write()` is called (after the
-    summary: both need the GIL); every read of the result (results_search/aggs, the next page)
-    waits for that write.
-    """
-    if store is None:
-        return None
-    kind: Literal["logs", "workloads"] = "logs" if isinstance(request, LogsScrollRequest) else "workloads"
-    return await anyio.to_thread.run_sync(
-        lambda: store.keep_scroll_page(
-            request.to_body(), hits, kind=kind, next_scroll_id=scroll_id, upstream_total=total, start=False
-        )
-    )
-
-
-async def scroll_logs(
-    client: CMClient, request: LogsScrollRequest, *, max_tokens: int, store: ResultStore | None = None
-) -> Rendered:
-    response = await client.call("logs_scroll", request)
-    hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
-    # logs: data.count is the total match count (item 19)
-    return await _scroll_page(request, response.meta, hits, response.data.count, max_tokens, store)
-
-
-async def scroll_workloads(
-    client: CMClient, request: WorkloadsScrollRequest, *, max_tokens: int, store: ResultStore | None = None
-) -> Rendered:
-    response = await client.call("workloads_scroll", request)
-    hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
-    # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
-    return await _scroll_page(
-        request, response.meta, hits, response.meta.workloads_available, max_tokens, store
-    )
-
-
-async def _scroll_page(
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    meta: V2Meta,
-    hits: list[dict[str, Any]],
-    total: int | None,
-    max_tokens: int,
-    store: ResultStore | None,
-) -> Rendered:
-    """One scroll page: kept in the store, summarised (templates for logs, field groups for workloads).
-
-    The page's result id is decided first; storing it starts when this task next yields to the event
-    loop after returning, i.e. once the server has serialised the answer and is sending it (the
-    writer's Python work competes for the GIL), so the answer waits for neither files nor index.
-    """
-    scroll_id = meta.scroll_id or None
-    kept = await _keep_page(store, request, hits, scroll_id, total)
-    try:
-        return await _summarised_page(request, meta, hits, total, max_tokens, store, kept)
-    finally:
-        if kept is not None:
-            _write_soon(kept)
-
-
-def _write_soon(kept: KeptPage) -> None:
-    try:
-        asyncio.get_running_loop().call_soon(kept.write)
-    except RuntimeError:  # no running asyncio loop (another backend): now
-        kept.write()
-
-
-async def _summarised_page(
-    request: LogsScrollRequest | WorkloadsScrollRequest,
-    meta: V2Meta,
-    hits: list[dict[str, Any]],
-    total: int | None,
-    max_tokens: int,
-    store: ResultStore | None,
-    kept: KeptPage | None,
-) -> Rendered:
-    scroll_id = meta.scroll_id or None
-    result_id = kept.result_id if kept is not None else None
-    call = _call_info(request.ENDPOINT, meta, meta.rate_limit.daily_remaining if meta.rate_limit else None)
-    if not hits and kept is not None:
-        kept.write()  # the note reads the store, which waits for this page
-    note = await anyio.to_thread.run_sync(no_match_note, store, request) if not hits else None
-    header = _header(call)
-    noted = f"\nnote: {note}" if note else ""
-    kept_line = (
-        f"\npage kept locally as result {result_id} (results_search/results_aggs: no quota)"
-        if result_id
-        else ""
-    )
-    summarize = summarize_logs if isinstance(request, LogsScrollRequest) else summarize_records
-    summary = summarize(
-        hits,
-        total_matched=total,
-        max_tokens=summary_budget(max_tokens, header, noted, kept_line),
-        fields=request.fields,
-        continuation=scroll_id,
-        query=None if request.is_continuation else request.to_body(),
-        # The last page: every matched record is in the stored result, so reading more is free.
-        local_result_id=result_id if scroll_id is None else None,
-    )
-    result = ScrollResult(call=call, scroll_id=scroll_id, result_id=result_id, summary=summary, note=note)
-    return Rendered(structured=result, text=f"{header}\n{render_logs(summary)}{noted}{kept_line}")
+from cm_mcp.summarize.budget import envelope_json, summary_budget
 
 
 async def aggregate(
-    client: CMClient, request: LogsAggsRequest | WorkloadsAggsRequest, *, max_tokens: int
+    client: CMClient,
+    request: LogsAggsRequest | WorkloadsAggsRequest,
+    *,
+    max_tokens: int,
+    cache: CacheUse | None = None,
 ) -> Rendered:
     endpoint = request.ENDPOINT
-    response = cast(AggsResponse, await client.call(endpoint, request))
-    call = _call_info(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
-    header = _header(call)
+    body = request.to_body()
+    entry = await cache.lookup(endpoint, body) if cache is not None else None
+    if entry is not None and entry.response is not None:
+        assert cache is not None
+        await cache.saved(endpoint)
+        response = AggsResponse.model_validate(entry.response)
+        call = CallInfo.of(endpoint, response.meta, current_remaining(client.quota, endpoint))
+        call.cached = format_utc(entry.answered_at)
+        header = header_line(call, cached_text(entry.answered_at))
+    else:
+        asked_at = utc_now()
+        response = cast(AggsResponse, await client.call(endpoint, request))
+        call = CallInfo.of(endpoint, response.meta, daily_remaining(response.model_dump(by_alias=True)))
+        header = header_line(call)
+        if cache is not None:
+            answer = response.model_dump(mode="json", by_alias=True, exclude_none=True)
+            await cache.remember(
+                endpoint, body, answered_at=asked_at, request_id=response.meta.request_id, response=answer
+            )
     aggregations: Mapping[str, Any] = response.data.aggregations
     total = response.data.total_documents
     unfiltered = None
@@ -211,10 +91,11 @@ async def aggregate(
             f"\nfilters applied (sent as one wrapping filter aggregation, no extra request): {matched} of "
             f"{window} documents in the window match {json.dumps(request.filters)}; totals below are theirs"
         )
+    envelope = envelope_json(AggsResult, call=call, filters=request.filters, unfiltered_documents=unfiltered)
     summary = summarize_aggs(
         aggregations,
         total_documents=total,
-        max_tokens=summary_budget(max_tokens, header),
+        max_tokens=summary_budget(max_tokens, header, envelope),
         request_aggs=request.aggs,
     )
     result = AggsResult(call=call, summary=summary, filters=request.filters, unfiltered_documents=unfiltered)
@@ -275,14 +156,19 @@ async def billing(client: CMClient, request: BillingQueryRequest) -> Rendered:
     response = await client.call("billing_query", request)
     summary = response.summary.model_dump(by_alias=True, exclude_none=True)
     call = CallInfo(endpoint="billing_query", quota_remaining=response.daily_requests_remaining)
-    lines = [_header(call)] + [f"  {key}: {value}" for key, value in summary.items()]
+    lines = [header_line(call)] + [f"  {key}: {value}" for key, value in summary.items()]
     return Rendered(structured=BillingResult(call=call, summary=summary), text="\n".join(lines))
 
 
 def quota_status(
-    tracker: QuotaTracker, *, families: Collection[str] | None = None, now: datetime | None = None
+    tracker: QuotaTracker,
+    *,
+    families: Collection[str] | None = None,
+    now: datetime | None = None,
+    saved: Mapping[str, int] | None = None,
 ) -> Rendered:
-    """The quota of `families` (default: all), as last reported by the API."""
+    """The quota of `families` (default: all), as last reported by the API, and the requests the
+    response cache `saved` today."""
     now = now or datetime.now(UTC)
     shown = [
         QuotaFamily(
@@ -299,7 +185,9 @@ def quota_status(
         "Only families used since the server started are known; others are unknown (not zero). "
         "Batch status polls are not counted by the API."
     )
-    result = QuotaResult(families=shown, resets_at=format_utc(reset), note=note)
+    result = QuotaResult(
+        families=shown, resets_at=format_utc(reset), note=note, saved_today=dict(saved or {})
+    )
     lines = [f"quota (as last reported by the API; resets {reset:%Y-%m-%d %H:%M} UTC, assumed)"]
     lines += [
         f"  {f.family:<18} {'unknown' if f.remaining is None else f.remaining:>8}"
@@ -307,6 +195,14 @@ def quota_status(
         for f in shown
     ] or ["  no request made yet: every family unknown"]
     lines.append(note)
+    if saved is not None:
+        spared = sum(saved.values())
+        detail = ", ".join(f"{family} {count}" for family, count in saved.items())
+        lines.append(
+            f"response cache: {spared} request(s) saved today"
+            + (f" ({detail})" if detail else "")
+            + "; a repeated call over a window that has settled is answered locally"
+        )
     return Rendered(structured=result, text="\n".join(lines))
 
 
@@ -318,11 +214,12 @@ async def scroll_logs_v1(client: CMClient, request: V1LogsScrollRequest, *, max_
     docs = [entry if isinstance(entry, dict) else {"message": str(entry)} for entry in response.logs]
     continuation = response.scroll_id if response.has_more is not False else None
     call = CallInfo(endpoint="v1_logs_scroll", quota_remaining=response.daily_requests_remaining)
-    header = _header(call)
+    header = header_line(call)
     note = "V1 is deprecated: prefer logs_scroll. To continue, re-send the same arguments plus scroll_id."
+    envelope = envelope_json(ScrollResult, call=call, scroll_id=continuation)
     summary = summarize_logs(
         docs,
-        max_tokens=summary_budget(max_tokens, header, note),
+        max_tokens=summary_budget(max_tokens, header, note, envelope),
         continuation=continuation,
         query=request.to_body(),
     )
@@ -336,7 +233,7 @@ async def submit_batch_v1(client: CMClient, request: V1LogsBatchRequest) -> Rend
     next_step = f'Get the URLs with logs_batch_urls_v1 {{"token": "{response.token}"}}.'
     result = BatchSubmitResult(call=call, token=response.token, next_step=next_step)
     return Rendered(
-        structured=result, text=f"{_header(call)}\nV1 export submitted (deprecated).\n{next_step}"
+        structured=result, text=f"{header_line(call)}\nV1 export submitted (deprecated).\n{next_step}"
     )
 
 

@@ -9,6 +9,7 @@ was accepted becomes `ExportInterrupted`, which carries the free call that conti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -135,6 +136,13 @@ def _count_field(hits: Sequence[Mapping[str, Any]], kind: str) -> str:
     return found[0] if found else LEVEL_FIELDS[0]
 
 
+async def stored_outcome(result: ExportResult, store: ResultStore, max_tokens: int) -> Rendered:
+    """The `*_batch` answer for an export already stored: the response cache answers an identical
+    request with it (cm_mcp/ops/cached.py `stored_export`, called by the tool before `export`). Only
+    complete exports are cached: there is nothing to resume, so no token."""
+    return await _outcome(result, store, max_tokens, token="")
+
+
 async def _outcome(result: ExportResult, store: ResultStore, max_tokens: int, *, token: str) -> Rendered:
     outcome, text = await _export_outcome(result, store, max_tokens, token=token)
     return Rendered(structured=outcome, text=text)
@@ -171,7 +179,8 @@ async def _export_outcome(
     summary = summarize(
         hits,
         total_matched=total,
-        max_tokens=summary_budget(max_tokens, header),
+        # the structured content repeats the failed partitions (programs resubmit from it): paid too
+        max_tokens=summary_budget(max_tokens, header, json.dumps(failed, default=str)),
         local_result_id=result.result_id,
     )
     outcome = ExportOutcome(

@@ -33,7 +33,7 @@ from cm_mcp.summarize import (
     summarize_records,
 )
 from cm_mcp.summarize.budget import MAX_TOKENS, summary_budget
-from cm_mcp.summarize.models import AggsSummary, LogSummary
+from cm_mcp.summarize.models import AggsSummaryField, LogSummaryField
 
 
 class NoArguments(APIRequest):
@@ -162,12 +162,12 @@ class ResultsList(BaseModel):
 
 class LocalSearch(BaseModel):
     result_id: str
-    summary: LogSummary
+    summary: LogSummaryField  # sent as its digest: the text has the rows
 
 
 class LocalAggs(BaseModel):
     result_id: str
-    summary: AggsSummary
+    summary: AggsSummaryField
 
 
 #: How often a follow-up waiting for a result's index reports progress (as an export does).

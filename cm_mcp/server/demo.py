@@ -99,14 +99,15 @@ async def _step(
 
 
 def _peak(structured: dict[str, Any]) -> datetime | None:
-    """The busiest error bucket of the overview, from the structured summary."""
+    """The busiest error bucket of the overview, from the structured summary (a histogram's digest:
+    its first bucket's key in epoch ms, the step between buckets, one count per bucket)."""
     best: tuple[int, int] | None = None
     for section in _sections(structured.get("summary", {}).get("sections", [])):
-        if section.get("kind") != "date_histogram":
+        if section.get("kind") != "date_histogram" or not section.get("counts"):
             continue
-        for bucket in section.get("peaks") or section.get("buckets") or []:
-            if bucket.get("key_ms") is not None and (best is None or bucket["count"] > best[0]):
-                best = (bucket["count"], bucket["key_ms"])
+        for index, count in enumerate(section["counts"]):
+            if best is None or count > best[0]:
+                best = (count, section["first"] + index * (section.get("step") or 0))
     return datetime.fromtimestamp(best[1] / 1000, tz=UTC) if best else None
 
 

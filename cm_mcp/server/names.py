@@ -17,6 +17,7 @@ QUOTA_STATUS: Final = "quota_status"
 RESULTS_LIST: Final = "results_list"
 RESULTS_SEARCH: Final = "results_search"
 RESULTS_AGGS: Final = "results_aggs"
+FIELDS: Final = "fields"
 
 LOGS_SCROLL_V1: Final = "logs_scroll_v1"
 LOGS_BATCH_V1: Final = "logs_batch_v1"

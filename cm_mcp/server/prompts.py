@@ -31,11 +31,15 @@ def render_investigation(
     start_time: str,
     end_time: str,
     question: str | None,
+    serverless: dict[str, str | None] | None = None,
 ) -> str:
+    """The plan; `serverless` holds the log_group/tenant/stage an eventops investigation names."""
+    routing = {name: value for name, value in (serverless or {}).items() if value}
     return _ENV.get_template("investigate.md.j2").render(
         application=application,
         app_type=app_type,
         domain=domain,
+        routing=routing,
         start_time=start_time,
         end_time=end_time,
         question=question,

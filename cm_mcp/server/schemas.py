@@ -23,6 +23,12 @@ MAX_TOKENS_PROPERTY: dict[str, Any] = {
 }
 
 
+FRESH_OPTION: dict[str, Any] = {
+    "type": "boolean",
+    "description": "true: ask the API even when an identical earlier answer is cached",
+}
+
+
 DOWNLOAD_OPTION: dict[str, Any] = {
     "type": "boolean",
     "description": "true: download the export into the local store (continues an interrupted one)",
@@ -78,11 +84,17 @@ def output_schema(model: type[BaseModel], *, depth: int = 1) -> dict[str, Any]:
 
     Deep (and recursive) summary structures would cost thousands of tokens in every tools/list; the
     top levels tell a program what it gets, and the text content carries the detail. Cutting only
-    loosens the schema, so the structured content always validates against it.
+    loosens the schema, so the structured content always validates against it. It is the
+    serialisation schema (what is sent: summaries as digests), and a field that may be None is not
+    required: structured content leaves None fields out.
     """
-    schema = model.model_json_schema()
+    schema = model.model_json_schema(mode="serialization")
     defs = schema.pop("$defs", {})
     return _cut(schema, defs, depth)
+
+
+def _allows_null(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(option.get("type") == "null" for option in prop.get("anyOf", []))
 
 
 def _cut(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
@@ -100,6 +112,9 @@ def _cut(node: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, An
         result["properties"] = {
             name: _cut(prop, defs, depth - 1) for name, prop in node["properties"].items()
         }
+        if "required" in node:
+            nullable = {name for name, prop in node["properties"].items() if _allows_null(prop)}
+            result["required"] = [name for name in node["required"] if name not in nullable]
     if isinstance(node.get("items"), dict):
         result["items"] = _cut(node["items"], defs, depth - 1)
     if isinstance(node.get("additionalProperties"), dict):

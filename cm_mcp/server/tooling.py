@@ -103,7 +103,10 @@ def preparse_json_strings(arguments: dict[str, Any], schema: dict[str, Any]) -> 
 def text_result(text: str, structured: BaseModel | None = None) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(text=text)],
-        structured_content=structured.model_dump(mode="json") if structured is not None else None,
+        # None fields left out: structured content is paid for in tokens (schemas.output_schema)
+        structured_content=structured.model_dump(mode="json", exclude_none=True)
+        if structured is not None
+        else None,
     )
 
 

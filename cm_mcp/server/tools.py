@@ -15,7 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, ResourceLink
+from mcp.types import CallToolResult
 from pydantic import BaseModel
 
 from cm_mcp.api import requests as rq
@@ -23,9 +23,11 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
-from cm_mcp.batch import ProgressEvent, job_status, job_summary
-from cm_mcp.ops import calls, exports, stored
+from cm_mcp.batch import JobState, ProgressEvent, job_status, job_summary
+from cm_mcp.ops import calls, exports, scrolls, stored
+from cm_mcp.ops.cached import CacheUse
 from cm_mcp.ops.explain import explain_failure, explain_validation
+from cm_mcp.ops.fields import FieldsRequest, FieldsResult, fields
 from cm_mcp.ops.results import (
     AggsResult,
     BatchStatusResult,
@@ -37,9 +39,9 @@ from cm_mcp.ops.results import (
     Rendered,
     ScrollResult,
 )
-from cm_mcp.server import names
+from cm_mcp.server import exporting, names
 from cm_mcp.server.descriptions import DESCRIPTIONS, TITLES
-from cm_mcp.server.schemas import DOWNLOAD_OPTION, MAX_TOKENS_PROPERTY, input_schema
+from cm_mcp.server.schemas import DOWNLOAD_OPTION, FRESH_OPTION, MAX_TOKENS_PROPERTY, input_schema
 from cm_mcp.server.tooling import (
     budget_issue,
     error_result,
@@ -48,6 +50,7 @@ from cm_mcp.server.tooling import (
     text_result,
 )
 from cm_mcp.store import ResultStore
+from cm_mcp.store.cache import ResponseCache
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -59,6 +62,7 @@ class AppState:
     settings: Settings
     client: CMClient
     store: ResultStore
+    cache: ResponseCache
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class ToolCall:
     progress: Progress
     #: `download` of the *_batch_status tools: continue the export locally
     download: bool = False
+    #: `fresh` of the cacheable tools: ask the API even when the response cache holds the answer
+    fresh: bool = False
 
     @property
     def client(self) -> CMClient:
@@ -80,6 +86,10 @@ class ToolCall:
     @property
     def store(self) -> ResultStore:
         return self.state.store
+
+    @property
+    def cache(self) -> CacheUse:
+        return CacheUse(self.state.cache, read=not self.fresh)
 
 
 RequestT = TypeVar("RequestT", bound=rq.APIRequest)
@@ -110,26 +120,23 @@ BatchRequest = rq.LogsBatchRequest | rq.WorkloadsBatchRequest
 
 
 async def _aggregate(call: ToolCall, request: AggsRequest) -> Rendered:
-    return await calls.aggregate(call.client, request, max_tokens=call.max_tokens)
+    return await calls.aggregate(call.client, request, max_tokens=call.max_tokens, cache=call.cache)
 
 
 async def _scroll_logs(call: ToolCall, request: rq.LogsScrollRequest) -> Rendered:
-    return await calls.scroll_logs(call.client, request, max_tokens=call.max_tokens, store=call.store)
+    return await scrolls.scroll_logs(
+        call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
+    )
 
 
 async def _scroll_workloads(call: ToolCall, request: rq.WorkloadsScrollRequest) -> Rendered:
-    return await calls.scroll_workloads(call.client, request, max_tokens=call.max_tokens, store=call.store)
+    return await scrolls.scroll_workloads(
+        call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
+    )
 
 
 async def _export(call: ToolCall, request: BatchRequest) -> Rendered:
-    return await exports.export(
-        call.client,
-        request,
-        store=call.store,
-        settings=call.state.settings,
-        progress=call.progress,
-        max_tokens=call.max_tokens,
-    )
+    return await exporting.export_or_stored(call, request)
 
 
 async def _logs_status(call: ToolCall, request: rq.LogsBatchStatusRequest) -> Rendered:
@@ -157,11 +164,18 @@ async def _batch_urls_v1(call: ToolCall, request: rq.V1BatchUrlsRequest) -> Rend
 
 
 _DOWNLOAD = (("download", DOWNLOAD_OPTION),)
+_FRESH = (("fresh", FRESH_OPTION),)
 
 ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
-    EndpointTool(names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True),
-    EndpointTool(names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll_logs, idempotent=False),
-    EndpointTool(names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False),
+    EndpointTool(
+        names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True, options=_FRESH
+    ),
+    EndpointTool(
+        names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll_logs, idempotent=False, options=_FRESH
+    ),
+    EndpointTool(
+        names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False, options=_FRESH
+    ),
     EndpointTool(
         names.LOGS_BATCH_STATUS,
         rq.LogsBatchStatusRequest,
@@ -170,11 +184,25 @@ ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
         idempotent=False,
         options=_DOWNLOAD,
     ),
-    EndpointTool(names.WORKLOADS_AGGS, rq.WorkloadsAggsRequest, AggsResult, _aggregate, idempotent=True),
     EndpointTool(
-        names.WORKLOADS_SCROLL, rq.WorkloadsScrollRequest, ScrollResult, _scroll_workloads, idempotent=False
+        names.WORKLOADS_AGGS, rq.WorkloadsAggsRequest, AggsResult, _aggregate, idempotent=True, options=_FRESH
     ),
-    EndpointTool(names.WORKLOADS_BATCH, rq.WorkloadsBatchRequest, ExportOutcome, _export, idempotent=False),
+    EndpointTool(
+        names.WORKLOADS_SCROLL,
+        rq.WorkloadsScrollRequest,
+        ScrollResult,
+        _scroll_workloads,
+        idempotent=False,
+        options=_FRESH,
+    ),
+    EndpointTool(
+        names.WORKLOADS_BATCH,
+        rq.WorkloadsBatchRequest,
+        ExportOutcome,
+        _export,
+        idempotent=False,
+        options=_FRESH,
+    ),
     EndpointTool(
         names.WORKLOADS_BATCH_STATUS,
         rq.WorkloadsBatchStatusRequest,
@@ -237,13 +265,21 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
         if problems:
             invalid = RequestValidationError(problems, spec.model.__name__, example=spec.model.EXAMPLE)
             return error_result(explain_validation(invalid, tool=spec.name))
-        call = ToolCall(state, int(budget), _progress(ctx), download=bool(options.get("download", False)))
+        call = ToolCall(
+            state,
+            int(budget),
+            _progress(ctx),
+            download=bool(options.get("download", False)),
+            fresh=bool(options.get("fresh", False)),
+        )
         try:
             rendered = await spec.operation(call, request)
         except CMError as exc:  # the one root of every domain error (api/errors.py)
             logger.info("%s failed: %s", spec.name, type(exc).__name__)
             return error_result(explain_failure(exc, tool=spec.name))
-        return await _result(rendered, state.store)
+        result = text_result(rendered.text, rendered.structured)
+        result.content.extend(await exporting.export_links(rendered, state.store, call.max_tokens))
+        return result
 
     return sdk_tool(
         name=spec.name,
@@ -259,9 +295,11 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
 
 
 def _option_issues(options: dict[str, Any]) -> list[ValidationIssue]:
-    if "download" in options and not isinstance(options["download"], bool):
-        return [ValidationIssue(path="download", message="must be true or false")]
-    return []
+    return [
+        ValidationIssue(path=name, message="must be true or false")
+        for name, value in options.items()
+        if not isinstance(value, bool)
+    ]
 
 
 def _progress(ctx: Context[Any, Any]) -> Progress:
@@ -279,32 +317,6 @@ def _progress(ctx: Context[Any, Any]) -> Progress:
     return report
 
 
-async def _result(rendered: Rendered, store: ResultStore) -> CallToolResult:
-    result = text_result(rendered.text, rendered.structured)
-    outcome: BaseModel | None = rendered.structured
-    if isinstance(outcome, BatchStatusResult):  # a status call that finished the export (download=true)
-        outcome = outcome.export
-    if isinstance(outcome, ExportOutcome):
-        result_id = outcome.result_id
-        result.content.append(
-            ResourceLink(
-                name=f"result-{result_id}",
-                uri=outcome.resource_uri,
-                mime_type="application/json",
-                description="The stored export: metadata and files (query it with results_search/results_aggs)",
-            )
-        )
-        # the partition files as downloaded, for tools that can read local files
-        for path in await anyio.to_thread.run_sync(store.files, result_id):
-            result.content.append(
-                ResourceLink(name=path.name, uri=path.as_uri(), mime_type=_FILE_TYPES.get(path.suffix))
-            )
-    return result
-
-
-_FILE_TYPES = {".gz": "application/gzip", ".ndjson": "application/x-ndjson", ".json": "application/json"}
-
-
 async def _status_or_resume(
     call: ToolCall, request: rq.BatchStatusRequest, kind: Literal["logs", "workloads"]
 ) -> Rendered:
@@ -317,7 +329,7 @@ async def _status_or_resume(
             store=state.store,
             settings=state.settings,
             progress=call.progress,
-            max_tokens=call.max_tokens,
+            max_tokens=exporting.export_budget(call.max_tokens, call.state.settings.data_dir),
             status_endpoint=request.ENDPOINT,
         )
     rendered = await calls.batch_status(state.client, request, kind=kind)
@@ -326,17 +338,28 @@ async def _status_or_resume(
         return rendered
     local_state = job_summary(job)
     structured = rendered.structured.model_copy(update={"local": local_state})
-    note = (
-        f"\nlocal export: {job.done_count} partition(s) done, {job.downloaded_records:,} records downloaded "
-        f"(phase {job.phase}); call again with download=true to continue it."
-    )
-    return Rendered(structured=structured, text=rendered.text + note)
+    return Rendered(structured=structured, text=rendered.text + "\n" + _local_export_note(job, kind))
+
+
+def _local_export_note(job: JobState, kind: Literal["logs", "workloads"]) -> str:
+    """What this server holds of the token's export, and the next step that fits its phase (a finished
+    export is queried locally; only an unfinished one is worth continuing)."""
+    held = f"local export: {job.done_count} partition(s) done, {job.downloaded_records:,} records downloaded"
+    if job.phase == "done" and job.result_id:
+        return (
+            f"{held}; complete, stored as result {job.result_id}: query it with results_search or "
+            f"results_aggs (no quota)."
+        )
+    if job.phase == "expired":
+        return f"{held} (phase expired): the token can no longer be downloaded; a new {kind}_batch would be needed."
+    return f"{held} (phase {job.phase}); call again with download=true to continue it."
 
 
 async def _quota(call: ToolCall, request: stored.NoArguments) -> Rendered:
     # Only the families this server has tools for: V1's are noise while CM_ENABLE_V1 is off.
     families = {ENDPOINTS[spec.model.ENDPOINT].family for spec in _endpoint_specs(call.state.settings)}
-    return calls.quota_status(call.client.quota, families={f for f in families if f is not None})
+    saved = await anyio.to_thread.run_sync(call.state.cache.saved_today)
+    return calls.quota_status(call.client.quota, families={f for f in families if f is not None}, saved=saved)
 
 
 async def _results_list(call: ToolCall, request: stored.NoArguments) -> Rendered:
@@ -351,6 +374,10 @@ async def _results_search(call: ToolCall, request: stored.ResultsSearchRequest) 
 
 async def _results_aggs(call: ToolCall, request: stored.ResultsAggsRequest) -> Rendered:
     return await stored.results_aggs(call.store, request, max_tokens=call.max_tokens, progress=call.progress)
+
+
+async def _fields(call: ToolCall, request: FieldsRequest) -> Rendered:
+    return await fields(call.store, request, max_tokens=call.max_tokens)
 
 
 #: Tools answered locally: no API request, no quota.
@@ -387,6 +414,10 @@ LOCAL_TOOLS: tuple[EndpointTool[Any], ...] = (
         _results_aggs,
         idempotent=True,
         open_world=False,
+    ),
+    # not budgeted: a catalog is a few dozen lines, always within the default budget
+    EndpointTool(
+        names.FIELDS, FieldsRequest, FieldsResult, _fields, idempotent=True, budgeted=False, open_world=False
     ),
 )
 

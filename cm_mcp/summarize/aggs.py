@@ -324,7 +324,7 @@ def summarize_aggs(
 
     summary, text = fit(_SHAPES, build, render_aggs, budget)
     # Last resort (hundreds of aggregations): drop whole sections, counting them as omitted.
-    while not fits(text, budget) and summary.sections:
+    while not fits(text, budget, summary.structured_json()) and summary.sections:
         summary.sections.pop()
         summary.omitted.templates += 1
         text = render_aggs(summary)
