@@ -58,6 +58,7 @@ from tests.triage_eval import (
     incident_groups,
     judge,
     message_pattern,
+    settled_counts,
     truths,
     write_merged,
 )
@@ -186,7 +187,9 @@ async def _triage(
     result = await mcp.call_tool(
         tool, {**target, "start_time": format_utc(start), "end_time": format_utc(end), **options}
     )
-    after = await _requests(world)
+    said = sum((result.structured_content or {}).get("spent", {}).get("requests", {}).values())
+    async with httpx2.AsyncClient(timeout=60) as http:  # the sandbox counts a request after answering it
+        after = await settled_counts(http, world.sandbox.url, before, said)
     text = "\n".join(block.text for block in result.content if hasattr(block, "text"))
     assert not result.is_error, text
     assert result.structured_content is not None
@@ -310,10 +313,13 @@ async def test_without_scroll_quota_templates_come_from_aggregations(tmp_path: P
         start, end = _window(truth, world.anchor)
         async with _mcp(world) as mcp:
             # one scroll by the user: the server now knows 3 are left
+            counted = await _requests(world)
             spent = await mcp.call_tool(
                 "logs_scroll", {**truth.target, "start_time": "now-1h", "end_time": "now", "size": 1}
             )
             assert not spent.is_error
+            async with httpx2.AsyncClient(timeout=60) as http:  # counted before the triage's own
+                await settled_counts(http, world.sandbox.url, counted, 1)
             triaged = await _triage(world, mcp, "logs_triage", truth.target, start, end)
     assert triaged.sent == {"/v2/logs/aggs": 2}, triaged.sent
     assert "no scroll (3 logs_scroll requests left" in triaged.result["spent"]["scroll"]

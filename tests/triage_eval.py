@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 
 from cm_mcp.api.client import CMClient
@@ -220,6 +222,24 @@ class Run:
     requests: dict[str, int]
 
 
+#: How long a count may take to show in /_sandbox/stats: the sandbox records a request after its
+#: response is sent, so a client can ask for the stats before the last request is counted.
+SETTLE_SECONDS = 60.0
+
+
+async def settled_counts(
+    http: httpx2.AsyncClient, url: str, before: dict[str, int], spent: int
+) -> dict[str, int]:
+    """The API request counts once at least `spent` requests (what the triage says it sent) show
+    since `before` (polled: never a fixed sleep)."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        after = await request_counts(http, url)
+        if sum(after.values()) - sum(before.values()) >= spent or time.monotonic() > deadline:
+            return after
+        await anyio.sleep(0.05)
+
+
 async def request_counts(http: httpx2.AsyncClient, url: str) -> dict[str, int]:
     stats = (await http.get(f"{url}/_sandbox/stats")).json()
     # API requests only (not the sandbox's control endpoints, such as this one)
@@ -245,7 +265,8 @@ async def run_triage(
     )
     before = await request_counts(http, url)
     rendered = await triage(client, request, max_tokens=max_tokens, store=store, now=now)
-    after = await request_counts(http, url)
+    said = sum(rendered.structured.spent.requests.values())  # type: ignore[attr-defined]
+    after = await settled_counts(http, url, before, said)
     spent = {
         path: after.get(path, 0) - before.get(path, 0)
         for path in after
