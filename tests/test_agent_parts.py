@@ -31,6 +31,7 @@ from cm_mcp.agent.conversation import (
 from cm_mcp.agent.providers.base import ModelRequest
 from cm_mcp.agent.redact import REDACTED, Redactor
 from cm_mcp.agent.report import Step, check_answer
+from cm_mcp.agent.run import SetupError, _server_specs
 from cm_mcp.agent.servers import ServerConfigError, load_mcp_config, own_server
 from cm_mcp.agent.settings import AgentSettings, MissingKeyError, choose_provider, credentials
 from cm_mcp.agent.textcalls import detect
@@ -38,7 +39,10 @@ from cm_mcp.agent.toolbox import Toolbox, ToolInfo
 from cm_mcp.agent.transcript import Transcript, find_session, read_events, restore
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.settings import Settings
+from cm_mcp.cli import build_parser
+from cm_mcp.cli import main as cli_main
 from cm_mcp.server.app import build_server
+from cm_mcp.server.runtime import sandbox_config
 
 TOOLS = {"logs_aggs", "logs_scroll", "quota_status"}
 
@@ -265,10 +269,43 @@ def test_the_server_child_gets_the_api_settings_but_no_provider_key(monkeypatch:
     monkeypatch.setenv("CM_API_URL", "http://api")
     monkeypatch.setenv("CM_AGENT_BUDGET", "3")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-travel-000000")
-    spec = own_server(sandbox=True, seed=3, volume=100)
+    spec = own_server(sandbox=True, sandbox_args=["--seed", "3", "--volume", "100"])
     assert spec.args == ["-m", "cm_mcp.cli", "serve", "--sandbox", "--seed", "3", "--volume", "100"]
     assert spec.env["CM_API_URL"] == "http://api"
     assert "CM_AGENT_BUDGET" not in spec.env and "OPENAI_API_KEY" not in spec.env
+
+
+def test_every_sandbox_option_of_ask_reaches_the_server_child() -> None:
+    """`ask --sandbox` takes the options of `serve --sandbox` and hands them on as given (before,
+    --quota and --faults did not exist for the agent, so its sandbox had the default quota)."""
+    argv = [
+        "ask", "--sandbox", "--seed", "3", "--volume", "100", "--quota", "logs_scroll=2", "--quota", "all=50",
+        "--faults", "error_rate=0.1,expired_url", "what broke?",
+    ]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    (spec,) = _server_specs(args)
+    forwarded = spec.args[spec.args.index("--sandbox") + 1 :]
+    assert forwarded == [
+        "--seed", "3", "--volume", "100", "--faults", "error_rate=0.1,expired_url",
+        "--quota", "logs_scroll=2", "--quota", "all=50",
+    ]  # fmt: skip
+    # the child parses them into the same sandbox the user would get from `serve --sandbox` directly
+    child = build_parser().parse_args(["serve", "--sandbox", *forwarded])
+    config = sandbox_config(child, Settings())
+    assert (config.seed, config.volume) == (3, 100)
+    assert config.faults.error_rate == 0.1 and config.faults.expired_url
+    assert config.quota_limits["logs_scroll"] == 50  # `all` given last wins, in order
+
+
+def test_sandbox_options_without_sandbox_are_refused_not_ignored(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["ask", "--quota", "logs_scroll=2", "--seed", "7", "what broke?"])
+    with pytest.raises(SetupError, match=r"^--seed, --quota: sandbox options only apply with --sandbox"):
+        _server_specs(args)
+    assert cli_main(["serve", "--faults", "error_rate=0.5"]) == 2
+    assert cli_main(["call", "quota_status", "--volume", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "cm-mcp serve: --faults: sandbox options only apply with --sandbox" in err
+    assert "cm-mcp call: --volume: sandbox options only apply with --sandbox" in err
 
 
 # --- transcripts ----------------------------------------------------------------------------------

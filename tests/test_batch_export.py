@@ -250,9 +250,9 @@ async def test_polling_stops_at_the_token_lifetime(tmp_path: Path) -> None:
     limits = ExportLimits(
         poll_initial=0.01, poll_max=0.02, token_lifetime=timedelta(seconds=0.3), token_margin=timedelta(0)
     )
-    started = anyio.current_time()
-    result = await export(api, ResultStore(tmp_path), limits=limits)
-    assert anyio.current_time() - started < 2
+    # without the lifetime the last partition is polled forever: the deadline fails the test then
+    with anyio.fail_after(60):
+        result = await export(api, ResultStore(tmp_path), limits=limits)
     assert result.records == 50
     assert "lifetime" in result.failed_partitions[0].error
 
@@ -268,7 +268,9 @@ async def test_poll_intervals_grow_and_are_bounded(tmp_path: Path) -> None:
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[0] >= 0.09
     assert gaps[1] >= gaps[0] + 0.15
-    assert all(g < 1.5 for g in gaps)
+    # uncapped, the 4th and 5th waits would be 6.4 s and 25.6 s; capped they are 0.4 s. The bound
+    # sits far from both, so a loaded machine's scheduling delays never decide the outcome.
+    assert all(gap < 5.0 for gap in gaps), gaps
 
 
 async def test_cancel_then_resume_after_restart(tmp_path: Path) -> None:

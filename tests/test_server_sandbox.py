@@ -551,7 +551,7 @@ async def test_v1_tools_and_plain_status_through_a_validating_client(
         submitted = await mcp.call_tool("logs_batch_v1", query)
         assert not submitted.is_error, _text(submitted)
         token = submitted.structured_content["token"]  # type: ignore[index]
-        with anyio.fail_after(30):
+        with anyio.fail_after(120):
             while True:
                 urls = await mcp.call_tool("logs_batch_urls_v1", {"token": token})
                 assert not urls.is_error, _text(urls)
@@ -568,6 +568,10 @@ async def test_v1_tools_and_plain_status_through_a_validating_client(
         assert not status.is_error, _text(status)
         assert status.structured_content["local"]["phase"] == "done"  # type: ignore[index]
         assert status.structured_content.get("export") is None  # type: ignore[union-attr]
+        # finished: the advice is the stored result, not a download that has nothing left to do
+        status_text = _text(status)
+        assert f"stored as result {exported.structured_content['result_id']}" in status_text  # type: ignore[index]
+        assert "download=true" not in status_text
         again = await mcp.call_tool("logs_batch_status", {"token": export_token, "download": True})
         assert not again.is_error, _text(again)  # already stored: the stored result, no new download
         assert again.structured_content["export"]["result_id"] == exported.structured_content["result_id"]  # type: ignore[index]

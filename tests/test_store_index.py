@@ -392,7 +392,7 @@ async def test_waiting_for_a_build_in_another_process_keeps_reporting(
         assert other.stdout is not None
         assert (await other.stdout.receive()).strip() == b"held"
         request = parse_request(stored.ResultsAggsRequest, {"result_id": result.result_id, "aggs": LEVELS})
-        with anyio.fail_after(30):
+        with anyio.fail_after(120):
             rendered = await stored.results_aggs(store, request, max_tokens=2000, progress=on_progress)
     finally:
         with contextlib.suppress(ProcessLookupError):

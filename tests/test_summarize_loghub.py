@@ -44,8 +44,11 @@ def test_grouping_accuracy_helper() -> None:
 def test_loghub_grouping_accuracy_mean_and_floor() -> None:
     """The extra check on real logs (the inline sets in test_summarize_templates.py always run): one
     configuration for every system, mean GA at least 0.93 and no system below 0.80."""
+    paths = datasets()  # once: the skip above was decided at collection time
+    if not paths:
+        pytest.skip("../shared/loghub not present")
     scores = {}
-    for path in datasets():
+    for path in paths:
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         result = group_messages([r["Content"] for r in rows])

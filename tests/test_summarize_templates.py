@@ -93,6 +93,13 @@ def test_a_few_words_each_seen_once_are_a_variable() -> None:
     assert _by_template(messages) == {"user <*> logged in": 3}
 
 
+def test_a_value_column_keeps_the_key_its_values_share() -> None:
+    # "job=<*>", not "<*>": the key says what the value is, and tells this event from "owner=<*> ..."
+    jobs = ["alpha", "bravo", "charlie", "delta", "echo"]
+    messages = [f"job={job} started (queue {job})," for job in jobs]
+    assert _by_template(messages) == {"job=<*> started (queue <*>),": 5}
+
+
 def test_a_leading_variable_word_does_not_decide_the_template() -> None:
     hosts = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
     messages = [f"{host} heartbeat missed for {n} seconds" for n in range(4) for host in hosts]

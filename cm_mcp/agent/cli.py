@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cm_mcp.sandbox.cli import add_sandbox_options
+
 
 def register(subparsers: Any) -> None:
     ask = subparsers.add_parser(
@@ -63,9 +65,7 @@ def _shared(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mcp-config", metavar="FILE", help='more MCP servers: {"mcpServers": {...}} JSON')
     parser.add_argument("--resume", metavar="ID", help="continue a saved session (any provider)")
     parser.add_argument("--sandbox", action="store_true", help="investigate the embedded sandbox API")
-    parser.add_argument("--seed", type=int, default=None, help="sandbox data seed")
-    parser.add_argument("--volume", type=int, default=None, help="sandbox logs per day")
-    parser.add_argument("--scenarios", default=None, help="sandbox: a JSON file of extra incidents")
+    add_sandbox_options(parser)  # the same --seed/--volume/--scenarios/--quota/--faults as serve --sandbox
 
 
 def _ask(args: argparse.Namespace) -> int:

@@ -24,7 +24,10 @@ _HEAD_LINE_CHARS = 240
 
 
 def estimate_tokens(text: str) -> int:
-    """Characters / 4, rounded up: the rule cm-mcp's summaries budget with (summarize/budget.py)."""
+    """Characters / 4, rounded up: a quick size estimate for fitting the context window. It counts
+    digit- and punctuation-heavy JSON low (cl100k finds up to ~2x more tokens there; cm-mcp's own
+    results are budgeted with the stricter summarize/budget.py, not imported here to keep the agent's
+    start-up light), which is why the loop also shrinks on the provider's context-too-long error."""
     return (len(text) + 3) // 4
 
 

@@ -176,7 +176,12 @@ def limits_of(settings: AgentSettings) -> Limits:
 
 
 def _server_specs(args: argparse.Namespace) -> list[ServerSpec]:
-    specs = [own_server(sandbox=args.sandbox, seed=args.seed, volume=args.volume, scenarios=args.scenarios)]
+    from cm_mcp.sandbox.cli import misplaced_sandbox_options, sandbox_argv
+
+    problem = misplaced_sandbox_options(args)
+    if problem:
+        raise SetupError(problem)
+    specs = [own_server(sandbox=args.sandbox, sandbox_args=sandbox_argv(args))]
     if getattr(args, "mcp_config", None):
         try:
             specs += load_mcp_config(args.mcp_config)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,23 +34,16 @@ class ServerConfigError(ValueError):
     """An unreadable or invalid --mcp-config: the message names the file, the server and the field."""
 
 
-def own_server(
-    *, sandbox: bool, seed: int | None = None, volume: int | None = None, scenarios: str | None = None
-) -> ServerSpec:
-    """`cm-mcp serve [--sandbox ...]` as a child of this Python, with the CM_* environment it needs.
+def own_server(*, sandbox: bool, sandbox_args: Sequence[str] = ()) -> ServerSpec:
+    """`cm-mcp serve [--sandbox SANDBOX_ARGS...]` as a child of this Python, with the CM_* environment
+    it needs (`sandbox_args`: --seed, --volume, --scenarios, --quota, --faults as the user gave them).
 
     The stdio child inherits only a minimal environment (HOME, PATH, ...), so the API settings are
     passed on explicitly; the provider keys are not (the server has no use for them).
     """
     args = ["-m", "cm_mcp.cli", "serve"]
     if sandbox:
-        args.append("--sandbox")
-        if seed is not None:
-            args += ["--seed", str(seed)]
-        if volume is not None:
-            args += ["--volume", str(volume)]
-        if scenarios:
-            args += ["--scenarios", scenarios]
+        args += ["--sandbox", *sandbox_args]
     env = {k: v for k, v in os.environ.items() if k.startswith("CM_") and not k.startswith("CM_AGENT_")}
     return ServerSpec(name=OWN_SERVER, command=sys.executable, args=args, env=env, cwd=os.getcwd(), own=True)
 

@@ -51,18 +51,20 @@ def _quota(text: str) -> tuple[str, int]:
     return family, limit
 
 
-def _faults(text: str) -> Any:
+def _faults(text: str) -> str:
+    """The text itself once it parses (so a child `serve --sandbox` can be handed it unchanged)."""
     from cm_mcp.sandbox.faults import FaultParseError, parse_faults
 
     try:
-        return parse_faults(text)
+        parse_faults(text)
     except FaultParseError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     """The data, quota and fault options of every command that can start a sandbox."""
-    parser.add_argument("--seed", type=int, default=42, help="sandbox data seed (default 42)")
+    parser.add_argument("--seed", type=int, default=None, help="sandbox data seed (default 42)")
     parser.add_argument(
         "--volume", type=int, default=None, help="sandbox logs per day across all applications"
     )
@@ -87,15 +89,18 @@ def add_sandbox_options(parser: argparse.ArgumentParser) -> None:
 
 def config_options(args: argparse.Namespace) -> dict[str, Any]:
     """The SandboxConfig fields set by `add_sandbox_options` (only those given)."""
+    from cm_mcp.sandbox.faults import parse_faults
     from cm_mcp.sandbox.quotas import DEFAULT_LIMITS
 
-    options: dict[str, Any] = {"seed": args.seed}
+    options: dict[str, Any] = {}
+    if args.seed is not None:
+        options["seed"] = args.seed
     if args.volume is not None:
         options["volume"] = args.volume
     if args.scenarios is not None:
         options["scenarios_file"] = Path(args.scenarios)
     if args.faults is not None:
-        options["faults"] = args.faults
+        options["faults"] = parse_faults(args.faults)
     if args.quota:
         limits: dict[str, int | None] = {}
         for family, limit in args.quota:  # in order: `all=10 logs_scroll=2` limits logs_scroll to 2
@@ -103,6 +108,31 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
             limits.update(dict.fromkeys(counted, limit) if family == "all" else {family: limit})
         options["quota_limits"] = limits
     return options
+
+
+def sandbox_argv(args: argparse.Namespace) -> list[str]:
+    """The options of `add_sandbox_options` that were given, as command-line arguments again (for a
+    child `cm-mcp serve --sandbox`, e.g. the chat agent's own server)."""
+    argv: list[str] = []
+    for name in ("seed", "volume", "scenarios", "faults"):
+        value = getattr(args, name, None)
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    for family, limit in getattr(args, "quota", None) or []:
+        argv += ["--quota", f"{family}={limit}"]
+    return argv
+
+
+def misplaced_sandbox_options(args: argparse.Namespace) -> str | None:
+    """A clear error when sandbox options were given without --sandbox (they would be ignored
+    silently, and the command would run against the configured API instead)."""
+    if getattr(args, "sandbox", False):
+        return None
+    given = sandbox_argv(args)[::2]
+    if not given:
+        return None
+    names = ", ".join(dict.fromkeys(given))
+    return f"{names}: sandbox options only apply with --sandbox (add --sandbox, or leave them out)"
 
 
 def client_environment(url: str, token: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ handler imports what it needs. Everything but protocol and requested output goes
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -70,9 +71,21 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     add_sandbox_options(parser)
 
 
+def _without_sandbox_options(args: argparse.Namespace) -> bool:
+    """False (after saying why) when sandbox options came without --sandbox."""
+    from cm_mcp.sandbox.cli import misplaced_sandbox_options
+
+    problem = misplaced_sandbox_options(args)
+    if problem:
+        print(f"cm-mcp {args.command}: {problem}", file=sys.stderr)
+    return problem is None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from cm_mcp.server.runtime import serve
 
+    if not _without_sandbox_options(args):
+        return 2
     return serve(args)
 
 
@@ -85,6 +98,8 @@ def _tools(args: argparse.Namespace) -> int:
 def _call(args: argparse.Namespace) -> int:
     from cm_mcp.server.runtime import call_tool
 
+    if not _without_sandbox_options(args):
+        return 2
     return call_tool(args)
 
 

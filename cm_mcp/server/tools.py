@@ -23,7 +23,7 @@ from cm_mcp.api.client import CMClient
 from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
-from cm_mcp.batch import ProgressEvent, job_status, job_summary
+from cm_mcp.batch import JobState, ProgressEvent, job_status, job_summary
 from cm_mcp.ops import calls, exports, scrolls, stored
 from cm_mcp.ops.cached import CacheUse
 from cm_mcp.ops.explain import explain_failure, explain_validation
@@ -338,11 +338,21 @@ async def _status_or_resume(
         return rendered
     local_state = job_summary(job)
     structured = rendered.structured.model_copy(update={"local": local_state})
-    note = (
-        f"\nlocal export: {job.done_count} partition(s) done, {job.downloaded_records:,} records downloaded "
-        f"(phase {job.phase}); call again with download=true to continue it."
-    )
-    return Rendered(structured=structured, text=rendered.text + note)
+    return Rendered(structured=structured, text=rendered.text + "\n" + _local_export_note(job, kind))
+
+
+def _local_export_note(job: JobState, kind: Literal["logs", "workloads"]) -> str:
+    """What this server holds of the token's export, and the next step that fits its phase (a finished
+    export is queried locally; only an unfinished one is worth continuing)."""
+    held = f"local export: {job.done_count} partition(s) done, {job.downloaded_records:,} records downloaded"
+    if job.phase == "done" and job.result_id:
+        return (
+            f"{held}; complete, stored as result {job.result_id}: query it with results_search or "
+            f"results_aggs (no quota)."
+        )
+    if job.phase == "expired":
+        return f"{held} (phase expired): the token can no longer be downloaded; a new {kind}_batch would be needed."
+    return f"{held} (phase {job.phase}); call again with download=true to continue it."
 
 
 async def _quota(call: ToolCall, request: stored.NoArguments) -> Rendered:
