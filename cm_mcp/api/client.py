@@ -2,6 +2,7 @@
 
     async with CMClient(Settings()) as client:
         page = await client.call("logs_scroll", request)     # a LogsScrollResponse
+        page = await client.scroll_page("logs_scroll", request)  # the same page, its hits as dicts
         raw = await client.post("/v2/logs/aggs", {...})       # the JSON object as sent
 
 Before sending, the client checks locally what would certainly fail: no JWT, an expired JWT, a family
