@@ -1,15 +1,17 @@
-"""Benchmark of cm_mcp.dsl: index build docs/s, aggregation and search latency.
+"""Benchmark of cm_mcp.dsl, both engines in the same run: index build docs/s, aggregation and search
+latency. DuckDB (`DuckIndex`) is the engine now; tantivy (`DocIndex`) the one before.
 
-.venv/bin/python bench/dsl.py [--docs 200000] [--batch 50000] [--path DIR]
+.venv/bin/python bench/dsl.py [--docs 200000] [--batch 50000] [--engines duckdb,tantivy]
 
 Index build is reported next to `json.loads` of the same documents, timed in the same run, because
 this machine's speed varies a lot with load: the ratio is the number to compare across runs. CPU time
-per document (all threads, including tantivy's) is less sensitive to load than wall time.
+per document (all threads, the engine's included) is less sensitive to load than wall time.
 
 Two document shapes: the sandbox's own logs (~400 bytes, 8 leaves: what the sandbox and real exports
-look like) and a wide ~1 KB synthetic document (25 leaves, unique ids and user agents). Two ways in:
-`DocIndex.add` (dicts, as the sandbox and scroll pages add them) and `DocIndex.add_lines` (the stored
-JSON text with its parsed dict, as a build from export files adds them). Issue target: >= 50k docs/s.
+look like) and a wide ~1 KB synthetic document (25 leaves, unique ids and user agents). Two ways in
+from Python: `add` (dicts, as the sandbox and scroll pages add them) and `add_lines` (the stored JSON
+text with its parsed dict). A build from export files does not go through Python at all on DuckDB
+(`add_files`: bench/engines.py, bench/export.py). Issue target: >= 50k docs/s.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cm_mcp.dsl import DocIndex
+from cm_mcp.dsl import ENGINES, SearchIndex, open_index
 from cm_mcp.dsl.datemath import iso_ms, parse_iso_ms
 
 BASE = parse_iso_ms("2026-11-26T00:00:00Z")
@@ -85,99 +87,115 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def timed(label: str, fn: Callable[[], object], repeat: int = 5) -> None:
+def median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-    print(f"{label:<44} median {statistics.median(times):8.1f} ms   min {min(times):8.1f} ms")
+    return statistics.median(times)
 
 
-def build_rates(label: str, docs: list[dict[str, Any]], batch: int) -> None:
-    """Build an index of `docs` both ways, against json.loads of the same documents (same run)."""
+def build_rates(label: str, docs: list[dict[str, Any]], batch: int, engines: list[str]) -> None:
+    """Build an index of `docs` both ways with each engine, against json.loads of the same documents."""
     lines = [json.dumps(h, separators=(",", ":")).encode() for h in docs]
     t = time.perf_counter()
     for line in lines:
         json.loads(line)
     loads_rate = len(docs) / (time.perf_counter() - t)
     print(f"{label}: {len(docs):,} docs; json.loads baseline {loads_rate:,.0f} docs/s")
-    for way in ("add", "add_lines"):
-        with tempfile.TemporaryDirectory() as tmp:
-            ix = DocIndex(tmp)
-            t, c = time.perf_counter(), cpu_seconds()
-            for start in range(0, len(docs), batch):
-                if way == "add":
-                    ix.add(docs[start : start + batch], commit=False)
-                else:
-                    ix.add_lines(
-                        zip(lines[start : start + batch], docs[start : start + batch], strict=True),
-                        commit=False,
-                    )
-            ix.close()
-            elapsed, cpu = time.perf_counter() - t, cpu_seconds() - c
-            rate = len(docs) / elapsed
-            print(
-                f"  DocIndex.{way:<9} {rate:9,.0f} docs/s ({rate / loads_rate:.2f}x json.loads), "
-                f"cpu {cpu / len(docs) * 1e6:.1f} us/doc"
-            )
+    for engine in engines:
+        for way in ("add", "add_lines"):
+            with tempfile.TemporaryDirectory() as tmp:
+                ix = open_index(tmp, engine=engine)  # type: ignore[arg-type]
+                t, c = time.perf_counter(), cpu_seconds()
+                for start in range(0, len(docs), batch):
+                    if way == "add":
+                        ix.add(docs[start : start + batch], commit=False)
+                    else:
+                        ix.add_lines(
+                            zip(lines[start : start + batch], docs[start : start + batch], strict=True),
+                            commit=False,
+                        )
+                ix.close()
+                elapsed, cpu = time.perf_counter() - t, cpu_seconds() - c
+                rate = len(docs) / elapsed
+                print(
+                    f"  {engine:<8} {way:<9} {rate:9,.0f} docs/s ({rate / loads_rate:.2f}x json.loads), "
+                    f"cpu {cpu / len(docs) * 1e6:.1f} us/doc"
+                )
+
+
+QUESTIONS: dict[str, tuple[Any, Any]] = {
+    "count ERROR": ("count", [{"term": {"regex.extractions.logLevel": "ERROR"}}]),
+    "terms domain + avg duration": (
+        "aggs",
+        {
+            "d": {
+                "terms": {"field": "atr.domain_name"},
+                "aggs": {"a": {"avg": {"field": "response.duration_ms"}}},
+            }
+        },
+    ),
+    "date_histogram 5m (288 buckets), ERROR": (
+        "aggs_errors",
+        {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "5m"}}},
+    ),
+    "terms level > filter sub-agg": (
+        "aggs",
+        {
+            "l": {
+                "terms": {"field": "regex.extractions.logLevel"},
+                "aggs": {"f": {"filter": {"range": {"response.status_code": {"gte": 500}}}}},
+            }
+        },
+    ),
+    "search first page 100 (match)": ("search", [{"match": {"message": "timeout refused"}}]),
+    "search next page 100 (cursor)": ("next", [{"term": {"regex.extractions.logLevel": "ERROR"}}]),
+}
+
+
+def question_times(index: SearchIndex) -> dict[str, float]:
+    errors = [{"term": {"regex.extractions.logLevel": "ERROR"}}]
+    _, cursor = index.search(errors, 100)
+    out = {}
+    for label, (kind, body) in QUESTIONS.items():
+        if kind == "count":
+            out[label] = median_ms(lambda body=body: index.count(body))
+        elif kind == "aggs":
+            out[label] = median_ms(lambda body=body: index.aggregate(None, body))
+        elif kind == "aggs_errors":
+            out[label] = median_ms(lambda body=body: index.aggregate(errors, body))
+        elif kind == "search":
+            out[label] = median_ms(lambda body=body: index.search(body, 100))
+        else:
+            out[label] = median_ms(lambda body=body: index.search(body, 100, after=cursor))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=50_000)
-    ap.add_argument("--path", default=None, help="index directory (default: a temporary one)")
+    ap.add_argument("--engines", default=",".join(ENGINES))
     args = ap.parse_args()
+    engines = args.engines.split(",")
     from cm_mcp.sandbox.data import DataSpec, generate_logs
 
     sandbox_hits = list(itertools.islice(generate_logs(DataSpec.create(seed=42)), args.docs))
     rnd = random.Random(0)
     hits = [make_hit(i, rnd) for i in range(args.docs)]
     for label, docs in (("sandbox logs (~400 B)", sandbox_hits), ("wide synthetic (~1 KB)", hits)):
-        build_rates(label, docs, args.batch)
+        build_rates(label, docs, args.batch, engines)
+    times: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ix = DocIndex(args.path or tmp)
-        ix.add(hits)
-        errors = [{"term": {"regex.extractions.logLevel": "ERROR"}}]
-        timed("count ERROR", lambda: ix.count(errors))
-        timed(
-            "terms domain + avg duration",
-            lambda: ix.aggregate(
-                None,
-                {
-                    "d": {
-                        "terms": {"field": "atr.domain_name"},
-                        "aggs": {"a": {"avg": {"field": "response.duration_ms"}}},
-                    }
-                },
-            ),
-        )
-        timed(
-            "date_histogram 5m (288 buckets)",
-            lambda: ix.aggregate(
-                errors, {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "5m"}}}
-            ),
-        )
-        timed(
-            "terms level > filter emulated",
-            lambda: ix.aggregate(
-                None,
-                {
-                    "l": {
-                        "terms": {"field": "regex.extractions.logLevel"},
-                        "aggs": {"f": {"filter": {"range": {"response.status_code": {"gte": 500}}}}},
-                    }
-                },
-            ),
-        )
-        timed(
-            "search first page 100 (match)",
-            lambda: ix.search([{"match": {"message": "timeout refused"}}], 100),
-        )
-        _, cursor = ix.search(errors, 100)
-        timed("search next page 100 (cursor)", lambda: ix.search(errors, 100, after=cursor))
-        ix.close()
+        for engine in engines:
+            index = open_index(f"{tmp}/{engine}", engine=engine)  # type: ignore[arg-type]
+            index.add(hits)
+            times[engine] = question_times(index)
+    print(f"\n{'query (median of 5), wide docs':<44}" + "".join(f"{e:>12}" for e in engines))
+    for label in QUESTIONS:
+        print(f"{label:<44}" + "".join(f"{times[e][label]:10.1f}ms" for e in engines))
 
 
 if __name__ == "__main__":

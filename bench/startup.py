@@ -1,13 +1,15 @@
 """Start-up: cold and warm start of `cm-mcp serve --sandbox` to `initialize` and to the first tool
 result, and `cm-mcp call`, each against a baseline measured in the same run.
 
-    .venv/bin/python bench/startup.py [--repeat 3] [--volume N]
+    .venv/bin/python bench/startup.py [--repeat 3] [--volume N] [--engines duckdb,tantivy]
 
 - baseline:  a minimal stdio MCP server on the same SDK (one trivial tool): what any Python MCP server
              pays to start (interpreter + the mcp SDK), to `initialize` and to its first tool result.
 - cold:      `cm-mcp serve --sandbox` with a new empty CM_DATA_DIR (a fresh machine: the sandbox builds
              its index), to `initialize`, then to the first `logs_aggs` result (which needs the data).
 - warm:      the same with the data dir of the cold run (the index cache is reused).
+- engines:   cold and warm are measured once per engine in each repetition (CM_INDEX_ENGINE; DuckDB is
+             the engine now, tantivy the one before), so their figures come from the same run.
 - call:      `cm-mcp call results_list` (warm, no API request) and `cm-mcp call --sandbox logs_aggs`
              (warm index cache) as whole processes, against the baseline's start-to-first-result.
 
@@ -30,6 +32,8 @@ from pathlib import Path
 import anyio
 from mcp import Client, StdioServerParameters
 
+from cm_mcp.dsl.engine import ENGINE_ENV, ENGINES
+
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL_SERVER = """
 from mcp.server.mcpserver import MCPServer
@@ -39,7 +43,7 @@ def ping() -> str:
     return "pong"
 server.run("stdio")
 """
-AGGS = {
+AGGS: dict[str, object] = {
     "application": "atr",
     "app_type": "kubernetes",
     "domain": ["pay.example.com"],
@@ -63,16 +67,16 @@ async def session_times(
     return initialized, first
 
 
-def cm_params(data_dir: Path, volume: int | None) -> StdioServerParameters:
+def cm_params(data_dir: Path, volume: int | None, engine: str) -> StdioServerParameters:
     args = ["-m", "cm_mcp.cli", "serve", "--sandbox"]
     if volume is not None:
         args += ["--volume", str(volume)]
-    env = {**os.environ, "CM_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "CM_DATA_DIR": str(data_dir), ENGINE_ENV: engine}
     return StdioServerParameters(command=sys.executable, args=args, env=env)
 
 
-def call_seconds(data_dir: Path, *args: str) -> float:
-    env = {**os.environ, "CM_DATA_DIR": str(data_dir)}
+def call_seconds(data_dir: Path, engine: str, *args: str) -> float:
+    env = {**os.environ, "CM_DATA_DIR": str(data_dir), ENGINE_ENV: engine}
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "cm_mcp.cli", "call", *args],
@@ -90,7 +94,9 @@ def main() -> None:
     parser.add_argument(
         "--volume", type=int, default=None, help="sandbox logs per day (default: its default)"
     )
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated: duckdb, tantivy")
     options = parser.parse_args()
+    engines = [name for name in options.engines.split(",") if name]
     rows: dict[str, list[float]] = {}
 
     def record(name: str, seconds: float, baseline: float) -> None:
@@ -104,35 +110,36 @@ def main() -> None:
         for run in range(options.repeat):
             base_init, base_first = anyio.run(session_times, minimal, "ping", {})
             volume = ["--volume", str(options.volume)] if options.volume is not None else []
-            data_dir = Path(tmp) / f"data-{run}"  # new and empty: a fresh machine
-            cold_init, cold_first = anyio.run(
-                session_times, cm_params(data_dir, options.volume), "logs_aggs", AGGS
-            )
-            warm_init, warm_first = anyio.run(
-                session_times, cm_params(data_dir, options.volume), "logs_aggs", AGGS
-            )
-            call = call_seconds(data_dir, "results_list")
-            sandbox_call = call_seconds(data_dir, "--sandbox", "logs_aggs", json.dumps(AGGS), *volume)
             rows.setdefault("baseline initialize", []).append(base_init)
             rows.setdefault("baseline first result", []).append(base_first)
-            record("cold initialize", cold_init, base_init)
-            record("cold first logs_aggs", cold_first, base_first)
-            record("warm initialize", warm_init, base_init)
-            record("warm first logs_aggs", warm_first, base_first)
-            record("cm-mcp call results_list (warm)", call, base_first)
-            record("cm-mcp call --sandbox logs_aggs (warm)", sandbox_call, base_first)
-            print(
-                f"run {run + 1}: baseline {base_init:.2f}/{base_first:.2f} s, cold {cold_init:.2f}/{cold_first:.2f} s, "
-                f"warm {warm_init:.2f}/{warm_first:.2f} s, call {call:.2f} / --sandbox {sandbox_call:.2f} s",
-                flush=True,
-            )
+            for engine in engines:
+                data_dir = Path(tmp) / f"data-{engine}-{run}"  # new and empty: a fresh machine
+                server = cm_params(data_dir, options.volume, engine)
+                cold_init, cold_first = anyio.run(session_times, server, "logs_aggs", AGGS)
+                warm_init, warm_first = anyio.run(session_times, server, "logs_aggs", AGGS)
+                call = call_seconds(data_dir, engine, "results_list")
+                sandbox_call = call_seconds(
+                    data_dir, engine, "--sandbox", "logs_aggs", json.dumps(AGGS), *volume
+                )
+                record(f"{engine}: cold initialize", cold_init, base_init)
+                record(f"{engine}: cold first logs_aggs", cold_first, base_first)
+                record(f"{engine}: warm initialize", warm_init, base_init)
+                record(f"{engine}: warm first logs_aggs", warm_first, base_first)
+                record(f"{engine}: cm-mcp call results_list", call, base_first)
+                record(f"{engine}: cm-mcp call --sandbox logs_aggs", sandbox_call, base_first)
+                print(
+                    f"run {run + 1} {engine}: baseline {base_init:.2f}/{base_first:.2f} s, "
+                    f"cold {cold_init:.2f}/{cold_first:.2f} s, warm {warm_init:.2f}/{warm_first:.2f} s, "
+                    f"call {call:.2f} / --sandbox {sandbox_call:.2f} s",
+                    flush=True,
+                )
     print(f"\nmedians of {options.repeat} runs (seconds; ratio = against the baseline of the same run)")
     for name, values in rows.items():
         if name.endswith(" ratio"):
             continue
         ratio = rows.get(name + " ratio")
         tail = f"   {statistics.median(ratio):5.2f}x baseline" if ratio else ""
-        print(f"  {name:<34} {statistics.median(values):6.2f} s{tail}")
+        print(f"  {name:<44} {statistics.median(values):6.2f} s{tail}")
 
 
 if __name__ == "__main__":

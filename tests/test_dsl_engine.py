@@ -1,4 +1,5 @@
-"""DocIndex against a brute-force evaluator over a few thousand seeded random documents."""
+"""Both engines (DuckDB and tantivy) against a brute-force evaluator over a few thousand seeded random
+documents: every test runs on each, so the two give the same answers wherever the oracle decides."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from cm_mcp.dsl import DocIndex, DocQuery, DSLError
+from cm_mcp.dsl import ENGINES, DocQuery, DSLError, Engine, SearchIndex, open_index
 from cm_mcp.dsl.datemath import iso_ms, parse_iso_ms
-from cm_mcp.dsl.index import _timestamp_ms
 from cm_mcp.dsl.query import term_candidates, tokenize
 from cm_mcp.dsl.schema import MISSING_TS, TEXT_FIELDS
+from cm_mcp.dsl.spec import timestamp_ms as _timestamp_ms
 
 N_DOCS = 2500
 BASE_MS = parse_iso_ms("2026-11-24T00:00:00Z")
@@ -228,15 +229,20 @@ def random_filter(rnd: random.Random, depth: int = 0) -> dict[str, Any]:
     return {"bool": {k: v for k, v in clauses.items() if v}}
 
 
-@pytest.fixture(scope="module")
-def index() -> DocIndex:
-    ix = DocIndex()
+@pytest.fixture(scope="module", params=ENGINES)
+def index(request: pytest.FixtureRequest) -> SearchIndex:
+    ix = open_index(engine=request.param)
     ix.add(DOCS[: N_DOCS // 2])
     ix.add(DOCS[N_DOCS // 2 :])  # two commits: more than one segment
     return ix
 
 
-def test_random_filters_match_brute_force(index: DocIndex) -> None:
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_random_filters_match_brute_force(index: SearchIndex) -> None:
     rnd = random.Random(7)
     for _ in range(150):
         filters = [random_filter(rnd) for _ in range(rnd.randint(1, 2))]
@@ -244,7 +250,7 @@ def test_random_filters_match_brute_force(index: DocIndex) -> None:
         assert index.count(filters) == expected, filters
 
 
-def test_window_and_routing(index: DocIndex) -> None:
+def test_window_and_routing(index: SearchIndex) -> None:
     start, end = DOCS[0]["_source"]["@timestamp"], DOCS[1]["_source"]["@timestamp"]
     start, end = min(start, end), max(start, end)
     q = DocQuery(
@@ -261,7 +267,7 @@ def test_window_and_routing(index: DocIndex) -> None:
     assert index.count(DocQuery(routing={"atr.domain_name": []})) == 0
 
 
-def test_date_math_with_now(index: DocIndex) -> None:
+def test_date_math_with_now(index: SearchIndex) -> None:
     now = datetime(2026, 11, 25, 13, 45, tzinfo=UTC)
     q = DocQuery(filters=[{"range": {"@timestamp": {"gte": "now-1d/d", "lt": "now/d"}}}], now=now)
     lo, hi = parse_iso_ms("2026-11-24T00:00:00Z"), parse_iso_ms("2026-11-25T00:00:00Z")
@@ -271,7 +277,7 @@ def test_date_math_with_now(index: DocIndex) -> None:
     assert index.count(q) == sum(lo <= ts_of(d) < hi for d in DOCS)
 
 
-def test_terms_exact_with_other_count(index: DocIndex) -> None:
+def test_terms_exact_with_other_count(index: SearchIndex) -> None:
     res = index.aggregate(
         None, {"lv": {"terms": {"field": "regex.extractions.logLevel.keyword", "size": 2}}}
     )["lv"]
@@ -282,7 +288,7 @@ def test_terms_exact_with_other_count(index: DocIndex) -> None:
     assert res["doc_count_error_upper_bound"] == 0
 
 
-def test_date_histogram_and_emulated_subaggs(index: DocIndex) -> None:
+def test_date_histogram_and_emulated_subaggs(index: SearchIndex) -> None:
     aggs = {
         "h": {
             "date_histogram": {"field": "@timestamp", "fixed_interval": "6h"},
@@ -316,7 +322,7 @@ def test_date_histogram_and_emulated_subaggs(index: DocIndex) -> None:
     assert res["miss"]["doc_count"] == sum(not values(d, "atr.domain_name") for d in DOCS)
 
 
-def test_filters_range_and_metrics(index: DocIndex) -> None:
+def test_filters_range_and_metrics(index: SearchIndex) -> None:
     filters = [{"term": {"regex.extractions.logLevel": "ERROR"}}]
     aggs = {
         "f": {"filters": {"filters": {"get": {"match": {"request.method": "get"}}}, "other_bucket": True}},
@@ -348,7 +354,7 @@ def test_filters_range_and_metrics(index: DocIndex) -> None:
     assert res["top"]["hits"]["total"]["value"] == len(docs)
 
 
-def _paginate(index: DocIndex, filters: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+def _paginate(index: SearchIndex, filters: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     cursor = None
     while True:
@@ -358,7 +364,7 @@ def _paginate(index: DocIndex, filters: list[dict[str, Any]], size: int) -> list
             return out
 
 
-def test_pagination_stable_and_complete(index: DocIndex) -> None:
+def test_pagination_stable_and_complete(index: SearchIndex) -> None:
     filters = [{"exists": {"field": "response.status_code"}}]
     expected = sorted((d for d in DOCS if brute(d, filters[0])), key=lambda d: (ts_of(d), d["_id"]))
     got = _paginate(index, filters, 97)
@@ -366,7 +372,7 @@ def test_pagination_stable_and_complete(index: DocIndex) -> None:
     assert got[0] == expected[0]  # the stored hit comes back exactly as added
 
 
-def test_fields_projection(index: DocIndex) -> None:
+def test_fields_projection(index: SearchIndex) -> None:
     page, _ = index.search(
         [{"exists": {"field": "request.method"}}], 20, fields=["request.method", "@timestamp"]
     )
@@ -376,24 +382,30 @@ def test_fields_projection(index: DocIndex) -> None:
         assert "@timestamp" in src
 
 
-def test_reopen_persisted(tmp_path: Path) -> None:
+def test_reopen_persisted(tmp_path: Path, engine: Engine) -> None:
     path = tmp_path / "idx"
-    with DocIndex(path) as ix:
+    with open_index(path, engine=engine) as ix:
         ix.add(DOCS[:600])
         before = _paginate(ix, [], 50)
         _page, cursor = ix.search([], 50)
-    reopened = DocIndex(path)
+    reopened = open_index(path, engine=engine)
     assert len(reopened) == 600
     assert _paginate(reopened, [], 50) == before
     nxt, _ = reopened.search([], 50, after=cursor)
     assert nxt == before[50:100]
     # An index built by another engine version (other schema / text fields) is refused, not misread.
-    (path / "cm-dsl-schema.json").write_text('{"version": 1}')
+    marker = path / ("cm-dsl-schema.json" if engine == "tantivy" else "cm-duck-manifest.json")
+    marker.write_text('{"version": 0}')
     with pytest.raises(DSLError, match="another version of the engine"):
-        DocIndex(path)
+        open_index(path, engine=engine)
+    # and so is an index of the other engine
+    other = tmp_path / "other"
+    open_index(other, engine="tantivy" if engine == "duckdb" else "duckdb").add(DOCS[:3])
+    with pytest.raises(DSLError, match="another"):
+        open_index(other, engine=engine)
 
 
-def test_dsl_errors_name_the_path(index: DocIndex) -> None:
+def test_dsl_errors_name_the_path(index: SearchIndex) -> None:
     with pytest.raises(
         DSLError, match=r"filters\[1\]\.wildcard: unsupported query type; supported: term, terms"
     ):
@@ -412,7 +424,7 @@ def test_dsl_errors_name_the_path(index: DocIndex) -> None:
         index.search(None, 10, after="not-a-cursor")
 
 
-def test_match_on_keyword_fields_is_case_insensitive_exact(index: DocIndex) -> None:
+def test_match_on_keyword_fields_is_case_insensitive_exact(index: SearchIndex) -> None:
     def n_ci(field: str, value: str) -> int:
         return sum(
             any(isinstance(v, str) and v.lower() == value.lower() for v in values(d, field)) for d in DOCS
@@ -436,7 +448,7 @@ def test_match_on_keyword_fields_is_case_insensitive_exact(index: DocIndex) -> N
     assert index.count([{"match": {"error.message": "TIMEOUT"}}]) == tokens > 0
 
 
-def test_odd_hits_are_normalised_for_the_index_only() -> None:
+def test_odd_hits_are_normalised_for_the_index_only(engine: Engine) -> None:
     hits: list[dict[str, Any]] = [
         {
             "_index": "a",
@@ -458,7 +470,7 @@ def test_odd_hits_are_normalised_for_the_index_only() -> None:
             "_source": {"message": ["one two", "three"], "error.message": "Disk Full"},
         },
     ]
-    ix = DocIndex()
+    ix = open_index(engine=engine)
     ix.add(hits)
     page, _ = ix.search(None, 10)
     assert sorted(page, key=lambda h: str(h["_id"])) == sorted(hits, key=lambda h: str(h["_id"]))
@@ -495,7 +507,7 @@ def test_timestamp_fast_path_agrees_with_parser(text: str) -> None:
     assert _timestamp_ms({"@timestamp": text}) == expected
 
 
-def test_add_lines_from_stored_text_answers_like_add(index: DocIndex) -> None:
+def test_add_lines_from_stored_text_answers_like_add(index: SearchIndex) -> None:
     """Documents indexed from their JSON text (as a build from files does) give the same answers as
     the same documents indexed from dicts: same pages, counts and aggregations, hits as stored."""
     import json
@@ -508,7 +520,7 @@ def test_add_lines_from_stored_text_answers_like_add(index: DocIndex) -> None:
     # Not taken by the fast path: a hit whose text is not an object, and one with a non-string _id.
     odd = {"_index": "o", "_id": 5, "_source": {"message": "odd one"}}
     lines.append((b"  \n", odd))
-    ix = DocIndex()
+    ix = open_index(engine=index.engine)  # type: ignore[attr-defined]
     assert ix.add_lines(lines[: N_DOCS // 2]) == N_DOCS // 2
     assert ix.add_lines(lines[N_DOCS // 2 :]) == N_DOCS - N_DOCS // 2 + 1
     assert ix.count([{"term": {"_id": "5"}}]) == 1

@@ -87,9 +87,13 @@ def _sandbox_process(data_dir: Path, *extra: str) -> Iterator[tuple[subprocess.P
 
 
 def _shell_env(line: str) -> dict[str, str]:
-    """What `eval "$line"` leaves in a real shell's environment (the CM_* part)."""
+    """What `eval "$line"` leaves in a real shell's environment (the CM_* part), starting from one
+    without CM_* variables (a run with CM_INDEX_ENGINE or CM_DATA_DIR set must not see them here)."""
     script = 'eval "$1"; env -0'
-    out = subprocess.run(["bash", "-c", script, "bash", line], capture_output=True, check=True).stdout
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CM_")}
+    out = subprocess.run(
+        ["bash", "-c", script, "bash", line], capture_output=True, check=True, env=clean
+    ).stdout
     pairs = (item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
     return {k: v for k, v in pairs if k.startswith("CM_")}
 

@@ -21,6 +21,8 @@ import pytest
 from cm_mcp.api.requests import LogsBatchRequest, parse_request
 from cm_mcp.batch import ExportLimits, ExportOptions, run_export
 from cm_mcp.batch.download import DownloadPolicy
+from cm_mcp.dsl import ENGINES
+from cm_mcp.dsl.engine import ENGINE_ENV
 from cm_mcp.ops import exports, stored
 from cm_mcp.store import ResultNotFoundError, ResultStore, layout
 from cm_mcp.store import indexing as store_module
@@ -38,6 +40,14 @@ from tests.test_batch_fakes import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both engines (subprocesses too: they inherit the environment)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return str(request.param)
+
 
 FAST = ExportLimits(poll_initial=0.005, poll_growth=1.5, poll_max=0.03)
 POLICY = DownloadPolicy(allowed_hosts=("*.amazonaws.com",))
@@ -433,3 +443,112 @@ def test_index_build_reads_each_stored_line_once_and_refuses_damage(tmp_path: Pa
     (tmp_path / "bad.ndjson").write_bytes(lines[0] + b"\n{not json\n")
     with pytest.raises(RecordFileError, match="record 2"):
         list(iter_file_lines(tmp_path / "bad.ndjson"))
+
+
+async def test_records_the_fast_path_cannot_take_are_read_by_the_store(tmp_path: Path) -> None:
+    """Empty or missing ids (synthetic ones, as the download counted them), a numeric id, timestamps
+    in other ISO shapes and as epoch millis: answered the same whichever engine indexed them."""
+    hits = make_hits(60)
+    hits[1]["_id"] = ""  # the store gives it a synthetic id, like a bare document
+    del hits[2]["_id"]
+    hits[3]["_id"] = 12345  # kept as it is in the hit, "12345" for the index
+    hits[4]["_source"]["@timestamp"] = "2026-01-19T00:00:04.000123Z"
+    hits[5]["_source"]["@timestamp"] = "2026-01-19T01:00:05+01:00"
+    hits[6]["_source"]["@timestamp"] = int(T0.timestamp() * 1000) + 6000
+    parts = [FakePartition(T0, T0 + timedelta(hours=1), hits)]
+    parts[0].bodies = [encode(hits, "ndjson.gz")]
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(parts), store)
+    assert store.count(result.result_id) == result.records == 60
+    first = store.search(
+        result.result_id, [{"range": {"@timestamp": {"lte": "2026-01-19T00:00:06.000Z"}}}], size=10
+    )
+    assert first.total == 7  # every shape parsed to the same instants
+    assert store.count(result.result_id, [{"term": {"_id": "12345"}}]) == 1
+    assert [h["_id"] for h in store.search(result.result_id, [{"term": {"_id": "12345"}}]).hits] == [12345]
+    synthetic = [h["_id"] for h in store.search(result.result_id, size=3).hits]
+    assert synthetic[0] == "id0000000" and all(str(i).startswith("h-") for i in synthetic[1:])
+
+
+def test_scroll_pages_that_change_the_document_shape(tmp_path: Path) -> None:
+    """A later page with a new field, a field that turns from number to text and from scalar to object:
+    every page stays searchable and aggregatable, and superseded index files are gone."""
+    store = ResultStore(tmp_path)
+    first = make_hits(20)
+    for i, hit in enumerate(first):
+        hit["_source"]["status"] = 200 + i % 2
+        hit["_source"]["geo"] = "unknown"
+    second = make_hits(20, start=20)
+    for i, hit in enumerate(second):
+        hit["_source"]["status"] = "500" if i % 2 else 404
+        hit["_source"]["geo"] = {"city": "Oslo"}
+        hit["_source"]["tags"] = ["x", "y"]
+    page = store.add_scroll_page({"application": "atr"}, first, kind="logs", next_scroll_id="s1")
+    more = store.add_scroll_page({"scroll_id": "s1"}, second, kind="logs")
+    assert more.id == page.id and more.records == 40
+    assert store.count(page.id, [{"term": {"status": 500}}]) == 10  # the string "500" too
+    assert store.count(page.id, [{"range": {"status": {"gte": 300}}}]) == 10  # numbers only
+    assert store.count(page.id, [{"exists": {"field": "geo"}}]) == 40
+    assert store.count(page.id, [{"term": {"geo.city": "Oslo"}}, {"term": {"tags": "y"}}]) == 20
+    buckets = store.aggs(page.id, {"s": {"terms": {"field": "status"}}})["aggregations"]["s"]["buckets"]
+    assert {(b["key"], b["doc_count"]) for b in buckets} == {(200, 10), (201, 10), (404, 10), ("500", 10)}
+    index_dir = tmp_path / "results" / page.id / "index"
+    if store.engine == "duckdb":
+        manifest = json.loads((index_dir / "cm-duck-manifest.json").read_text())
+        listed = {s[k] for s in manifest["segments"] for k in ("docs", "hits", "leaves") if s[k]}
+        assert {p.name for p in index_dir.glob("*.parquet")} == listed
+
+
+def test_a_result_indexed_by_the_other_engine_is_rebuilt_by_this_one(tmp_path: Path, engine: str) -> None:
+    other = "tantivy" if engine == "duckdb" else "duckdb"
+    before = ResultStore(tmp_path, engine=other)  # type: ignore[arg-type]
+    info = before.create(kind="logs", source="scroll", request={}, hits=make_hits(30))
+    assert before.get(info.id).index_state == "ready"
+    expected = levels(before.aggs(info.id, LEVELS))
+    now_store = ResultStore(tmp_path)
+    assert now_store.get(info.id).index_state == "building"
+    assert levels(now_store.aggs(info.id, LEVELS)) == expected == {"INFO": 24, "ERROR": 6}
+    assert now_store.get(info.id).index_state == "ready"
+
+
+async def test_a_damaged_file_fails_the_build_and_leaves_no_index(tmp_path: Path) -> None:
+    from cm_mcp.store.errors import RecordFileError
+
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(even_partitions(600, 3)), store)
+    folder = tmp_path / "results" / result.result_id
+    victim = sorted((folder / "files").iterdir())[1]
+    blob = victim.read_bytes()
+    import gzip as std_gzip
+
+    lines = std_gzip.decompress(blob).split(b"\n")
+    lines[50] = b'{"_index": "logs", "_id": "broken", "_source": {'  # cut short
+    victim.write_bytes(std_gzip.compress(b"\n".join(lines)))
+    with pytest.raises(RecordFileError, match="record 51"):
+        store.ensure_index(result.result_id)
+    assert not (folder / "index").exists()
+    assert not list(folder.glob(".index-*"))
+    assert store.get(result.result_id).index_state == "building"
+
+
+async def test_the_first_of_duplicate_records_is_kept_and_ordinary_files_take_the_fast_path(
+    tmp_path: Path, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Across partitions read in one DuckDB statement the first copy of a record wins (file order,
+    then line order), and plain envelope files never go through the slow reader."""
+    hits = make_hits(300)
+    later = [dict(h, _source={**h["_source"], "message": "a later copy"}) for h in hits[90:110]]
+    parts = [
+        FakePartition(T0, T0 + timedelta(hours=1), hits[:100]),
+        FakePartition(T0 + timedelta(hours=1), T0 + timedelta(hours=2), later + hits[100:200]),
+        FakePartition(T0 + timedelta(hours=2), T0 + timedelta(hours=3), hits[200:]),
+    ]
+    store = ResultStore(tmp_path, background_index=False)
+    result = await export(FakeBatchAPI(parts), store)
+    assert (result.records, result.records_received) == (300, 320)
+    with caplog.at_level("INFO", logger="cm_mcp.dsl"):
+        assert store.count(result.result_id) == 300
+    assert store.count(result.result_id, [{"match_phrase": {"message": "a later copy"}}]) == 10  # ids 100-109
+    assert not [r for r in caplog.records if "store's reader" in r.getMessage()]
+    everything = store.search(result.result_id, size=400).hits
+    assert [h["_id"] for h in everything] == [h["_id"] for h in hits]

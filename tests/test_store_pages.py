@@ -10,8 +10,18 @@ from typing import Any
 
 import pytest
 
+from cm_mcp.dsl import ENGINES
+from cm_mcp.dsl.engine import ENGINE_ENV
 from cm_mcp.store import ResultNotFoundError, ResultStore, scroll
 from tests.test_batch_fakes import make_hits
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both engines (subprocesses too: they inherit the environment)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return str(request.param)
+
 
 WAIT = 60.0  # generous: a loaded 2-core machine
 

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from cm_mcp.dsl import ENGINES
+from cm_mcp.dsl.engine import ENGINE_ENV
 from cm_mcp.store import ResultEvicted, ResultNotFoundError, ResultStore
 from tests.test_batch_fakes import make_hits
+
+
+@pytest.fixture(autouse=True, params=ENGINES)
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both engines (subprocesses too: they inherit the environment)."""
+    monkeypatch.setenv(ENGINE_ENV, request.param)
+    return str(request.param)
 
 
 def test_create_search_pages_through_everything(tmp_path: Path) -> None:

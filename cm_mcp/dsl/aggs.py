@@ -10,7 +10,6 @@ bucket turned back into a query (term / range), so results stay exact.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
@@ -20,12 +19,23 @@ import tantivy
 from cm_mcp.api.fields import TIMESTAMP_FIELD
 from cm_mcp.api.querydsl import METRIC_AGGREGATIONS
 from cm_mcp.dsl import schema as sc
-from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS
+from cm_mcp.dsl.aggspec import (
+    HISTOGRAM_PARAMS,
+    TERMS_PARAMS,
+    VARIABLE_UNITS,
+    calendar_unit,
+    date_hist_checks,
+    supported,
+)
+from cm_mcp.dsl.aggspec import field_of as _field
+from cm_mcp.dsl.aggspec import fixed_interval as _fixed_interval
+from cm_mcp.dsl.aggspec import only as _only
+from cm_mcp.dsl.aggspec import range_key_number as _num_str
+from cm_mcp.dsl.aggspec import split as _split
 from cm_mcp.dsl.datemath import add_unit, floor_unit, from_ms, iso_ms, parse_date, to_ms
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.project import project
 from cm_mcp.dsl.query import (
-    UTC_ZONES,
     QueryCompiler,
     _range_syntax,
     and_all,
@@ -47,20 +57,8 @@ BucketAgg = tuple[Json, Callable[[Json], tantivy.Query], Callable[[Json], tuple[
 
 _METRICS = METRIC_AGGREGATIONS
 _NATIVE_BUCKETS = ("terms", "histogram", "date_histogram", "range")
-_FIXED_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_CALENDAR = {
-    "minute": ("m", 60_000), "1m": ("m", 60_000), "hour": ("h", 3_600_000), "1h": ("h", 3_600_000),
-    "day": ("d", 86_400_000), "1d": ("d", 86_400_000), "week": ("w", 604_800_000), "1w": ("w", 604_800_000),
-    "month": ("M", 0), "1M": ("M", 0), "quarter": ("q", 0), "1q": ("q", 0), "year": ("y", 0), "1y": ("y", 0),
-}  # fmt: skip
-# 1970-01-01 was a Thursday; ISO weeks start on Monday 1970-01-05.
-_WEEK_OFFSET = 4 * 86_400_000
 # Collect every term per segment so sum_other_doc_count is exact (tantivy cuts per segment otherwise).
 _SEGMENT_SIZE = 1_000_000
-
-
-def supported() -> str:
-    return ", ".join(SUPPORTED_AGGREGATIONS)
 
 
 class AggRunner:
@@ -92,7 +90,7 @@ class AggRunner:
     @staticmethod
     def _is_native(kind: str, params: Mapping[str, Any]) -> bool:
         if kind == "date_histogram":
-            return _calendar_unit(params) not in ("M", "q", "y")
+            return calendar_unit(params) not in VARIABLE_UNITS
         return kind in _METRICS or kind in _NATIVE_BUCKETS
 
     # -- native ---------------------------------------------------------------------------------------
@@ -165,11 +163,7 @@ class AggRunner:
         return {kind: spec}, convert
 
     def _b_terms(self, params: Mapping[str, Any], p: str) -> BucketAgg:
-        _only(
-            params,
-            {"field", "size", "min_doc_count", "order", "missing", "shard_size", "show_term_doc_count_error"},
-            p,
-        )
+        _only(params, TERMS_PARAMS, p)
         field = _field(params, p)
         spec: Json = {
             "field": sc.kw_path(field),
@@ -222,7 +216,7 @@ class AggRunner:
         return spec, bucket_of, post
 
     def _b_histogram(self, params: Mapping[str, Any], p: str) -> BucketAgg:
-        _only(params, {"field", "interval", "offset", "min_doc_count", "extended_bounds", "hard_bounds"}, p)
+        _only(params, HISTOGRAM_PARAMS, p)
         field = _field(params, p)
         if "interval" not in params:
             raise DSLError(p, "histogram needs an interval")
@@ -248,7 +242,7 @@ class AggRunner:
         return spec, bucket_of, post
 
     def _b_date_histogram(self, params: Mapping[str, Any], p: str) -> BucketAgg:
-        _date_hist_checks(params, p)
+        date_hist_checks(params, p)
         interval, offset = _fixed_interval(params, p)
         spec: Json = {
             "field": sc.TS,
@@ -432,8 +426,8 @@ class AggRunner:
     def _calendar_histogram(self, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
         """Months, quarters and years have no fixed length: find the data's time span, then run a
         native range aggregation over the calendar bounds inside it."""
-        _date_hist_checks(params, p)
-        unit = _calendar_unit(params) or "M"
+        date_hist_checks(params, p)
+        unit = calendar_unit(params) or "M"
         step_unit, step = ("M", 3) if unit == "q" else (unit, 1)
         stats = self.searcher.aggregate(
             and_all([q, ts_range(None, None, self.schema)]), {"s": {"stats": {"field": sc.TS}}}
@@ -479,92 +473,3 @@ class AggRunner:
             )
             buckets.append(nb)
         return {"buckets": buckets}
-
-
-# -- helpers --------------------------------------------------------------------------------------------
-def _split(body: Any, p: str) -> tuple[str, Any, Mapping[str, Any]]:
-    if not isinstance(body, Mapping):
-        raise DSLError(p, "expected an aggregation object")
-    subs = body.get("aggs", body.get("aggregations", {}))
-    kinds = [k for k in body if k not in ("aggs", "aggregations", "meta")]
-    if len(kinds) != 1:
-        raise DSLError(p, f"expected exactly one aggregation type; supported: {supported()}")
-    kind = kinds[0]
-    if kind not in SUPPORTED_AGGREGATIONS:
-        raise DSLError(f"{p}.{kind}", f"unsupported aggregation type; supported: {supported()}")
-    return kind, body[kind], subs
-
-
-def _field(params: Any, p: str) -> str:
-    if not isinstance(params, Mapping) or not isinstance(params.get("field"), str):
-        raise DSLError(p, "expected {field: name}")
-    if "script" in params:
-        raise DSLError(f"{p}.script", "scripts are not supported")
-    return str(params["field"])
-
-
-def _only(params: Any, allowed: set[str], p: str) -> None:
-    if not isinstance(params, Mapping):
-        raise DSLError(p, "expected an object")
-    bad = sorted(set(params) - allowed)
-    if bad:
-        raise DSLError(f"{p}.{bad[0]}", f"unsupported parameter; supported: {', '.join(sorted(allowed))}")
-
-
-def _num_str(v: float, is_ts: bool) -> str:
-    return iso_ms(int(v)) if is_ts else str(float(v))
-
-
-def _date_hist_checks(params: Any, p: str) -> None:
-    _only(params, {"field", "fixed_interval", "calendar_interval", "interval", "min_doc_count", "extended_bounds",
-                   "offset", "time_zone", "format", "keyed"}, p)  # fmt: skip
-    if not sc.is_timestamp(_field(params, p)):
-        raise DSLError(f"{p}.field", "date_histogram is supported on @timestamp only")
-    if params.get("time_zone") not in UTC_ZONES:
-        raise DSLError(f"{p}.time_zone", "only UTC is supported")
-    if params.get("keyed"):
-        raise DSLError(f"{p}.keyed", "keyed buckets are not supported")
-
-
-def _calendar_unit(params: Mapping[str, Any]) -> str | None:
-    raw = params.get("calendar_interval", params.get("interval"))
-    if (
-        isinstance(raw, str)
-        and raw in _CALENDAR
-        and ("calendar_interval" in params or raw[-1] in "Mqy" or raw.isalpha())
-    ):
-        return _CALENDAR[raw][0]
-    return None
-
-
-def _parse_duration(text: str, p: str) -> int:
-    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text.strip())
-    if not m:
-        raise DSLError(p, f"bad interval {text!r} (e.g. 30s, 5m, 1h, 1d)")
-    return int(m.group(1)) * _FIXED_UNITS[m.group(2)]
-
-
-def _fixed_interval(params: Mapping[str, Any], p: str) -> tuple[int, int]:
-    offset = 0
-    if "offset" in params:
-        raw_off = str(params["offset"]).strip()
-        sign = -1 if raw_off.startswith("-") else 1
-        offset = sign * _parse_duration(raw_off.lstrip("+-"), f"{p}.offset")
-    if "fixed_interval" in params:
-        return _parse_duration(str(params["fixed_interval"]), f"{p}.fixed_interval"), offset
-    key = "calendar_interval" if "calendar_interval" in params else "interval"
-    raw = params.get(key)
-    if raw is None:
-        raise DSLError(p, "date_histogram needs fixed_interval or calendar_interval")
-    if isinstance(raw, int):
-        return raw, offset
-    if raw in _CALENDAR:
-        unit, ms = _CALENDAR[raw]
-        if unit == "w":
-            offset += _WEEK_OFFSET
-        return ms, offset
-    if key == "calendar_interval":
-        raise DSLError(
-            f"{p}.calendar_interval", "calendar intervals are 1m, 1h, 1d, 1w, 1M, 1q, 1y (or names)"
-        )
-    return _parse_duration(str(raw), f"{p}.interval"), offset

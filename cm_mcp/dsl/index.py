@@ -3,38 +3,33 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any
 
 import tantivy
 
-from cm_mcp.api.fields import TIMESTAMP_FIELD
 from cm_mcp.dsl import schema as sc
 from cm_mcp.dsl.aggs import AggRunner
-from cm_mcp.dsl.datemath import parse_iso_ms
+from cm_mcp.dsl.engine import BULK_HEAP_BYTES, INDEX_THREADS, SMALL_HEAP_BYTES
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.project import project
-from cm_mcp.dsl.query import DocQuery, QueryCompiler, and_all, count_matches
+from cm_mcp.dsl.query import QueryCompiler, and_all, count_matches
+from cm_mcp.dsl.spec import (
+    Order,
+    QueryLike,
+    as_doc_query,
+    decode_cursor,
+    encode_cursor,
+    sort_key,
+    timestamp_ms,
+)
 
-QueryLike = DocQuery | Sequence[Mapping[str, Any]] | None
-Order = Literal["asc", "desc"]
+__all__ = ["BULK_HEAP_BYTES", "INDEX_THREADS", "SMALL_HEAP_BYTES", "DocIndex"]
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-#: Writer threads: tantivy indexes in these while the Python thread prepares the next documents (the
-#: writer releases the GIL); more than two buys nothing on the 2-core machines we measure on.
-INDEX_THREADS: Final = max(1, min(2, os.cpu_count() or 1))
-#: Writer memory for bulk builds (the sandbox's indexes, exports): 64 MB with 2 threads indexed the
-#: sandbox's documents fastest (bench/dsl.py: ~58k docs/s vs ~52k at 32 MB and ~56k at 128 MB).
-BULK_HEAP_BYTES: Final = 64_000_000
-#: The least tantivy accepts per writer thread (15 MB); its hash table is sized from the heap up front,
-#: so a small batch (one scroll page) is added faster with the minimum than with a bulk heap.
-SMALL_HEAP_BYTES: Final = 15_000_000
 
 
 class DocIndex:
@@ -42,6 +37,8 @@ class DocIndex:
 
     Not thread-safe for writes; reads after `add` see the new documents (each `add` commits).
     """
+
+    engine = "tantivy"
 
     def __init__(
         self,
@@ -54,6 +51,10 @@ class DocIndex:
         if self.path is not None:
             self.path.mkdir(parents=True, exist_ok=True)
             marker = self.path / sc.MARKER_FILE
+            if (self.path / "cm-duck-manifest.json").exists():
+                raise DSLError(
+                    "index", f"{self.path} was built by another engine (DuckDB); delete it and rebuild it"
+                )
             if tantivy.Index.exists(str(self.path)):
                 try:
                     found = json.loads(marker.read_text())
@@ -136,7 +137,7 @@ class DocIndex:
         return self._compile(query, now)[0]
 
     def _compile(self, query: QueryLike, now: datetime | None) -> tuple[tantivy.Query, QueryCompiler]:
-        q = _as_doc_query(query)
+        q = as_doc_query(query)
         compiler = QueryCompiler(self._index, now or q.now)
         return compiler.build(q), compiler
 
@@ -161,10 +162,10 @@ class DocIndex:
         if size <= 0:
             raise DSLError("size", "must be positive")
         tq = self.compile(query, now=now)
-        cursor = _decode_cursor(after) if after else None
+        cursor = decode_cursor(after) if after else None
         searcher = self._index.searcher()
         out = self._hits(searcher, tq, size, cursor, order)
-        next_cursor = _encode_cursor(*_sort_key(out[-1])) if len(out) == size else None
+        next_cursor = encode_cursor(*sort_key(out[-1])) if len(out) == size else None
         if fields is not None:
             out = [{**h, "_source": project(h.get("_source") or {}, fields)} for h in out]
         return out, next_cursor
@@ -200,7 +201,7 @@ class DocIndex:
     ) -> list[dict[str, Any]]:
         """The next `size` hits after `cursor`, loaded and sorted by (@timestamp, _id)."""
         hits = [self._load(searcher, a) for a in self._page(searcher, q, size, cursor, order)]
-        hits.sort(key=_sort_key, reverse=order == "desc")
+        hits.sort(key=sort_key, reverse=order == "desc")
         return hits
 
     def _page(
@@ -252,11 +253,6 @@ class DocIndex:
         return hit
 
 
-def _sort_key(hit: Mapping[str, Any]) -> tuple[int, str]:
-    """Where a hit sorts (and what a cursor records): (@timestamp epoch ms, _id)."""
-    return _timestamp_ms(hit.get("_source") or {}), str(hit.get("_id", ""))
-
-
 def ts_eq(ms: int, schema: tantivy.Schema) -> tantivy.Query:
     return tantivy.Query.range_query(schema, sc.TS, tantivy.FieldType.Integer, ms, ms)
 
@@ -283,7 +279,7 @@ def raw_doc_json(raw: bytes, hit: Mapping[str, Any]) -> str:
     return (
         text[:-1]
         + _TS_KEY
-        + str(_timestamp_ms(src))
+        + str(timestamp_ms(src))
         + _TX_KEY
         + _text_json(src)
         + _RAW_KEY
@@ -317,7 +313,7 @@ def doc_json(hit: Mapping[str, Any]) -> str:
     return (
         head
         + _TS_KEY
-        + str(_timestamp_ms(src))
+        + str(timestamp_ms(src))
         + _TX_KEY
         + _text_json(src)
         + _RAW_KEY
@@ -368,66 +364,3 @@ def _leaves(node: Any, path: list[str]) -> Iterable[Any]:
             key = ".".join(path[:i])
             if key in node:
                 yield from _leaves(node[key], path[i:])
-
-
-# Epoch ms of 'YYYY-MM-DD' days seen by the fast timestamp path (bounded; generated logs span few days).
-_DAY_MS: dict[str, int] = {}
-
-
-def _iso_ms_fast(s: str) -> int | None:
-    """'YYYY-MM-DDTHH:MM:SS.mmmZ' (what OpenSearch and the generators emit) without datetime."""
-    if len(s) != 24 or s[23] != "Z" or s[19] != "." or s[16] != ":" or s[13] != ":" or s[10] != "T":
-        return None
-    digits = s[11:13] + s[14:16] + s[17:19] + s[20:23]
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    day = _DAY_MS.get(s[:10])
-    if day is None:
-        if s[4] != "-" or s[7] != "-" or len(_DAY_MS) > 100_000:
-            return None
-        try:
-            day = parse_iso_ms(s[:10])
-        except ValueError:
-            return None
-        _DAY_MS[s[:10]] = day
-    h, m, sec = int(s[11:13]), int(s[14:16]), int(s[17:19])
-    if h > 23 or m > 59 or sec > 59:
-        return None
-    return day + h * 3_600_000 + m * 60_000 + sec * 1000 + int(s[20:23])
-
-
-def _timestamp_ms(src: Mapping[str, Any]) -> int:
-    value = src.get(TIMESTAMP_FIELD)
-    if isinstance(value, str):
-        fast = _iso_ms_fast(value)
-        if fast is not None:
-            return fast
-        try:
-            return parse_iso_ms(value)
-        except ValueError:
-            return sc.MISSING_TS
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value  # epoch millis
-    return sc.MISSING_TS
-
-
-def _as_doc_query(query: QueryLike) -> DocQuery:
-    if query is None:
-        return DocQuery()
-    if isinstance(query, DocQuery):
-        return query
-    return DocQuery(filters=list(query))
-
-
-def _encode_cursor(ts: int, doc_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([ts, doc_id]).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        ts, doc_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(ts, int) or not isinstance(doc_id, str):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error):
-        raise DSLError("after", "malformed cursor") from None
-    return ts, doc_id

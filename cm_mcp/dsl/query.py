@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import tantivy
 
@@ -15,70 +13,24 @@ from cm_mcp.dsl import schema as sc
 from cm_mcp.dsl.catalog import SUPPORTED_FILTERS
 from cm_mcp.dsl.datemath import parse_date, to_ms
 from cm_mcp.dsl.errors import DSLError
+from cm_mcp.dsl.spec import (
+    UTC_ZONES,
+    DocQuery,
+    Filter,
+    TermValue,
+    min_should,
+    number,
+    single_field,
+    term_candidates,
+    tokenize,
+)
 
-Filter = Mapping[str, Any]
-TermValue = str | int | float | bool
+__all__ = ["UTC_ZONES", "DocQuery", "QueryCompiler", "term_candidates", "tokenize"]
 
-_TOKEN = re.compile(r"[^\W_]+")
-_INT_RE = re.compile(r"-?\d+")
-_PERCENT_RE = re.compile(r"-?\d+(\.\d+)?%")
-# tantivy's default tokenizer drops tokens of 40 bytes or more (RemoveLongFilter).
-_MAX_TOKEN_BYTES = 40
-# Distinct spellings a keyword match collects ("GET", "get", "Get", ...); far above any real count.
-_MAX_CASE_VARIANTS = 10_000
-#: `time_zone` values accepted (on range filters and date_histogram): UTC is the only zone supported.
-UTC_ZONES: Final = (None, "UTC", "Z", "+00:00", "Etc/UTC")
 # Characters the Rust regex syntax (tantivy's `include`) treats as meta, escaped with a backslash.
 _REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
-
-
-@dataclass(frozen=True)
-class DocQuery:
-    """Everything that selects documents: filters plus the fixed window and routing constraints.
-
-    The window is inclusive at both ends (`start <= @timestamp <= end`), like OpenSearch gte/lte,
-    so a document stamped exactly at `end` is returned. Routing maps a field to its allowed values:
-    `["*"]` allows any value (no constraint), an empty list allows none.
-    """
-
-    filters: Sequence[Filter] = ()
-    start: datetime | str | int | None = None
-    end: datetime | str | int | None = None
-    routing: Mapping[str, Sequence[TermValue]] | None = None
-    now: datetime | None = None
-    extra: Sequence[tantivy.Query] = field(default=())
-
-
-def tokenize(text: str) -> list[str]:
-    """Mirror of tantivy's default analyzer: alphanumeric runs, lowercased, long tokens dropped."""
-    return [t for t in map(str.lower, _TOKEN.findall(text)) if len(t.encode()) < _MAX_TOKEN_BYTES]
-
-
-def term_candidates(value: object) -> list[TermValue]:
-    """Typed terms a keyword-style `term` value matches: "1024" also matches the number 1024."""
-    if isinstance(value, bool):
-        return [value, "true" if value else "false"]
-    if isinstance(value, int):
-        return [value, str(value)]
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return [str(value)]
-        return [int(value), str(value)] if value.is_integer() else [value, str(value)]
-    if isinstance(value, str):
-        out: list[TermValue] = [value]
-        if value in ("true", "false"):
-            out.append(value == "true")
-        try:
-            out.append(int(value))
-        except ValueError:
-            try:
-                f = float(value)
-                if math.isfinite(f):
-                    out.append(int(f) if f.is_integer() else f)
-            except ValueError:
-                pass
-        return out
-    raise TypeError(value)
+# Distinct spellings a keyword match collects ("GET", "get", "Get", ...); far above any real count.
+_MAX_CASE_VARIANTS = 10_000
 
 
 def count_matches(searcher: tantivy.Searcher, q: tantivy.Query) -> int:
@@ -126,7 +78,6 @@ class QueryCompiler:
             if "*" in values:
                 continue
             parts.append(self._terms(fname, values, f"routing.{fname}"))
-        parts.extend(q.extra)
         return and_all(parts)
 
     def filters(self, filters: Sequence[Filter], path: str) -> tantivy.Query:
@@ -152,18 +103,6 @@ class QueryCompiler:
             return to_ms(value)
         return parse_date(value, now=self.now, round_up=round_up, path=path)
 
-    @staticmethod
-    def _single_field(body: object, path: str) -> tuple[str, Any]:
-        if not isinstance(body, Mapping):
-            raise DSLError(path, "expected an object {field: ...}")
-        fields = {k: v for k, v in body.items() if k not in ("boost", "_name")}
-        if len(fields) != 1:
-            raise DSLError(path, "expected exactly one field")
-        ((fname, spec),) = fields.items()
-        if not isinstance(fname, str) or not fname:
-            raise DSLError(path, "field name must be a non-empty string")
-        return fname, spec
-
     def _terms(self, fname: str, values: Sequence[object], path: str) -> tantivy.Query:
         special = sc.special_field(fname)
         if special == sc.TS:
@@ -183,7 +122,7 @@ class QueryCompiler:
 
     # -- query types --------------------------------------------------------------------------------
     def _q_term(self, body: object, path: str) -> tantivy.Query:
-        fname, spec = self._single_field(body, path)
+        fname, spec = single_field(body, path)
         if isinstance(spec, Mapping):
             if "value" not in spec:
                 raise DSLError(f"{path}.{fname}", "expected {value: ...}")
@@ -191,7 +130,7 @@ class QueryCompiler:
         return self._terms(fname, [spec], f"{path}.{fname}")
 
     def _q_terms(self, body: object, path: str) -> tantivy.Query:
-        fname, spec = self._single_field(body, path)
+        fname, spec = single_field(body, path)
         if not isinstance(spec, list):
             raise DSLError(f"{path}.{fname}", "expected a list of values")
         return self._terms(fname, spec, f"{path}.{fname}")
@@ -208,7 +147,7 @@ class QueryCompiler:
         return tantivy.Query.exists_query(sc.kw_path(body["field"]), json_subpaths=True)
 
     def _q_range(self, body: object, path: str) -> tantivy.Query:
-        fname, spec = self._single_field(body, path)
+        fname, spec = single_field(body, path)
         p = f"{path}.{fname}"
         if not isinstance(spec, Mapping):
             raise DSLError(p, "expected {gt|gte|lt|lte: value}")
@@ -250,7 +189,7 @@ class QueryCompiler:
         for op in ("gt", "gte", "lt", "lte"):
             if op not in spec or spec[op] is None:
                 continue
-            v = _number(spec[op], f"{p}.{op}")
+            v = number(spec[op], f"{p}.{op}")
             if op.startswith("g"):
                 cand = (v, op == "gte")
                 if lo is None or cand[0] > lo[0] or (cand[0] == lo[0] and not cand[1]):
@@ -292,7 +231,7 @@ class QueryCompiler:
         must = clauses("must") + clauses("filter")
         should = clauses("should")
         must_not = clauses("must_not")
-        msm = _min_should(
+        msm = min_should(
             body.get("minimum_should_match"), len(should), bool(must), f"{path}.minimum_should_match"
         )
         parts: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, q) for q in must]
@@ -311,7 +250,7 @@ class QueryCompiler:
         return tantivy.Query.boolean_query(parts)
 
     def _text_spec(self, body: object, path: str, extra: set[str]) -> tuple[str, Any, Mapping[str, Any]]:
-        fname, spec = self._single_field(body, path)
+        fname, spec = single_field(body, path)
         opts: Mapping[str, Any] = {}
         if isinstance(spec, Mapping):
             opts = spec
@@ -406,25 +345,6 @@ def _regex_escape(text: str) -> str:
     return "".join("\\" + c if c in _REGEX_META else c for c in text)
 
 
-def _number(value: object, path: str) -> float:
-    if isinstance(value, bool):
-        raise DSLError(path, f"expected a number, got {value!r}")
-    if isinstance(value, int | float):
-        f = float(value)
-    elif isinstance(value, str):
-        try:
-            f = float(value)
-        except ValueError:
-            raise DSLError(
-                path, f"expected a number (ranges on text fields are not supported), got {value!r}"
-            ) from None
-    else:
-        raise DSLError(path, f"expected a number, got {value!r}")
-    if not math.isfinite(f):
-        raise DSLError(path, "expected a finite number")
-    return f
-
-
 def _fmt(v: float) -> str:
     if v.is_integer() and abs(v) < 2**63:
         return str(int(v))
@@ -453,23 +373,3 @@ def _range_syntax(lo: tuple[float, bool] | None, hi: tuple[float, bool] | None) 
     left = "[*" if lo is None else ("[" if lo[1] else "{") + _fmt(lo[0])
     right = "*]" if hi is None else _fmt(hi[0]) + ("]" if hi[1] else "}")
     return f"{left} TO {right}"
-
-
-def _min_should(raw: object, n_should: int, has_must: bool, path: str) -> int:
-    if raw is None:
-        # OpenSearch: should alone needs one match; next to must/filter it only scores.
-        return 0 if has_must or n_should == 0 else 1
-    if isinstance(raw, bool):
-        raise DSLError(path, "expected an integer or percentage")
-    if isinstance(raw, int):
-        n = raw
-    elif isinstance(raw, str) and _INT_RE.fullmatch(raw.strip()):
-        n = int(raw)
-    elif isinstance(raw, str) and _PERCENT_RE.fullmatch(raw.strip()):
-        pct = float(raw.strip()[:-1])
-        n = math.floor(n_should * abs(pct) / 100)
-        n = n if pct >= 0 else n_should - n
-        return max(n, 0)
-    else:
-        raise DSLError(path, "expected an integer or percentage")
-    return max(n if n >= 0 else n_should + n, 0)

@@ -20,6 +20,9 @@ from typing import Final
 import tantivy
 
 from cm_mcp.api.fields import TIMESTAMP_FIELD
+from cm_mcp.dsl.spec import MISSING_TS, TEXT_FIELDS, is_text, is_timestamp, strip_keyword
+
+__all__ = ["MISSING_TS", "TEXT_FIELDS", "is_text", "is_timestamp", "strip_keyword"]
 
 KW: Final = "_source"
 TX: Final = "@tx"
@@ -27,15 +30,6 @@ TS: Final = "@ts"
 ID: Final = "_id"
 IX: Final = "_index"
 RAW: Final = "@raw"
-
-#: Free-text fields: tokenized (tantivy's default analyzer) with positions for match/match_phrase, on
-#: top of the exact `_source` value. A field below one of these (`message.x`) is text as well. Every
-#: other field is a keyword: match/match_phrase on it is a case-insensitive exact match. Changing this
-#: needs a reindex: documents are tokenized when added.
-TEXT_FIELDS: Final = ("message", "error.message")
-
-#: Documents without a parsable @timestamp sort first; range filters on @timestamp never match them.
-MISSING_TS: Final = -(2**62)
 
 _SPECIAL: Final = {TIMESTAMP_FIELD: TS, "_id": ID, "_index": IX}
 
@@ -75,15 +69,6 @@ def build_schema() -> tantivy.Schema:
     return sb.build()
 
 
-def strip_keyword(field: str) -> str:
-    # `x.keyword` is the OpenSearch exact-match sub-field; here every leaf is exact in `kw` already.
-    return field.removesuffix(".keyword")
-
-
-def is_timestamp(field: str) -> bool:
-    return strip_keyword(field) == TIMESTAMP_FIELD
-
-
 def special_field(field: str) -> str | None:
     """The dedicated tantivy field for `@timestamp`, `_id` and `_index`, else None."""
     return _SPECIAL.get(strip_keyword(field))
@@ -91,13 +76,6 @@ def special_field(field: str) -> str | None:
 
 def kw_path(field: str) -> str:
     return special_field(field) or f"{KW}.{strip_keyword(field)}"
-
-
-def is_text(field: str) -> bool:
-    """Whether match/match_phrase on `field` is a tokenized text match (else a keyword match)."""
-    if field.endswith(".keyword"):
-        return False
-    return any(field == t or field.startswith(t + ".") for t in TEXT_FIELDS)
 
 
 def tx_path(field: str) -> str:

@@ -1,4 +1,6 @@
-"""The sandbox's search side: the generated documents in two tantivy indexes, and requests -> queries.
+"""The sandbox's search side: the generated documents in two indexes of the DSL engine (DuckDB, as the
+local result store: the sandbox and follow-ups on what it returned answer alike), and requests ->
+queries.
 
 Index cache: the documents depend only on the `DataSpec`, so the indexes are built once under
 ``<data_dir>/sandbox/<spec.cache_key()>/{logs,workloads}`` and reopened on the next start with the same
@@ -46,7 +48,7 @@ from cm_mcp.api.requests import (
     WorkloadsScrollRequest,
 )
 from cm_mcp.api.times import parse_iso8601, resolve_date_math
-from cm_mcp.dsl import DocIndex, DocQuery, DSLError
+from cm_mcp.dsl import DocQuery, DSLError, SearchIndex, open_index
 from cm_mcp.dsl.datemath import from_ms, to_ms
 from cm_mcp.sandbox.data import DataSpec, Hit, generate_logs, generate_workloads
 
@@ -173,9 +175,9 @@ class BuildInfo:
 
 
 class SandboxEngine:
-    """Two read-only `DocIndex`es (logs, workloads) built from one `DataSpec`."""
+    """Two read-only indexes (logs, workloads) built from one `DataSpec`."""
 
-    def __init__(self, spec: DataSpec, indexes: Mapping[Kind, DocIndex], info: BuildInfo) -> None:
+    def __init__(self, spec: DataSpec, indexes: Mapping[Kind, SearchIndex], info: BuildInfo) -> None:
         self.spec = spec
         self._indexes = dict(indexes)
         self.info = info
@@ -190,16 +192,16 @@ class SandboxEngine:
         if not reused:
             _build(spec, root, final)
         try:
-            indexes: dict[Kind, DocIndex] = {kind: DocIndex(final / kind) for kind in KINDS}
+            indexes: dict[Kind, SearchIndex] = {kind: open_index(final / kind) for kind in KINDS}
         except DSLError as exc:
             if not reused:
                 raise
-            # a cache written by another version of the engine: a cache, so rebuild rather than fail
+            # a cache written by another engine or version of it: a cache, so rebuild rather than fail
             logger.warning("sandbox index cache %s is unusable (%s); rebuilding it", final, exc)
             shutil.rmtree(final)
             _build(spec, root, final)
             reused = False
-            indexes = {kind: DocIndex(final / kind) for kind in KINDS}
+            indexes = {kind: open_index(final / kind) for kind in KINDS}
         counts = {str(kind): len(ix) for kind, ix in indexes.items()}
         info = BuildInfo(final, reused, time.perf_counter() - started, counts)
         logger.info(
@@ -211,7 +213,7 @@ class SandboxEngine:
         )
         return cls(spec, indexes, info)
 
-    def index(self, kind: Kind) -> DocIndex:
+    def index(self, kind: Kind) -> SearchIndex:
         return self._indexes[kind]
 
     def count(self, sel: Selection) -> int:
@@ -267,10 +269,8 @@ def _build(spec: DataSpec, root: Path, final: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     counts: dict[str, int] = {}
     for kind, docs in (("logs", generate_logs(spec)), ("workloads", generate_workloads(spec))):
-        index = DocIndex(tmp / kind)
-        # Generated in this thread: the writer releases the GIL for every document, so a generator
-        # thread would take it each time and hold it for a switch interval (measured: 22.7k docs/s
-        # with one, 32k without).
+        index = open_index(tmp / kind)
+        # Serialised to a file as generated, then loaded by DuckDB in one go (bench/sandbox.py).
         counts[kind] = index.add(docs, commit=False)
         index.close()
         del index

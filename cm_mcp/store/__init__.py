@@ -1,4 +1,4 @@
-"""Local results: export files and scroll pages on disk plus a DocIndex, so follow-up searches and
+"""Local results: export files and scroll pages on disk plus a search index, so follow-up searches and
 aggregations cost no API quota. No MCP imports."""
 
 from cm_mcp.store.builder import ResultBuilder

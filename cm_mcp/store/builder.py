@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cm_mcp.dsl import DocIndex
+from cm_mcp.dsl import SearchIndex
 from cm_mcp.store.errors import StoreError
 from cm_mcp.store.formats import record_key
 from cm_mcp.store.fsutil import atomic_write
@@ -24,8 +24,8 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def dumps_line(hit: Mapping[str, Any]) -> bytes:
-    """One NDJSON line of a page file; also the hit's text for the index (`DocIndex.add_lines`), so a
-    page is serialised once for both."""
+    """One NDJSON line of a page file; also the hit's text for the index (`add_lines`), so a page is
+    serialised once for both."""
     return _ENCODE(hit).encode() + b"\n"
 
 
@@ -63,7 +63,7 @@ class ResultBuilder:
         self.id = result_id or store.new_id()
         self.dir = store.root / f".building-{self.id}"
         self.dir.mkdir(parents=True)
-        self.index: DocIndex | None = (
+        self.index: SearchIndex | None = (
             None if defer_index else store.new_index(self.dir / INDEX_DIR, bulk=expected_hits >= 20_000)
         )
         self.kind: ResultKind = kind

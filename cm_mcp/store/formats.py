@@ -489,3 +489,16 @@ def sample_file_records(path: str | Path, take: int, of: int) -> list[dict[str, 
                 if isinstance(record, dict):
                     out.append(normalise(record))
         return out
+
+
+def file_shape(path: str | Path) -> tuple[bool, bool]:
+    """(gzip, JSON array) of a stored file, sniffed from its first bytes. A damaged file reads as
+    NDJSON: whoever reads it next reports the damage."""
+    with open(path, "rb") as probe:
+        gz = probe.read(2) == GZIP_MAGIC
+    handle: Any = gzip.open(path, "rb") if gz else open(path, "rb")  # type: ignore[no-untyped-call]  # noqa: SIM115 - closed below
+    try:
+        with handle:
+            return gz, _strip_start(bytes(handle.peek(CHUNK_BYTES))).startswith(b"[")
+    except (OSError, EOFError, zlib.error):  # type: ignore[misc]
+        return gz, False

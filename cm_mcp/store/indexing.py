@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from cm_mcp.dsl import DocIndex
-from cm_mcp.dsl.index import BULK_HEAP_BYTES, INDEX_THREADS
+from cm_mcp.dsl import SearchIndex
+from cm_mcp.dsl.duck.source import SourceFile, prepare_line
+from cm_mcp.dsl.engine import BULK_HEAP_BYTES, INDEX_THREADS
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
-from cm_mcp.store.formats import iter_file_lines, record_key
+from cm_mcp.store.formats import file_shape, iter_file_lines, record_key
 from cm_mcp.store.layout import INDEX_DIR, INDEX_TEMP_PREFIX, META, dir_bytes, locked, mark_ready
 from cm_mcp.store.models import ResultInfo
 
@@ -33,7 +34,8 @@ logger = logging.getLogger("cm_mcp.store")
 #: tantivy writer memory and threads of a build from files. bench/export.py at 1M logs: 64 MB and two
 #: threads build fastest now that the Python side feeds documents without re-serialising them.
 INDEX_HEAP_BYTES: Final = BULK_HEAP_BYTES
-#: Records per DocIndex.add in a background build; also how often the build checks for shutdown.
+#: Records per DocIndex.add in a tantivy build from files; also how often it checks for shutdown (a
+#: DuckDB build reads each file in one statement and checks between files).
 INDEX_BUILD_BATCH: Final = 2_000
 #: How long interpreter exit waits for a background build to notice it should stop.
 SHUTDOWN_JOIN_SECONDS: Final = 5.0
@@ -130,11 +132,12 @@ def build_index(store: ResultStore, info: ResultInfo) -> ResultInfo:
                 paths,
                 dedup=info.records != info.records_received,
                 on_progress=lambda n: _BUILD_PROGRESS.__setitem__(str(folder), n),
+                records=[f.records for f in info.files],
             )
         finally:
             index.close()
         mark_ready(temp)
-        del index  # release tantivy's handles on the temporary path before the rename
+        del index  # release the engine's handles on the temporary path before the rename
         with locked(store.root, f"{info.id}.meta"):
             if not (folder / META).exists():
                 raise store.missing(info.id)  # evicted while building
@@ -166,11 +169,25 @@ def index_progress(folder: Path) -> int | None:
 
 
 def fill_index(
-    index: DocIndex, paths: Sequence[Path], *, dedup: bool, on_progress: Callable[[int], None] | None = None
+    index: SearchIndex,
+    paths: Sequence[Path],
+    *,
+    dedup: bool,
+    on_progress: Callable[[int], None] | None = None,
+    records: Sequence[int] | None = None,
 ) -> int:
     """Add every record of `paths` to `index` (the first of each `_id` when `dedup`); returns how
-    many. `on_progress` gets the running count after each batch. Records go in with their stored
-    JSON text (`DocIndex.add_lines`): no second serialisation of a million documents."""
+    many. `on_progress` gets the running count after each file (DuckDB) or batch (tantivy).
+
+    DuckDB reads the files itself (`add_files`; `records`, the verified counts, let it tell a file
+    it cannot take as it is from a good one); tantivy gets each record with its stored JSON text
+    (`add_lines`): no second serialisation of a million documents."""
+    add_files = getattr(index, "add_files", None)
+    if add_files is not None:
+        counts = list(records) if records is not None else [None] * len(paths)
+        files = [source_file(path, count) for path, count in zip(paths, counts, strict=True)]
+        added: int = add_files(files, dedup=dedup, on_progress=on_progress, between_files=_between_batches)
+        return added
 
     def distinct() -> Iterator[tuple[bytes | None, dict[str, Any]]]:
         seen: set[bytes] = set()
@@ -188,9 +205,7 @@ def fill_index(
     for item in distinct():
         batch.append(item)
         if len(batch) >= INDEX_BUILD_BATCH:
-            if _SHUTDOWN.is_set():
-                raise IndexBuildInterrupted("the process is exiting")
-            _NO_SAMPLERS.wait(SAMPLER_PRIORITY_SECONDS)
+            _between_batches()
             added += index.add_lines(batch, commit=False)
             batch = []
             if on_progress is not None:
@@ -198,3 +213,23 @@ def fill_index(
     if batch:
         added += index.add_lines(batch, commit=False)
     return added
+
+
+def _between_batches() -> None:
+    """Stop if the process is exiting; step aside while a sampler runs (see `sampling`)."""
+    if _SHUTDOWN.is_set():
+        raise IndexBuildInterrupted("the process is exiting")
+    _NO_SAMPLERS.wait(SAMPLER_PRIORITY_SECONDS)
+
+
+def source_file(path: Path, records: int | None = None) -> SourceFile:
+    """A stored file as the DuckDB engine reads it: compression and layout sniffed from its bytes, the
+    verified record count, and the store's reader as the fallback for what DuckDB cannot take as it
+    is (bare documents, non-string ids: see `formats.normalise`; damage, which the reader reports)."""
+    gz, array = file_shape(path)
+
+    def prepared() -> Iterator[bytes]:
+        for raw, hit in iter_file_lines(path):
+            yield prepare_line(hit, raw)
+
+    return SourceFile(Path(path), gzip=gz, array=array, records=records, fallback=prepared)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from cm_mcp.dsl.engine import engine_of
 from cm_mcp.store.fsutil import NamedLock
 
 META: Final = "meta.json"
@@ -29,7 +31,21 @@ def dir_bytes(path: Path) -> int:
 
 
 def mark_ready(index_dir: Path) -> None:
-    (index_dir / INDEX_READY).write_text(now().isoformat())
+    """Mark the index in `index_dir` complete; the marker names its engine (see `index_ready`)."""
+    (index_dir / INDEX_READY).write_text(
+        json.dumps({"engine": engine_of(index_dir), "at": now().isoformat()})
+    )
+
+
+def index_ready(index_dir: Path, engine: str) -> bool:
+    """Whether `index_dir` holds a complete index of `engine`. An index of another engine (a result
+    indexed before the store changed engines) or with a marker from before markers named one is not:
+    it is rebuilt from the result's files on first use."""
+    try:
+        marker = json.loads((index_dir / INDEX_READY).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("engine") == engine
 
 
 def named_lock(root: Path, name: str) -> NamedLock:

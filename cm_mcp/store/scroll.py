@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from cm_mcp.dsl import DocIndex, DocQuery
+from cm_mcp.dsl import DocQuery, SearchIndex
 from cm_mcp.store.builder import dumps_line, write_page
 from cm_mcp.store.fsutil import NamedLock
 from cm_mcp.store.layout import INDEX_DIR, INDEX_READY, dir_bytes, locked, mark_ready, named_lock, now
@@ -231,7 +231,7 @@ def append_page(
     return info
 
 
-def _present_ids(index: DocIndex, ids: builtins.list[str]) -> set[str]:
+def _present_ids(index: SearchIndex, ids: builtins.list[str]) -> set[str]:
     present: set[str] = set()
     for i in range(0, len(ids), ID_LOOKUP_CHUNK):
         chunk = ids[i : i + ID_LOOKUP_CHUNK]

@@ -4,7 +4,7 @@ Layout under `<data_dir>/results/` (names in layout.py):
 - `<id>/meta.json`   a ResultInfo; written last, so a directory without it is not a result
 - `<id>/files/`      export partition files exactly as downloaded (gzip or not, NDJSON or array:
                      re-reading them uses store/formats.py), scroll pages as NDJSON envelopes
-- `<id>/index/`      a cm_mcp.dsl DocIndex of the distinct documents (de-duplicated on `_id`),
+- `<id>/index/`      a cm_mcp.dsl index (DuckDB: Parquet) of the distinct documents (de-duplicated on `_id`),
                      complete only when it holds the `.ready` marker
 - `<id>/.index-*/`   an index being built; renamed to `index/` (marker inside) when complete
 - `.building-<id>/`  a result being built; renamed to `<id>` only when complete, removed on failure
@@ -41,14 +41,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from cm_mcp.dsl import DocIndex, DocQuery
-from cm_mcp.dsl.index import INDEX_THREADS, SMALL_HEAP_BYTES
+from cm_mcp.dsl import DocQuery, Engine, SearchIndex, open_index
+from cm_mcp.dsl.engine import INDEX_THREADS, SMALL_HEAP_BYTES, default_engine
 from cm_mcp.store import indexing, retention, scroll
 from cm_mcp.store.builder import ResultBuilder, publish_one_page
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
 from cm_mcp.store.formats import sample_file_records
 from cm_mcp.store.fsutil import atomic_write
-from cm_mcp.store.layout import INDEX_DIR, INDEX_READY, META, locked, named_lock, now
+from cm_mcp.store.layout import INDEX_DIR, META, index_ready, locked, named_lock, now
 from cm_mcp.store.models import ResultInfo, ResultKind, ResultSource, SearchPage
 
 #: Default retention: a week of investigations, within a few GiB of disk.
@@ -71,8 +71,10 @@ class ResultStore:
         index_heap: int = indexing.INDEX_HEAP_BYTES,
         index_threads: int = INDEX_THREADS,
         background_index: bool = True,
+        engine: Engine | None = None,
     ) -> None:
-        """`index_heap`/`index_threads` size the writer of builds from files (exports, large pages);
+        """`engine` answers follow-ups: `default_engine()` unless given (tantivy: tests, benchmarks);
+        `index_heap`/`index_threads` size tantivy's writer of builds from files (exports, large pages);
         `background_index=False` leaves a deferred index to be built by its first search (tests,
         benchmarks that time the build on its own)."""
         self.data_dir = Path(data_dir)
@@ -83,6 +85,7 @@ class ResultStore:
         self.index_heap = index_heap
         self.index_threads = index_threads
         self.background_index = background_index
+        self.engine: Engine = engine or default_engine()
         self._lock = threading.RLock()
         retention.remove_stale_builds(self.root, STALE_BUILD_SECONDS)
 
@@ -91,12 +94,14 @@ class ResultStore:
     def new_id(self) -> str:
         return f"r{now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
-    def new_index(self, path: Path, *, bulk: bool = False) -> DocIndex:
-        """A DocIndex at `path` whose writer suits the job: the store's bulk settings for builds from
-        files and large pages, tantivy's minimum (one thread) for a page or a small result."""
+    def new_index(self, path: Path, *, bulk: bool = False) -> SearchIndex:
+        """An index of the store's engine at `path`; a tantivy writer sized for the job: the store's
+        bulk settings for builds from files and large pages, tantivy's minimum for a small page."""
         if bulk:
-            return DocIndex(path, heap_size=self.index_heap, num_threads=self.index_threads)
-        return DocIndex(path, heap_size=SMALL_HEAP_BYTES, num_threads=1)
+            return open_index(
+                path, engine=self.engine, heap_size=self.index_heap, num_threads=self.index_threads
+            )
+        return open_index(path, engine=self.engine, heap_size=SMALL_HEAP_BYTES, num_threads=1)
 
     def builder(
         self,
@@ -257,7 +262,7 @@ class ResultStore:
     def _with_index_state(self, info: ResultInfo) -> ResultInfo:
         # The marker, not meta.json, is the truth: a build may have finished (or died) since meta was
         # written, and results from before this field existed have no marker at all.
-        ready = (self.root / info.id / INDEX_DIR / INDEX_READY).exists()
+        ready = index_ready(self.root / info.id / INDEX_DIR, self.engine)
         info.index_state = "ready" if ready else "building"
         return info
 
@@ -382,6 +387,6 @@ class ResultStore:
     def write_meta(self, info: ResultInfo) -> None:
         atomic_write(self.root / info.id / META, info.model_dump_json(indent=1).encode())
 
-    def _open_index(self, result_id: str) -> DocIndex:
+    def _open_index(self, result_id: str) -> SearchIndex:
         self.ensure_index(result_id)  # never a partial index: wait for (or run) the build
-        return DocIndex(self.folder(result_id) / INDEX_DIR)
+        return open_index(self.folder(result_id) / INDEX_DIR, engine=self.engine)

@@ -1,0 +1,125 @@
+"""Aggregation parameters as both engines read them: the agg's type and body, its field, the
+date_histogram interval and calendar unit, range keys. Errors name the offending path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS
+from cm_mcp.dsl.errors import DSLError
+from cm_mcp.dsl.spec import UTC_ZONES, is_timestamp
+
+FIXED_UNITS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+CALENDAR: Final = {
+    "minute": ("m", 60_000), "1m": ("m", 60_000), "hour": ("h", 3_600_000), "1h": ("h", 3_600_000),
+    "day": ("d", 86_400_000), "1d": ("d", 86_400_000), "week": ("w", 604_800_000), "1w": ("w", 604_800_000),
+    "month": ("M", 0), "1M": ("M", 0), "quarter": ("q", 0), "1q": ("q", 0), "year": ("y", 0), "1y": ("y", 0),
+}  # fmt: skip
+#: 1970-01-01 was a Thursday; ISO weeks start on Monday 1970-01-05.
+WEEK_OFFSET: Final = 4 * 86_400_000
+#: Calendar units without a fixed length (bucketed by calendar arithmetic, not by a fixed interval).
+VARIABLE_UNITS: Final = ("M", "q", "y")
+TERMS_PARAMS: Final = frozenset(
+    {"field", "size", "min_doc_count", "order", "missing", "shard_size", "show_term_doc_count_error"}
+)
+HISTOGRAM_PARAMS: Final = frozenset(
+    {"field", "interval", "offset", "min_doc_count", "extended_bounds", "hard_bounds"}
+)
+
+
+def supported() -> str:
+    return ", ".join(SUPPORTED_AGGREGATIONS)
+
+
+def split(body: Any, p: str) -> tuple[str, Any, Mapping[str, Any]]:
+    """(type, parameters, sub-aggregations) of one aggregation."""
+    if not isinstance(body, Mapping):
+        raise DSLError(p, "expected an aggregation object")
+    subs = body.get("aggs", body.get("aggregations", {}))
+    kinds = [k for k in body if k not in ("aggs", "aggregations", "meta")]
+    if len(kinds) != 1:
+        raise DSLError(p, f"expected exactly one aggregation type; supported: {supported()}")
+    kind = kinds[0]
+    if kind not in SUPPORTED_AGGREGATIONS:
+        raise DSLError(f"{p}.{kind}", f"unsupported aggregation type; supported: {supported()}")
+    return kind, body[kind], subs
+
+
+def field_of(params: Any, p: str) -> str:
+    if not isinstance(params, Mapping) or not isinstance(params.get("field"), str):
+        raise DSLError(p, "expected {field: name}")
+    if "script" in params:
+        raise DSLError(f"{p}.script", "scripts are not supported")
+    return str(params["field"])
+
+
+def only(params: Any, allowed: set[str] | frozenset[str], p: str) -> None:
+    if not isinstance(params, Mapping):
+        raise DSLError(p, "expected an object")
+    bad = sorted(set(params) - allowed)
+    if bad:
+        raise DSLError(f"{p}.{bad[0]}", f"unsupported parameter; supported: {', '.join(sorted(allowed))}")
+
+
+def range_key_number(v: float, is_ts: bool) -> str:
+    from cm_mcp.dsl.datemath import iso_ms
+
+    return iso_ms(int(v)) if is_ts else str(float(v))
+
+
+def date_hist_checks(params: Any, p: str) -> None:
+    only(params, {"field", "fixed_interval", "calendar_interval", "interval", "min_doc_count", "extended_bounds",
+                  "offset", "time_zone", "format", "keyed"}, p)  # fmt: skip
+    if not is_timestamp(field_of(params, p)):
+        raise DSLError(f"{p}.field", "date_histogram is supported on @timestamp only")
+    if params.get("time_zone") not in UTC_ZONES:
+        raise DSLError(f"{p}.time_zone", "only UTC is supported")
+    if params.get("keyed"):
+        raise DSLError(f"{p}.keyed", "keyed buckets are not supported")
+
+
+def calendar_unit(params: Mapping[str, Any]) -> str | None:
+    raw = params.get("calendar_interval", params.get("interval"))
+    if (
+        isinstance(raw, str)
+        and raw in CALENDAR
+        and ("calendar_interval" in params or raw[-1] in "Mqy" or raw.isalpha())
+    ):
+        return CALENDAR[raw][0]
+    return None
+
+
+def parse_duration(text: str, p: str) -> int:
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text.strip())
+    if not m:
+        raise DSLError(p, f"bad interval {text!r} (e.g. 30s, 5m, 1h, 1d)")
+    return int(m.group(1)) * FIXED_UNITS[m.group(2)]
+
+
+def fixed_interval(params: Mapping[str, Any], p: str) -> tuple[int, int]:
+    """(interval ms, offset ms) of a date_histogram whose buckets have a fixed length."""
+    offset = 0
+    if "offset" in params:
+        raw_off = str(params["offset"]).strip()
+        sign = -1 if raw_off.startswith("-") else 1
+        offset = sign * parse_duration(raw_off.lstrip("+-"), f"{p}.offset")
+    if "fixed_interval" in params:
+        return parse_duration(str(params["fixed_interval"]), f"{p}.fixed_interval"), offset
+    key = "calendar_interval" if "calendar_interval" in params else "interval"
+    raw = params.get(key)
+    if raw is None:
+        raise DSLError(p, "date_histogram needs fixed_interval or calendar_interval")
+    if isinstance(raw, int):
+        return raw, offset
+    if raw in CALENDAR:
+        unit, ms = CALENDAR[raw]
+        if unit == "w":
+            offset += WEEK_OFFSET
+        return ms, offset
+    if key == "calendar_interval":
+        raise DSLError(
+            f"{p}.calendar_interval", "calendar intervals are 1m, 1h, 1d, 1w, 1M, 1q, 1y (or names)"
+        )
+    return parse_duration(str(raw), f"{p}.interval"), offset
