@@ -6,8 +6,9 @@ httpx2 (and with the bare API client), against the same sandbox, in the same run
 The sandbox runs in its own process, so neither side shares a GIL with the server. Baseline: a plain
 httpx2 POST of the same body, JSON decoded (what any client pays for the data). The three ways are
 timed back to back in each round and compared per round (the machine is shared: load drifts). The API client adds
-validation into typed models; the MCP tool adds the summary, the text rendering and the protocol, and
-keeps the page in the local store (off the response path: written while the answer goes out).
+the page's validation as the tool does it (`scroll_page`: the envelope's model, the hits checked as plain
+dicts); the MCP tool adds the summary, the text rendering and the protocol, and keeps the page in the
+local store (off the response path: written while the answer goes out).
 
 Issue targets: size 100 within ~15 ms of plain httpx2; size 10,000 within 2x of it.
 """
@@ -29,7 +30,9 @@ import httpx2 as httpx
 from mcp import Client, StdioServerParameters
 
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.pages import parse_scroll_page
 from cm_mcp.api.requests import LogsScrollRequest, parse_request
+from cm_mcp.api.responses import LogsScrollResponse, parse_response
 
 ARGS = {
     "application": "atr",
@@ -80,7 +83,7 @@ async def paired(url: str, token: str, data_dir: str, calls: int, size: int) -> 
             rows["plain httpx2"].append(time.perf_counter() - started)
             request = parse_request(LogsScrollRequest, {**ARGS, "size": size})
             started = time.perf_counter()
-            await api.call("logs_scroll", request)
+            await api.scroll_page("logs_scroll", request)
             rows["API client"].append(time.perf_counter() - started)
             started = time.perf_counter()
             result = await mcp.call_tool("logs_scroll", {**ARGS, "size": size})
@@ -94,7 +97,8 @@ async def paired(url: str, token: str, data_dir: str, calls: int, size: int) -> 
 
 async def components(url: str, token: str, size: int, data_dir: str, repeat: int = 5) -> dict[str, float]:
     """Medians (ms) of what the tool does with one page besides the request, on the same hits here:
-    the summary (on the response path) and storing the page (off it since issue 10; it was on it)."""
+    checking the page and the summary (on the response path), storing the page (off it since issue 10;
+    it was on it), and for comparison the per-hit models and dumps the page checks replaced."""
     from cm_mcp.store import ResultStore
     from cm_mcp.summarize import summarize_logs
 
@@ -103,10 +107,24 @@ async def components(url: str, token: str, size: int, data_dir: str, repeat: int
         response = await client.post(
             "/v2/logs/scroll", json=body, headers={"Authorization": f"Bearer {token}"}
         )
-    hits = response.json()["data"]["logs"]
+    raw = response.json()
+    hits = parse_scroll_page("logs_scroll", raw).hits
     store = ResultStore(data_dir)
-    out: dict[str, list[float]] = {"summary": [], "storing the page": []}
+    out: dict[str, list[float]] = {
+        "page checks": [],
+        "per-hit models + dumps (the old page step)": [],
+        "summary": [],
+        "storing the page": [],
+    }
     for _ in range(repeat):
+        started = time.perf_counter()
+        parse_scroll_page("logs_scroll", raw)
+        out["page checks"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        models = parse_response("logs_scroll", raw)
+        assert isinstance(models, LogsScrollResponse)
+        [hit.model_dump(by_alias=True) for hit in models.data.logs]
+        out["per-hit models + dumps (the old page step)"].append(time.perf_counter() - started)
         started = time.perf_counter()
         summarize_logs(hits, total_matched=len(hits), max_tokens=4000)
         out["summary"].append(time.perf_counter() - started)
@@ -155,7 +173,10 @@ def main() -> None:
                 parts = anyio.run(components, url, token, size, str(Path(tmp) / f"parts-{size}"))
                 print(
                     "  of which, timed on the same hits in this process: "
-                    + ", ".join(f"{name} {ms:.1f} ms" for name, ms in parts.items())
+                    + ", ".join(
+                        f"{name} {ms:.1f} ms" + (")" if name.startswith("(") else "")
+                        for name, ms in parts.items()
+                    )
                     + " (storing runs after the answer is made)"
                 )
         finally:

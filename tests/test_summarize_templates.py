@@ -7,6 +7,7 @@ off the rule behind it (post-merge, a mask, the one-word rule, ...) fails it wit
 
 from __future__ import annotations
 
+import gc
 import random
 from collections import Counter
 from typing import Any
@@ -278,6 +279,30 @@ def test_a_key_arriving_at_compaction_that_equals_a_template_keeps_its_count(
     groups = group_messages(["alpha", "beta", "node-12", "gamma"])
     assert sum(groups.counts) == 4
     assert Counter(groups.assignments) == dict(enumerate(groups.counts))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_mining_pauses_the_cyclic_gc_and_leaves_it_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    seen: list[bool] = []
+    split = miner._split
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return split(*args, **kwargs)
+
+    monkeypatch.setattr(miner, "_split", spy)
+    monkeypatch.setattr(miner, "KEY_LIMIT", 40)  # compactions as well as the final mining
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        groups = group_messages(_service_logs(500))
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert sum(groups.counts) == 500
+    assert seen and not any(seen)
 
 
 def test_compaction_keeps_summary_statistics(monkeypatch: pytest.MonkeyPatch) -> None:

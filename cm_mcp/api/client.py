@@ -2,6 +2,7 @@
 
     async with CMClient(Settings()) as client:
         page = await client.call("logs_scroll", request)     # a LogsScrollResponse
+        page = await client.scroll_page("logs_scroll", request)  # the same page, its hits as dicts
         raw = await client.post("/v2/logs/aggs", {...})       # the JSON object as sent
 
 Before sending, the client checks locally what would certainly fail: no JWT, an expired JWT, a family
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self, overload, runtime_checkable
+from typing import Any, Final, Literal, Protocol, Self, TypeVar, overload, runtime_checkable
 
 import httpx2
 from pydantic import ValidationError
@@ -40,6 +41,7 @@ from cm_mcp.api.errors import (
     error_from_response,
     parse_retry_after,
 )
+from cm_mcp.api.pages import ScrollEndpoint, ScrollPage, parse_scroll_page
 from cm_mcp.api.quota import QuotaTracker, utc_now
 from cm_mcp.api.responses import (
     AggsResponse,
@@ -60,6 +62,8 @@ from cm_mcp.api.settings import Settings
 from cm_mcp.api.tls import default_ssl_context
 
 logger = logging.getLogger("cm_mcp.api")
+
+Parsed = TypeVar("Parsed")
 
 #: Connections kept open to the API; an on-call session makes a few calls at a time, not hundreds.
 MAX_CONNECTIONS: Final = 10
@@ -211,8 +215,25 @@ class CMClient:
         """`post`, then the endpoint's response model; UnexpectedResponseError if the shape is wrong."""
         target = get_endpoint(endpoint_name)
         raw = await self.post(target, body)
+        return self._validated(target, raw, parse_response)
+
+    async def scroll_page(self, endpoint_name: ScrollEndpoint, body: Body) -> ScrollPage:
+        """`call` of a V2 scroll endpoint, its hits as plain dicts (pages.py: the same checks, without a
+        model per hit); UnexpectedResponseError if the shape is wrong."""
+        target = get_endpoint(endpoint_name)
+        raw = await self.post(target, body)
+        return self._validated(target, raw, parse_scroll_page)
+
+    def _validated(
+        self,
+        target: Endpoint,
+        raw: dict[str, Any],
+        parse: Callable[[Any, dict[str, Any]], Parsed],
+    ) -> Parsed:
+        """`parse(target.name, raw)`; a body that does not fit is an UnexpectedResponseError naming the
+        first five fields at fault."""
         try:
-            return parse_response(target.name, raw)
+            return parse(target.name, raw)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in error['loc']) or '(body)'}: {error['msg']}"

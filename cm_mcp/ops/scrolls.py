@@ -57,11 +57,10 @@ async def scroll_logs(
     if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
         return cached
     asked_at = utc_now()
-    response = await client.call("logs_scroll", request)
-    hits = [hit.model_dump(by_alias=True) for hit in response.data.logs]
+    page = await client.scroll_page("logs_scroll", request)
     # logs: data.count is the total match count (item 19)
-    rendered = await _scroll_page(request, response.meta, hits, response.data.count, max_tokens, store)
-    await _remember_page(cache, request, rendered, response.meta, response.data.count, asked_at)
+    rendered = await _scroll_page(request, page.meta, page.hits, page.count, max_tokens, store)
+    await _remember_page(cache, request, rendered, page.meta, page.count, asked_at)
     return rendered
 
 
@@ -76,12 +75,11 @@ async def scroll_workloads(
     if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
         return cached
     asked_at = utc_now()
-    response = await client.call("workloads_scroll", request)
-    hits = [hit.model_dump(by_alias=True) for hit in response.data.workloads]
+    page = await client.scroll_page("workloads_scroll", request)
     # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
-    total = response.meta.workloads_available
-    rendered = await _scroll_page(request, response.meta, hits, total, max_tokens, store)
-    await _remember_page(cache, request, rendered, response.meta, total, asked_at)
+    total = page.meta.workloads_available
+    rendered = await _scroll_page(request, page.meta, page.hits, total, max_tokens, store)
+    await _remember_page(cache, request, rendered, page.meta, total, asked_at)
     return rendered
 
 
