@@ -484,11 +484,14 @@ def example_arguments(tool: str, result_id: str) -> dict[str, Any]:
     """A valid call of `tool` (the request model's own example)."""
     from cm_mcp.api.requests import REQUEST_MODELS
     from cm_mcp.ops.stored import ResultsAggsRequest, ResultsSearchRequest
+    from cm_mcp.triage.requests import LogsTriageRequest, WorkloadsTriageRequest
 
     models = {
         **{model.ENDPOINT: model for model in REQUEST_MODELS.values()},
         "results_search": ResultsSearchRequest,
         "results_aggs": ResultsAggsRequest,
+        "logs_triage": LogsTriageRequest,
+        "workloads_triage": WorkloadsTriageRequest,
     }
     names_by_tool = {
         "logs_scroll_v1": "v1_logs_scroll",

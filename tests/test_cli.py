@@ -120,3 +120,48 @@ async def _announced_url(stderr: Any) -> str:
         found = re.search(rb"streamable HTTP at (http://127\.0\.0\.1:\d+/mcp)", seen)
         if found:
             return found[1].decode()
+
+
+def test_triage_prints_a_table_of_findings_with_sparklines(tmp_path: Path) -> None:
+    """`cm-mcp triage --sandbox`: the built-in cluster-down incident (5 h ago) as the first finding,
+    what was spent, and the next call; --json gives the tool's structured result."""
+    args = ("triage", "--sandbox", "--application", "atr", "--app-type", "kubernetes")
+    done = _cm_mcp(*args, data_dir=tmp_path, COLUMNS="120")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "spent: 2 logs_aggs" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("│1 ")]
+    assert "pay.example.com" in row and "ERROR" in row
+    assert re.search("[▁▂▃▄▅▆▇█]{4,}", row), row  # the finding's sparkline
+    assert "#1 NEW " in out  # its top message, new against the baseline
+    assert "next (#1): " in out
+
+    as_json = _cm_mcp(*args, "--json", data_dir=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert result["findings"][0]["scope"]["atr.domain_name"] == "pay.example.com"
+    assert result["spent"]["requests"]["logs_aggs"] == 2
+
+
+def test_triage_with_invalid_options_names_the_field_and_sends_nothing(tmp_path: Path) -> None:
+    offline = {"CM_API_URL": "http://127.0.0.1:9", "CM_API_TOKEN": ""}
+    done = _cm_mcp(
+        "triage", "--application", "atr", "--app-type", "kubernetes", "--since", "now-2m",
+        data_dir=tmp_path, **offline,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "start_time" in done.stderr and "at least 10 minutes" in done.stderr
+    assert "nothing was sent" in done.stderr
+    # sandbox options without --sandbox are refused, as by every command
+    misplaced = _cm_mcp(
+        "triage",
+        "--application",
+        "atr",
+        "--app-type",
+        "kubernetes",
+        "--seed",
+        "3",
+        data_dir=tmp_path,
+        **offline,
+    )
+    assert misplaced.returncode == 2 and "--sandbox" in misplaced.stderr

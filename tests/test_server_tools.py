@@ -25,6 +25,8 @@ TOKEN = jwt.encode(
     {"sub": "tester", "exp": 4_102_444_800}, "a-secret-for-tests-only-32-bytes!!", algorithm="HS256"
 )
 V2_TOOLS = {
+    "logs_triage",
+    "workloads_triage",
     "logs_scroll",
     "logs_aggs",
     "logs_batch",
@@ -453,6 +455,9 @@ async def test_investigation_prompt_renders_with_real_field_names() -> None:
         assert "shop.example.com" in text
         assert "why 500s?" in text
         assert "logs_aggs" in text
+        # triage is the first step, on the prompt's scope
+        assert text.index("logs_triage") < text.index("logs_aggs")
+        assert 'domain `["shop.example.com"]`' in text
         serverless = await client.get_prompt(
             "investigate", {"application": "eventops", "app_type": "serverless"}
         )

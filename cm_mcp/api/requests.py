@@ -436,6 +436,11 @@ class WorkloadsAggsRequest(_Aggregating, _WorkloadsScope):
     }
 
 
+#: The scope + window halves of the logs and workloads requests, for requests built on them elsewhere
+#: (the triage tools take exactly the aggs tools' scope, checked by the same rules).
+LogsScope = _LogsScope
+WorkloadsScope = _WorkloadsScope
+
 REQUEST_MODELS: dict[str, type[APIRequest]] = {
     model.ENDPOINT: model
     for model in (

@@ -1,4 +1,4 @@
-"""`cm-mcp serve | tools | call | schemas | demo`: the MCP server's commands.
+"""`cm-mcp serve | tools | call | schemas | triage | demo`: the MCP server's commands.
 
 Only argparse is imported at module level (the CLI imports this module to build its parser); each
 handler imports what it needs. Everything but protocol and requested output goes to stderr.
@@ -59,6 +59,29 @@ def register(subparsers: Any) -> None:
     schemas.add_argument("--dir", default="tool_schemas")
     schemas.set_defaults(handler=_schemas)
 
+    triage = subparsers.add_parser(
+        "triage", help="what is abnormal: ranked findings of logs_triage/workloads_triage as a table"
+    )
+    triage.add_argument("--sandbox", action="store_true", help="run against the embedded sandbox")
+    triage.add_argument("--application", required=True, help="atr, klewer, quasar or eventops")
+    triage.add_argument("--app-type", required=True, help="ec2, kubernetes or serverless")
+    triage.add_argument("--workloads", action="store_true", help="triage atr workloads instead of logs")
+    for option, what in (
+        ("--domain", "a domain (repeatable; default all)"),
+        ("--log-group", "serverless: a log group (repeatable; default all)"),
+        ("--tenant", "serverless: a tenant (repeatable; default all)"),
+        ("--stage", "serverless: a stage (repeatable; default all)"),
+    ):
+        triage.add_argument(option, action="append", default=[], help=what)
+    triage.add_argument("--since", default="now-24h", help="window start (default now-24h)")
+    triage.add_argument("--until", default="now", help="window end (default now)")
+    triage.add_argument("--baseline-start", help="baseline start (default: the period before, as long)")
+    triage.add_argument("--baseline-end", help="baseline end (at or before --since)")
+    triage.add_argument("--max-findings", type=int, default=5)
+    triage.add_argument("--json", action="store_true", help="print the structured result as JSON")
+    _sandbox_options(triage)
+    triage.set_defaults(handler=_triage)
+
     demo = subparsers.add_parser("demo", help="a scripted investigation on the sandbox, step by step")
     _sandbox_options(demo)
     demo.set_defaults(handler=_demo)
@@ -107,6 +130,14 @@ def _schemas(args: argparse.Namespace) -> int:
     from cm_mcp.server.runtime import write_schemas
 
     return write_schemas(args.dir, check=args.check)
+
+
+def _triage(args: argparse.Namespace) -> int:
+    from cm_mcp.server.triage_report import run_triage
+
+    if not _without_sandbox_options(args):
+        return 2
+    return run_triage(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

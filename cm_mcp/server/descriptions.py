@@ -13,9 +13,9 @@ from cm_mcp.server import names
 
 SERVER_INSTRUCTIONS: Final = """\
 Central Monitoring API: logs (atr, klewer, quasar on ec2/kubernetes; eventops serverless), workloads \
-(atr) and billing. Quota is small (about 50 scroll/batch calls a day, 1000 aggs): start with logs_aggs \
-(levels and a date_histogram) to find when and where errors spike, then logs_scroll on that narrow \
-window for message templates. Times take date math ('now-6h', 'now-1d/d') or ISO 8601 UTC. \
+(atr) and billing. Quota is small (about 50 scroll/batch calls a day, 1000 aggs): start with \
+logs_triage / workloads_triage (what is abnormal, where, since when, in one call), then follow its \
+proposed calls (logs_aggs to size, logs_scroll on a narrow window for message templates). Times take date math ('now-6h', 'now-1d/d') or ISO 8601 UTC. \
 Fields: @timestamp, message, regex.extractions.logLevel, <application>.domain_name (e.g. \
 atr.domain_name), <application>.infra_type; serverless: logLevel, function_name, tenant, stage, \
 response.status_code; `fields` (free) lists those of stored data. A repeated call over a window that \
@@ -28,6 +28,13 @@ _SCOPE = (
 )
 
 DESCRIPTIONS: Final[dict[str, str]] = {
+    names.LOGS_TRIAGE: f"""\
+START HERE: what is abnormal, in one call (2 aggs + at most 1 scroll, if quota allows): window (default \
+last 24 h) vs baseline, per scope and level; ranked findings with onset/end, count vs expected, \
+templates (new ones marked), follow-up calls. {_SCOPE}""",
+    names.WORKLOADS_TRIAGE: """\
+START HERE for atr workloads: FAILED/TIMED_OUT waves and unusually slow runs per workflow and domain, \
+ranked, in one call (2 aggs + at most 1 scroll), as logs_triage.""",
     names.LOGS_AGGS: f"""\
 Aggregate logs (OpenSearch aggs) to size and locate a problem before reading any message: counts by \
 level, by domain, over time. Cheapest call; use it first. {_SCOPE} `filters` (as on logs_scroll) \
@@ -98,6 +105,8 @@ single string, filters a key-value object.""",
 }
 
 TITLES: Final[dict[str, str]] = {
+    names.LOGS_TRIAGE: "Triage logs (what is abnormal)",
+    names.WORKLOADS_TRIAGE: "Triage workloads (what is abnormal)",
     names.LOGS_AGGS: "Aggregate logs",
     names.LOGS_SCROLL: "Read logs (summarised)",
     names.LOGS_BATCH: "Export logs",

@@ -18,6 +18,8 @@ RESULTS_LIST: Final = "results_list"
 RESULTS_SEARCH: Final = "results_search"
 RESULTS_AGGS: Final = "results_aggs"
 FIELDS: Final = "fields"
+LOGS_TRIAGE: Final = "logs_triage"
+WORKLOADS_TRIAGE: Final = "workloads_triage"
 
 LOGS_SCROLL_V1: Final = "logs_scroll_v1"
 LOGS_BATCH_V1: Final = "logs_batch_v1"

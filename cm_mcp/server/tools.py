@@ -24,7 +24,7 @@ from cm_mcp.api.endpoints import ENDPOINTS
 from cm_mcp.api.errors import CMError, RequestValidationError, ValidationIssue
 from cm_mcp.api.settings import Settings
 from cm_mcp.batch import JobState, ProgressEvent, job_status, job_summary
-from cm_mcp.ops import calls, exports, scrolls, stored
+from cm_mcp.ops import calls, exports, scrolls, stored, triage
 from cm_mcp.ops.cached import CacheUse
 from cm_mcp.ops.explain import explain_failure, explain_validation
 from cm_mcp.ops.fields import FieldsRequest, FieldsResult, fields
@@ -51,6 +51,8 @@ from cm_mcp.server.tooling import (
 )
 from cm_mcp.store import ResultStore
 from cm_mcp.store.cache import ResponseCache
+from cm_mcp.triage.models import TriageResult
+from cm_mcp.triage.requests import LogsTriageRequest, WorkloadsTriageRequest
 
 logger = logging.getLogger("cm_mcp.server")
 
@@ -111,6 +113,9 @@ class EndpointTool(Generic[RequestT]):
     options: tuple[tuple[str, dict[str, Any]], ...] = ()
     #: False for tools answered from the local store (no API request)
     open_world: bool = True
+    #: the endpoint whose quota a call spends at most, when not the model's own (the triage tools
+    #: send aggregations and at most one scroll: they are priced as that scroll)
+    meter: str | None = None
 
 
 # The operations behind the tools, each written once (logs and workloads share them).
@@ -147,6 +152,10 @@ async def _workloads_status(call: ToolCall, request: rq.WorkloadsBatchStatusRequ
     return await _status_or_resume(call, request, "workloads")
 
 
+async def _triage(call: ToolCall, request: triage.TriageRequest) -> Rendered:
+    return await triage.triage(call.client, request, max_tokens=call.max_tokens, store=call.store)
+
+
 async def _billing(call: ToolCall, request: rq.BillingQueryRequest) -> Rendered:
     return await calls.billing(call.client, request)
 
@@ -167,6 +176,22 @@ _DOWNLOAD = (("download", DOWNLOAD_OPTION),)
 _FRESH = (("fresh", FRESH_OPTION),)
 
 ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
+    EndpointTool(
+        names.LOGS_TRIAGE,
+        LogsTriageRequest,
+        TriageResult,
+        _triage,
+        idempotent=True,
+        meter="logs_scroll",
+    ),
+    EndpointTool(
+        names.WORKLOADS_TRIAGE,
+        WorkloadsTriageRequest,
+        TriageResult,
+        _triage,
+        idempotent=True,
+        meter="workloads_scroll",
+    ),
     EndpointTool(
         names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True, options=_FRESH
     ),
@@ -290,7 +315,7 @@ def _endpoint_tool(spec: EndpointTool[Any], default_budget: int) -> Tool:
         handler=handler,
         idempotent=spec.idempotent,
         open_world=spec.open_world,
-        endpoint=ENDPOINTS.get(spec.model.ENDPOINT),
+        endpoint=ENDPOINTS.get(spec.meter or spec.model.ENDPOINT),
     )
 
 
@@ -357,7 +382,9 @@ def _local_export_note(job: JobState, kind: Literal["logs", "workloads"]) -> str
 
 async def _quota(call: ToolCall, request: stored.NoArguments) -> Rendered:
     # Only the families this server has tools for: V1's are noise while CM_ENABLE_V1 is off.
-    families = {ENDPOINTS[spec.model.ENDPOINT].family for spec in _endpoint_specs(call.state.settings)}
+    families = {
+        ENDPOINTS[spec.meter or spec.model.ENDPOINT].family for spec in _endpoint_specs(call.state.settings)
+    }
     saved = await anyio.to_thread.run_sync(call.state.cache.saved_today)
     return calls.quota_status(call.client.quota, families={f for f in families if f is not None}, saved=saved)
 
