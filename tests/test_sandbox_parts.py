@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
 import pytest
 
 from cm_mcp.sandbox import auth
@@ -426,3 +427,30 @@ def test_sandbox_config_defaults() -> None:
     assert c2.faults.error_rate == 0.1
     with pytest.raises(ValueError, match="file_format"):
         SandboxConfig.model_validate({"file_format": "xml"})
+
+
+def test_a_request_is_counted_before_its_last_byte_is_sent() -> None:
+    """A client holding its whole answer that then reads /_sandbox/stats finds the request counted
+    (counted after the send, a loaded run showed one call's request in the next call's count)."""
+    from cm_mcp.sandbox.middleware import StatsMiddleware
+    from cm_mcp.sandbox.state import Stats
+
+    stats = Stats()
+    counted_at_last_byte: list[dict[str, int]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        await send({"type": "http.response.body", "body": b"}"})
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            counted_at_last_byte.append(dict(stats.by_endpoint.get("/v2/logs/aggs", {})))
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "path": "/v2/logs/aggs", "method": "POST", "headers": []}
+    anyio.run(StatsMiddleware(app, stats), scope, receive, send)
+    assert counted_at_last_byte == [{"200": 1}]
+    assert dict(stats.by_endpoint["/v2/logs/aggs"]) == {"200": 1}  # once, not again at the end
