@@ -25,6 +25,7 @@ from cm_mcp.dsl.aggspec import (
     VARIABLE_UNITS,
     calendar_unit,
     date_hist_checks,
+    range_bound,
     supported,
 )
 from cm_mcp.dsl.aggspec import field_of as _field
@@ -287,7 +288,10 @@ class AggRunner:
         wanted: list[tuple[float | None, float | None, str]] = []
         spec_ranges = []
         for i, r in enumerate(ranges):
-            lo, hi = (self._range_bound(r.get(k), is_ts, f"{p}.ranges[{i}].{k}") for k in ("from", "to"))
+            lo, hi = (
+                range_bound(r.get(k), is_ts, self.compiler.now, f"{p}.ranges[{i}].{k}")
+                for k in ("from", "to")
+            )
             key = (
                 r.get("key")
                 or f"{'*' if lo is None else _num_str(lo, is_ts)}-{'*' if hi is None else _num_str(hi, is_ts)}"
@@ -331,18 +335,6 @@ class AggRunner:
             return {}, pairs
 
         return spec, bucket_of, post
-
-    def _range_bound(self, v: object, is_ts: bool, p: str) -> float | None:
-        if v is None:
-            return None
-        if is_ts:
-            return float(parse_date(v, now=self.compiler.now, round_up=False, path=p))
-        if isinstance(v, bool) or not isinstance(v, int | float | str):
-            raise DSLError(p, "expected a number")
-        try:
-            return float(v)
-        except ValueError:
-            raise DSLError(p, "expected a number") from None
 
     # -- emulated -------------------------------------------------------------------------------------
     def _emulate(self, kind: str, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS
+from cm_mcp.dsl.datemath import parse_date
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.spec import UTC_ZONES, is_timestamp
 
@@ -123,3 +125,18 @@ def fixed_interval(params: Mapping[str, Any], p: str) -> tuple[int, int]:
             f"{p}.calendar_interval", "calendar intervals are 1m, 1h, 1d, 1w, 1M, 1q, 1y (or names)"
         )
     return parse_duration(str(raw), f"{p}.interval"), offset
+
+
+def range_bound(value: object, is_ts: bool, now: datetime, path: str) -> float | None:
+    """A `range` aggregation's `from`/`to`: epoch ms for the timestamp (date math allowed), else a
+    number (numeric strings too); None when absent."""
+    if value is None:
+        return None
+    if is_ts:
+        return float(parse_date(value, now=now, round_up=False, path=path))
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DSLError(path, "expected a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise DSLError(path, "expected a number") from None

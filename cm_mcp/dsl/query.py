@@ -22,6 +22,8 @@ from cm_mcp.dsl.spec import (
     number,
     single_field,
     term_candidates,
+    text_spec,
+    timestamp_bounds,
     tokenize,
 )
 
@@ -165,23 +167,10 @@ class QueryCompiler:
         return self._num_range(fname, spec, p)
 
     def _ts_range(self, spec: Mapping[str, Any], p: str) -> tantivy.Query:
-        fmt = spec.get("format")
-        lo: int | None = None
-        hi: int | None = None
-        # Rounding: gte/lt round down, gt/lte round up (OpenSearch), then exclusivity becomes +-1 ms.
-        if "gte" in spec:
-            lo = parse_date(spec["gte"], now=self.now, round_up=False, path=f"{p}.gte", fmt=fmt)
-        if "gt" in spec:
-            v = parse_date(spec["gt"], now=self.now, round_up=True, path=f"{p}.gt", fmt=fmt) + 1
-            lo = v if lo is None else max(lo, v)
-        if "lte" in spec:
-            hi = parse_date(spec["lte"], now=self.now, round_up=True, path=f"{p}.lte", fmt=fmt)
-        if "lt" in spec:
-            v = parse_date(spec["lt"], now=self.now, round_up=False, path=f"{p}.lt", fmt=fmt) - 1
-            hi = v if hi is None else min(hi, v)
-        if lo is not None and hi is not None and lo > hi:
+        bounds = timestamp_bounds(spec, self.now, p)
+        if bounds is None:
             return tantivy.Query.empty_query()
-        return ts_range(lo, hi, self.schema)
+        return ts_range(*bounds, self.schema)
 
     def _num_range(self, fname: str, spec: Mapping[str, Any], p: str) -> tantivy.Query:
         lo: tuple[float, bool] | None = None  # (value, inclusive)
@@ -249,24 +238,8 @@ class QueryCompiler:
         parts.extend((tantivy.Occur.MustNot, q) for q in must_not)
         return tantivy.Query.boolean_query(parts)
 
-    def _text_spec(self, body: object, path: str, extra: set[str]) -> tuple[str, Any, Mapping[str, Any]]:
-        fname, spec = single_field(body, path)
-        opts: Mapping[str, Any] = {}
-        if isinstance(spec, Mapping):
-            opts = spec
-            bad = sorted(set(spec) - ({"query", "boost", "analyzer"} | extra))
-            if bad:
-                raise DSLError(
-                    f"{path}.{fname}.{bad[0]}",
-                    f"unsupported option; supported: query, {', '.join(sorted(extra))}",
-                )
-            if "query" not in spec:
-                raise DSLError(f"{path}.{fname}", "expected {query: ...}")
-            spec = spec["query"]
-        return fname, spec, opts
-
     def _q_match(self, body: object, path: str) -> tantivy.Query:
-        fname, text, opts = self._text_spec(body, path, {"operator", "zero_terms_query"})
+        fname, text, opts = text_spec(body, path, {"operator", "zero_terms_query"})
         if not isinstance(text, str) or not sc.is_text(fname):
             return self._keyword_match(fname, text, f"{path}.{fname}")
         op = str(opts.get("operator", "or")).lower()
@@ -280,7 +253,7 @@ class QueryCompiler:
         return subs[0] if len(subs) == 1 else tantivy.Query.boolean_query([(occur, q) for q in subs])
 
     def _q_match_phrase(self, body: object, path: str) -> tantivy.Query:
-        fname, text, opts = self._text_spec(body, path, {"slop"})
+        fname, text, opts = text_spec(body, path, {"slop"})
         if not isinstance(text, str) or not sc.is_text(fname):
             return self._keyword_match(fname, text, f"{path}.{fname}")
         tokens = tokenize(text)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from cm_mcp.api.fields import TIMESTAMP_FIELD
-from cm_mcp.dsl.datemath import parse_iso_ms
+from cm_mcp.dsl.datemath import parse_date, parse_iso_ms
 from cm_mcp.dsl.errors import DSLError
 
 Filter = Mapping[str, Any]
@@ -236,3 +236,46 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     except (ValueError, TypeError, binascii.Error):
         raise DSLError("after", "malformed cursor") from None
     return ts, doc_id
+
+
+def text_spec(body: object, path: str, extra: set[str]) -> tuple[str, Any, Mapping[str, Any]]:
+    """(field, query text, options) of a `match`/`match_phrase` body, either `{field: text}` or
+    `{field: {query: text, ...}}` with only `query`, `boost`, `analyzer` and the `extra` options."""
+    fname, spec = single_field(body, path)
+    opts: Mapping[str, Any] = {}
+    if isinstance(spec, Mapping):
+        opts = spec
+        bad = sorted(set(spec) - ({"query", "boost", "analyzer"} | extra))
+        if bad:
+            raise DSLError(
+                f"{path}.{fname}.{bad[0]}",
+                f"unsupported option; supported: query, {', '.join(sorted(extra))}",
+            )
+        if "query" not in spec:
+            raise DSLError(f"{path}.{fname}", "expected {query: ...}")
+        spec = spec["query"]
+    return fname, spec, opts
+
+
+def timestamp_bounds(
+    spec: Mapping[str, Any], now: datetime, path: str
+) -> tuple[int | None, int | None] | None:
+    """Inclusive epoch-ms bounds of a `range` on the timestamp (None for no bound), or None when the
+    range is empty. Rounding as OpenSearch: gte/lt round down, gt/lte round up; then exclusive bounds
+    become +-1 ms."""
+    fmt = spec.get("format")
+    lo: int | None = None
+    hi: int | None = None
+    if "gte" in spec:
+        lo = parse_date(spec["gte"], now=now, round_up=False, path=f"{path}.gte", fmt=fmt)
+    if "gt" in spec:
+        above = parse_date(spec["gt"], now=now, round_up=True, path=f"{path}.gt", fmt=fmt) + 1
+        lo = above if lo is None else max(lo, above)
+    if "lte" in spec:
+        hi = parse_date(spec["lte"], now=now, round_up=True, path=f"{path}.lte", fmt=fmt)
+    if "lt" in spec:
+        below = parse_date(spec["lt"], now=now, round_up=False, path=f"{path}.lt", fmt=fmt) - 1
+        hi = below if hi is None else min(hi, below)
+    if lo is not None and hi is not None and lo > hi:
+        return None
+    return lo, hi

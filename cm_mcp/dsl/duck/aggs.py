@@ -21,7 +21,7 @@ import duckdb
 
 from cm_mcp.api.querydsl import METRIC_AGGREGATIONS
 from cm_mcp.dsl import aggspec
-from cm_mcp.dsl.datemath import iso_ms, parse_date
+from cm_mcp.dsl.datemath import iso_ms
 from cm_mcp.dsl.duck import grouping, metrics
 from cm_mcp.dsl.duck.filters import FilterCompiler, all_of, any_of, not_
 from cm_mcp.dsl.duck.grouping import ByGroup, Json, Membership
@@ -186,7 +186,10 @@ class AggRunner:
             raise DSLError(f"{p}.ranges", "expected a non-empty list")
         wanted: list[tuple[float | None, float | None, str]] = []
         for i, r in enumerate(ranges):
-            lo, hi = (self._range_bound(r.get(k), is_ts, f"{p}.ranges[{i}].{k}") for k in ("from", "to"))
+            lo, hi = (
+                aggspec.range_bound(r.get(k), is_ts, self.compiler.now, f"{p}.ranges[{i}].{k}")
+                for k in ("from", "to")
+            )
             star = "*"
             key = r.get("key") or (
                 f"{star if lo is None else aggspec.range_key_number(lo, is_ts)}-"
@@ -224,18 +227,6 @@ class AggRunner:
             bucket["doc_count"] = counts.get((g, j), 0)
             out[g]["buckets"].append(self.attach(bucket, child, subs, results))
         return out
-
-    def _range_bound(self, v: object, is_ts: bool, p: str) -> float | None:
-        if v is None:
-            return None
-        if is_ts:
-            return float(parse_date(v, now=self.compiler.now, round_up=False, path=p))
-        if isinstance(v, bool) or not isinstance(v, int | float | str):
-            raise DSLError(p, "expected a number")
-        try:
-            return float(v)
-        except ValueError:
-            raise DSLError(p, "expected a number") from None
 
     # -- top_hits -------------------------------------------------------------------------------------
     def _top_hits(self, ctx: Ctx, params: Any, p: str) -> ByGroup:

@@ -37,6 +37,7 @@ from cm_mcp.dsl.spec import (
     single_field,
     strip_keyword,
     term_candidates,
+    timestamp_bounds,
 )
 
 _SPECIAL = {"_id": "d.id", "_index": "d.ix"}
@@ -236,23 +237,8 @@ class FilterCompiler:
         return self._num_range(fname, spec, p)
 
     def _ts_range(self, spec: Mapping[str, Any], p: str) -> str:
-        fmt = spec.get("format")
-        lo: int | None = None
-        hi: int | None = None
-        # Rounding: gte/lt round down, gt/lte round up (OpenSearch), then exclusivity becomes +-1 ms.
-        if "gte" in spec:
-            lo = parse_date(spec["gte"], now=self.now, round_up=False, path=f"{p}.gte", fmt=fmt)
-        if "gt" in spec:
-            v = parse_date(spec["gt"], now=self.now, round_up=True, path=f"{p}.gt", fmt=fmt) + 1
-            lo = v if lo is None else max(lo, v)
-        if "lte" in spec:
-            hi = parse_date(spec["lte"], now=self.now, round_up=True, path=f"{p}.lte", fmt=fmt)
-        if "lt" in spec:
-            v = parse_date(spec["lt"], now=self.now, round_up=False, path=f"{p}.lt", fmt=fmt) - 1
-            hi = v if hi is None else min(hi, v)
-        if lo is not None and hi is not None and lo > hi:
-            return FALSE
-        return ts_range(lo, hi)
+        bounds = timestamp_bounds(spec, self.now, p)
+        return FALSE if bounds is None else ts_range(*bounds)
 
     def _num_range(self, fname: str, spec: Mapping[str, Any], p: str) -> str:
         bounds: list[tuple[str, float]] = []

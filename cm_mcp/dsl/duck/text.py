@@ -8,13 +8,12 @@ characters only; with `slop`, the candidates (every token present) are checked i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cm_mcp.dsl.duck.sql import FALSE, all_of, any_of
 from cm_mcp.dsl.duck.structure import quote
 from cm_mcp.dsl.errors import DSLError
-from cm_mcp.dsl.spec import is_text, is_timestamp, single_field, strip_keyword, tokenize
+from cm_mcp.dsl.spec import is_text, is_timestamp, strip_keyword, text_spec, tokenize
 
 if TYPE_CHECKING:
     from cm_mcp.dsl.duck.filters import FilterCompiler
@@ -24,25 +23,8 @@ _SEP = r"[^\pL\pN]"
 _SPECIAL = ("_id", "_index")
 
 
-def _text_spec(body: object, path: str, extra: set[str]) -> tuple[str, Any, Mapping[str, Any]]:
-    fname, spec = single_field(body, path)
-    opts: Mapping[str, Any] = {}
-    if isinstance(spec, Mapping):
-        opts = spec
-        bad = sorted(set(spec) - ({"query", "boost", "analyzer"} | extra))
-        if bad:
-            raise DSLError(
-                f"{path}.{fname}.{bad[0]}",
-                f"unsupported option; supported: query, {', '.join(sorted(extra))}",
-            )
-        if "query" not in spec:
-            raise DSLError(f"{path}.{fname}", "expected {query: ...}")
-        spec = spec["query"]
-    return fname, spec, opts
-
-
 def match(compiler: FilterCompiler, body: object, path: str) -> str:
-    fname, text, opts = _text_spec(body, path, {"operator", "zero_terms_query"})
+    fname, text, opts = text_spec(body, path, {"operator", "zero_terms_query"})
     if not isinstance(text, str) or not is_text(fname):
         return keyword_match(compiler, fname, text, f"{path}.{fname}")
     op = str(opts.get("operator", "or")).lower()
@@ -57,7 +39,7 @@ def match(compiler: FilterCompiler, body: object, path: str) -> str:
 
 
 def match_phrase(compiler: FilterCompiler, body: object, path: str) -> str:
-    fname, text, opts = _text_spec(body, path, {"slop"})
+    fname, text, opts = text_spec(body, path, {"slop"})
     if not isinstance(text, str) or not is_text(fname):
         return keyword_match(compiler, fname, text, f"{path}.{fname}")
     tokens = tokenize(text)
