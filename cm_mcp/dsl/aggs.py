@@ -27,6 +27,8 @@ from cm_mcp.dsl.aggspec import (
     date_hist_checks,
     range_bound,
     supported,
+    top_hits_params,
+    top_hits_result,
 )
 from cm_mcp.dsl.aggspec import field_of as _field
 from cm_mcp.dsl.aggspec import fixed_interval as _fixed_interval
@@ -35,7 +37,6 @@ from cm_mcp.dsl.aggspec import range_key_number as _num_str
 from cm_mcp.dsl.aggspec import split as _split
 from cm_mcp.dsl.datemath import add_unit, floor_unit, from_ms, iso_ms, parse_date, to_ms
 from cm_mcp.dsl.errors import DSLError
-from cm_mcp.dsl.project import project
 from cm_mcp.dsl.query import (
     QueryCompiler,
     _range_syntax,
@@ -386,34 +387,9 @@ class AggRunner:
         return {"buckets": [b for _, b in buckets]}
 
     def _top_hits(self, params: Any, p: str, q: tantivy.Query) -> Json:
-        params = params or {}
-        _only(params, {"size", "sort", "_source", "from"}, p)
-        if params.get("from"):
-            raise DSLError(f"{p}.from", "top_hits from is not supported")
-        order: Literal["asc", "desc"] = "desc"
-        sort = params.get("sort")
-        if sort is not None:
-            items = sort if isinstance(sort, list) else [sort]
-            if len(items) != 1:
-                raise DSLError(f"{p}.sort", "only one sort key (@timestamp) is supported")
-            item = items[0]
-            fname, spec = (item, "asc") if isinstance(item, str) else next(iter(item.items()))
-            if not sc.is_timestamp(fname):
-                raise DSLError(f"{p}.sort", "top_hits sorts by @timestamp only")
-            direction = spec.get("order", "asc") if isinstance(spec, Mapping) else spec
-            order = "asc" if direction == "asc" else "desc"
-        total, hits = self.top_hits(q, int(params.get("size", 3)), order)
-        src = params.get("_source", True)
-        includes = (
-            src if isinstance(src, list) else (src.get("includes") if isinstance(src, Mapping) else None)
-        )
-        for h in hits:
-            if src is False:
-                h.pop("_source", None)
-            elif includes is not None:
-                h["_source"] = project(h.get("_source") or {}, includes)
-            h.setdefault("_score", None)
-        return {"hits": {"total": {"value": total, "relation": "eq"}, "max_score": None, "hits": hits}}
+        size, order = top_hits_params(params, p)
+        total, hits = self.top_hits(q, size, order)
+        return top_hits_result(params, total, hits)
 
     def _calendar_histogram(self, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
         """Months, quarters and years have no fixed length: find the data's time span, then run a

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from cm_mcp.dsl.catalog import SUPPORTED_AGGREGATIONS
 from cm_mcp.dsl.datemath import parse_date
@@ -140,3 +140,39 @@ def range_bound(value: object, is_ts: bool, now: datetime, path: str) -> float |
         return float(value)
     except ValueError:
         raise DSLError(path, "expected a number") from None
+
+
+def top_hits_params(params: Any, p: str) -> tuple[int, Literal["asc", "desc"]]:
+    """(size, order) of a `top_hits` aggregation; it sorts by @timestamp only (default newest first)."""
+    params = params or {}
+    only(params, {"size", "sort", "_source", "from"}, p)
+    if params.get("from"):
+        raise DSLError(f"{p}.from", "top_hits from is not supported")
+    order: Literal["asc", "desc"] = "desc"
+    sort = params.get("sort")
+    if sort is not None:
+        items = sort if isinstance(sort, list) else [sort]
+        if len(items) != 1:
+            raise DSLError(f"{p}.sort", "only one sort key (@timestamp) is supported")
+        item = items[0]
+        fname, spec = (item, "asc") if isinstance(item, str) else next(iter(item.items()))
+        if not is_timestamp(fname):
+            raise DSLError(f"{p}.sort", "top_hits sorts by @timestamp only")
+        direction = spec.get("order", "asc") if isinstance(spec, Mapping) else spec
+        order = "asc" if direction == "asc" else "desc"
+    return int(params.get("size", 3)), order
+
+
+def top_hits_result(params: Any, total: int, hits: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `top_hits` answer as OpenSearch shapes it, `_source` filtered as the parameters ask."""
+    from cm_mcp.dsl.project import project
+
+    src = (params or {}).get("_source", True)
+    includes = src if isinstance(src, list) else (src.get("includes") if isinstance(src, Mapping) else None)
+    for hit in hits:
+        if src is False:
+            hit.pop("_source", None)
+        elif includes is not None:
+            hit["_source"] = project(hit.get("_source") or {}, includes)
+        hit.setdefault("_score", None)
+    return {"hits": {"total": {"value": total, "relation": "eq"}, "max_score": None, "hits": hits}}

@@ -20,6 +20,7 @@ from cm_mcp.dsl.spec import (
     TermValue,
     min_should,
     number,
+    range_spec,
     single_field,
     term_candidates,
     text_spec,
@@ -149,19 +150,7 @@ class QueryCompiler:
         return tantivy.Query.exists_query(sc.kw_path(body["field"]), json_subpaths=True)
 
     def _q_range(self, body: object, path: str) -> tantivy.Query:
-        fname, spec = single_field(body, path)
-        p = f"{path}.{fname}"
-        if not isinstance(spec, Mapping):
-            raise DSLError(p, "expected {gt|gte|lt|lte: value}")
-        known = {"gt", "gte", "lt", "lte", "format", "time_zone", "boost", "relation"}
-        bad = sorted(set(spec) - known)
-        if bad:
-            raise DSLError(
-                f"{p}.{bad[0]}", "unsupported range parameter; supported: gt, gte, lt, lte, format"
-            )
-        tz = spec.get("time_zone")
-        if tz not in UTC_ZONES:
-            raise DSLError(f"{p}.time_zone", "only UTC is supported")
+        fname, p, spec = range_spec(body, path)
         if sc.is_timestamp(fname):
             return self._ts_range(spec, p)
         return self._num_range(fname, spec, p)

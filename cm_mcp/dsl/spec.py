@@ -279,3 +279,20 @@ def timestamp_bounds(
     if lo is not None and hi is not None and lo > hi:
         return None
     return lo, hi
+
+
+def range_spec(body: object, path: str) -> tuple[str, str, Mapping[str, Any]]:
+    """(field, its path, bounds) of a `range` filter body, checked: known parameters only, UTC only."""
+    fname, spec = single_field(body, path)
+    field_path = f"{path}.{fname}"
+    if not isinstance(spec, Mapping):
+        raise DSLError(field_path, "expected {gt|gte|lt|lte: value}")
+    known = {"gt", "gte", "lt", "lte", "format", "time_zone", "boost", "relation"}
+    bad = sorted(set(spec) - known)
+    if bad:
+        raise DSLError(
+            f"{field_path}.{bad[0]}", "unsupported range parameter; supported: gt, gte, lt, lte, format"
+        )
+    if spec.get("time_zone") not in UTC_ZONES:
+        raise DSLError(f"{field_path}.time_zone", "only UTC is supported")
+    return fname, field_path, spec

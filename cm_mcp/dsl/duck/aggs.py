@@ -230,39 +230,12 @@ class AggRunner:
 
     # -- top_hits -------------------------------------------------------------------------------------
     def _top_hits(self, ctx: Ctx, params: Any, p: str) -> ByGroup:
-        from cm_mcp.dsl.project import project
-
-        params = params or {}
-        aggspec.only(params, {"size", "sort", "_source", "from"}, p)
-        if params.get("from"):
-            raise DSLError(f"{p}.from", "top_hits from is not supported")
-        order: Literal["asc", "desc"] = "desc"
-        sort = params.get("sort")
-        if sort is not None:
-            items = sort if isinstance(sort, list) else [sort]
-            if len(items) != 1:
-                raise DSLError(f"{p}.sort", "only one sort key (@timestamp) is supported")
-            item = items[0]
-            fname, spec = (item, "asc") if isinstance(item, str) else next(iter(item.items()))
-            if not is_timestamp(fname):
-                raise DSLError(f"{p}.sort", "top_hits sorts by @timestamp only")
-            direction = spec.get("order", "asc") if isinstance(spec, Mapping) else spec
-            order = "asc" if direction == "asc" else "desc"
-        found = self.top_hits(ctx, int(params.get("size", 3)), order)
-        src = params.get("_source", True)
-        includes = (
-            src if isinstance(src, list) else (src.get("includes") if isinstance(src, Mapping) else None)
-        )
+        size, order = aggspec.top_hits_params(params, p)
+        found = self.top_hits(ctx, size, order)
         out: ByGroup = {}
         for g in ctx.groups:
             total, hits = found.get(g, (0, []))
-            for h in hits:
-                if src is False:
-                    h.pop("_source", None)
-                elif includes is not None:
-                    h["_source"] = project(h.get("_source") or {}, includes)
-                h.setdefault("_score", None)
-            out[g] = {"hits": {"total": {"value": total, "relation": "eq"}, "max_score": None, "hits": hits}}
+            out[g] = aggspec.top_hits_result(params, total, hits)
         return out
 
 

@@ -28,12 +28,12 @@ from cm_mcp.dsl.errors import DSLError
 __all__ = ["FALSE", "TRUE", "FilterCompiler", "all_of", "any_of", "lit", "not_"]
 from cm_mcp.dsl.spec import (
     MISSING_TS,
-    UTC_ZONES,
     DocQuery,
     Filter,
     is_timestamp,
     min_should,
     number,
+    range_spec,
     single_field,
     strip_keyword,
     term_candidates,
@@ -220,18 +220,7 @@ class FilterCompiler:
         return self.exists(body["field"])
 
     def _q_range(self, body: object, path: str) -> str:
-        fname, spec = single_field(body, path)
-        p = f"{path}.{fname}"
-        if not isinstance(spec, Mapping):
-            raise DSLError(p, "expected {gt|gte|lt|lte: value}")
-        known = {"gt", "gte", "lt", "lte", "format", "time_zone", "boost", "relation"}
-        bad = sorted(set(spec) - known)
-        if bad:
-            raise DSLError(
-                f"{p}.{bad[0]}", "unsupported range parameter; supported: gt, gte, lt, lte, format"
-            )
-        if spec.get("time_zone") not in UTC_ZONES:
-            raise DSLError(f"{p}.time_zone", "only UTC is supported")
+        fname, p, spec = range_spec(body, path)
         if is_timestamp(fname):
             return self._ts_range(spec, p)
         return self._num_range(fname, spec, p)
