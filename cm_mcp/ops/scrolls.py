@@ -54,14 +54,7 @@ async def scroll_logs(
     store: ResultStore | None = None,
     cache: CacheUse | None = None,
 ) -> Rendered:
-    if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
-        return cached
-    asked_at = utc_now()
-    page = await client.scroll_page("logs_scroll", request)
-    # logs: data.count is the total match count (item 19)
-    rendered = await _scroll_page(request, page.meta, page.hits, page.count, max_tokens, store)
-    await _remember_page(cache, request, rendered, page.meta, page.count, asked_at)
-    return rendered
+    return await _scroll(client, request, max_tokens=max_tokens, store=store, cache=cache)
 
 
 async def scroll_workloads(
@@ -72,12 +65,28 @@ async def scroll_workloads(
     store: ResultStore | None = None,
     cache: CacheUse | None = None,
 ) -> Rendered:
+    return await _scroll(client, request, max_tokens=max_tokens, store=store, cache=cache)
+
+
+async def _scroll(
+    client: CMClient,
+    request: LogsScrollRequest | WorkloadsScrollRequest,
+    *,
+    max_tokens: int,
+    store: ResultStore | None,
+    cache: CacheUse | None,
+) -> Rendered:
+    """One scroll page: from the response cache when it can, else from the API (then kept and cached)."""
     if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:
         return cached
     asked_at = utc_now()
-    page = await client.scroll_page("workloads_scroll", request)
-    # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
-    total = page.meta.workloads_available
+    if isinstance(request, LogsScrollRequest):
+        page = await client.scroll_page("logs_scroll", request)
+        total: int | None = page.count  # logs: data.count is the total match count (item 19)
+    else:
+        page = await client.scroll_page("workloads_scroll", request)
+        # workloads: data.count is the page size, the total is meta.workloads_available (item 19)
+        total = page.meta.workloads_available
     rendered = await _scroll_page(request, page.meta, page.hits, total, max_tokens, store)
     await _remember_page(cache, request, rendered, page.meta, total, asked_at)
     return rendered
