@@ -354,6 +354,43 @@ def test_filters_range_and_metrics(index: SearchIndex) -> None:
     assert res["top"]["hits"]["total"]["value"] == len(docs)
 
 
+# Integers next to decimals, and a commit whose documents lack the field: what a real export holds
+# (a duration logged as 75 by one service and 60.5 by another). Each split is a different segment
+# layout; tantivy's native range aggregation miscounted all of them.
+_MIXED = [75, 60, 20.5, 60.5, 80, 3.25, 50, None, 75.5, None]
+_MIXED_SPLITS = {"one-commit": [10], "ints-alone": [2, 8], "missing-alone": [7, 3], "one-each": [1] * 10}
+
+
+@pytest.mark.parametrize("split", list(_MIXED_SPLITS))
+def test_range_counts_integers_and_decimals_in_any_segment_layout(engine: Engine, split: str) -> None:
+    docs = []
+    for i, value in enumerate(_MIXED):
+        src: dict[str, Any] = {"@timestamp": iso_ms(BASE_MS + i), "level": "ERROR" if i % 2 else "INFO"}
+        if value is not None:
+            src["v"] = value
+        docs.append({"_index": "logs-0", "_id": f"m{i}", "_source": src})
+    ix = open_index(engine=engine)
+    start = 0
+    for size in _MIXED_SPLITS[split]:
+        ix.add(docs[start : start + size])
+        start += size
+    ranges = [{"to": 50}, {"from": 50, "to": 75.5}, {"from": 75.5}, {"from": 60, "to": 60.5}]
+    res = ix.aggregate(
+        None, {"r": {"range": {"field": "v", "ranges": ranges}, "aggs": {"l": {"terms": {"field": "level"}}}}}
+    )
+    present = [(v, i) for i, v in enumerate(_MIXED) if v is not None]
+
+    def inside(value: float, bounds: dict[str, float]) -> bool:
+        return bounds.get("from", float("-inf")) <= value < bounds.get("to", float("inf"))
+
+    want = [[i for v, i in present if inside(v, bounds)] for bounds in ranges]
+    assert [b["doc_count"] for b in res["r"]["buckets"]] == [len(ids) for ids in want]
+    assert [b["key"] for b in res["r"]["buckets"]] == ["*-50.0", "50.0-75.5", "75.5-*", "60.0-60.5"]
+    for bucket, ids in zip(res["r"]["buckets"], want, strict=True):
+        levels = Counter("ERROR" if i % 2 else "INFO" for i in ids)
+        assert {t["key"]: t["doc_count"] for t in bucket["l"]["buckets"]} == dict(levels)
+
+
 def _paginate(index: SearchIndex, filters: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     cursor = None

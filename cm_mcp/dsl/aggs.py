@@ -1,8 +1,9 @@
 """OpenSearch aggregations on tantivy: native where tantivy has the aggregation, emulated otherwise.
 
 Native (one `Searcher.aggregate` call per level): terms, histogram, fixed-size date_histogram,
-range and the metrics. Emulated with extra queries: filter, filters, missing, top_hits and
-calendar month/quarter/year date_histogram (a range aggregation over computed month bounds).
+range on @timestamp and the metrics. Emulated with extra queries: filter, filters, missing,
+top_hits, range on other fields (see `_range`) and calendar month/quarter/year date_histogram (a
+range aggregation over computed month bounds).
 An emulated aggregation nested under a native bucket aggregation runs once per bucket, with the
 bucket turned back into a query (term / range), so results stay exact.
 """
@@ -93,6 +94,8 @@ class AggRunner:
     def _is_native(kind: str, params: Mapping[str, Any]) -> bool:
         if kind == "date_histogram":
             return calendar_unit(params) not in VARIABLE_UNITS
+        if kind == "range":
+            return isinstance(params, Mapping) and sc.is_timestamp(str(params.get("field", "")))
         return kind in _METRICS or kind in _NATIVE_BUCKETS
 
     # -- native ---------------------------------------------------------------------------------------
@@ -277,7 +280,8 @@ class AggRunner:
 
         return spec, bucket_of, post
 
-    def _b_range(self, params: Mapping[str, Any], p: str) -> BucketAgg:
+    def _range_buckets(self, params: Any, p: str) -> tuple[str, bool, list[Json]]:
+        """The field, whether it is the timestamp, and the output buckets (key, from, to) asked for."""
         _only(params, {"field", "ranges", "keyed", "format"}, p)
         if params.get("keyed"):
             raise DSLError(f"{p}.keyed", "keyed ranges are not supported")
@@ -286,8 +290,7 @@ class AggRunner:
         ranges = params.get("ranges")
         if not isinstance(ranges, list) or not ranges:
             raise DSLError(f"{p}.ranges", "expected a non-empty list")
-        wanted: list[tuple[float | None, float | None, str]] = []
-        spec_ranges = []
+        buckets: list[Json] = []
         for i, r in enumerate(ranges):
             lo, hi = (
                 range_bound(r.get(k), is_ts, self.compiler.now, f"{p}.ranges[{i}].{k}")
@@ -297,45 +300,42 @@ class AggRunner:
                 r.get("key")
                 or f"{'*' if lo is None else _num_str(lo, is_ts)}-{'*' if hi is None else _num_str(hi, is_ts)}"
             )
-            wanted.append((lo, hi, key))
-            tr: Json = {"key": key}
+            ob: Json = {"key": key}
             if lo is not None:
-                tr["from"] = lo
+                ob["from"] = lo
+                if is_ts:
+                    ob["from_as_string"] = iso_ms(int(lo))
             if hi is not None:
-                tr["to"] = hi
-            spec_ranges.append(tr)
-        spec: Json = {"field": sc.kw_path(field), "ranges": spec_ranges}
+                ob["to"] = hi
+                if is_ts:
+                    ob["to_as_string"] = iso_ms(int(hi))
+            buckets.append(ob)
+        return field, is_ts, buckets
 
-        def bucket_of(b: Json) -> tantivy.Query:
-            lo, hi = b.get("from"), b.get("to")
-            if is_ts:
-                return ts_range(
-                    None if lo is None else int(lo), None if hi is None else int(hi) - 1, self.schema
-                )
-            if lo is None and hi is None:
-                return tantivy.Query.exists_query(sc.kw_path(field), json_subpaths=False)
-            rng = _range_syntax(None if lo is None else (lo, True), None if hi is None else (hi, False))
-            return self.compiler.index.parse_query(f"{sc.kw_path(field)}:{rng}")
+    def _range_query(self, field: str, is_ts: bool, bucket: Json) -> tantivy.Query:
+        lo, hi = bucket.get("from"), bucket.get("to")
+        if is_ts:
+            return ts_range(None if lo is None else int(lo), None if hi is None else int(hi) - 1, self.schema)
+        if lo is None and hi is None:
+            return tantivy.Query.exists_query(sc.kw_path(field), json_subpaths=False)
+        rng = _range_syntax(None if lo is None else (lo, True), None if hi is None else (hi, False))
+        return self.compiler.index.parse_query(f"{sc.kw_path(field)}:{rng}")
+
+    def _b_range(self, params: Mapping[str, Any], p: str) -> BucketAgg:
+        """Native on the timestamp only: a date column has one type in every segment."""
+        field, is_ts, wanted = self._range_buckets(params, p)
+        spec_ranges = [{k: b[k] for k in ("key", "from", "to") if k in b} for b in wanted]
+        spec: Json = {"field": sc.kw_path(field), "ranges": spec_ranges}
 
         def post(raw: Json) -> tuple[Json, BucketPairs]:
             by_key = {b.get("key"): b for b in raw.get("buckets", [])}
             pairs = []
-            for lo, hi, key in wanted:
-                b = by_key.get(key, {"doc_count": 0})
-                ob: Json = {"key": key}
-                if lo is not None:
-                    ob["from"] = lo
-                    if is_ts:
-                        ob["from_as_string"] = iso_ms(int(lo))
-                if hi is not None:
-                    ob["to"] = hi
-                    if is_ts:
-                        ob["to_as_string"] = iso_ms(int(hi))
-                ob["doc_count"] = b["doc_count"]
-                pairs.append((ob, b))
+            for ob in wanted:
+                b = by_key.get(ob["key"], {"doc_count": 0})
+                pairs.append(({**ob, "doc_count": b["doc_count"]}, b))
             return {}, pairs
 
-        return spec, bucket_of, post
+        return spec, lambda b: self._range_query(field, is_ts, b), post
 
     # -- emulated -------------------------------------------------------------------------------------
     def _emulate(self, kind: str, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
@@ -360,6 +360,8 @@ class AggRunner:
             return self._top_hits(params, p, q)
         if kind == "date_histogram":
             return self._calendar_histogram(params, subs, p, q)
+        if kind == "range":
+            return self._range(params, subs, p, q)
         raise DSLError(f"{p}.{kind}", f"unsupported aggregation type; supported: {supported()}")
 
     def _filters(self, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
@@ -385,6 +387,18 @@ class AggRunner:
         if named:
             return {"buckets": dict(buckets)}
         return {"buckets": [b for _, b in buckets]}
+
+    def _range(self, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
+        """A range on a field of the documents, one query per bucket. tantivy's native range
+        aggregation converts the bounds to each segment's column type and keys buckets by the
+        converted bounds, so integers next to decimals (or a segment without the field) split and
+        miscount a bucket; its range *query* compares every numeric type exactly."""
+        field, is_ts, buckets = self._range_buckets(params, p)
+        for ob in buckets:
+            bq = and_all([q, self._range_query(field, is_ts, ob)])
+            ob["doc_count"] = count_matches(self.searcher, bq)
+            ob.update(self.run(bq, subs, f"{p}.aggs"))
+        return {"buckets": buckets}
 
     def _top_hits(self, params: Any, p: str, q: tantivy.Query) -> Json:
         size, order = top_hits_params(params, p)
