@@ -286,7 +286,7 @@ async def test_a_finding_marks_new_templates_and_offers_the_stored_scroll(incide
     assert searched.structured_content["summary"]["matched"] > 0  # type: ignore[index]
 
 
-#: A small budget that holds the first finding with room to spare (see the test below).
+#: A small budget that holds the first finding with its template (the smallest holds its figures).
 SMALL_BUDGET = 1_500
 
 
@@ -294,20 +294,22 @@ async def test_a_small_budget_keeps_the_first_finding_and_says_what_was_left_out
     (truth,) = [one for one in builtin_truths(incidents.scenarios) if one.group == "builtin-atr-cluster-down"]
     start, end = _window(truth, incidents.anchor)
     async with _mcp(incidents) as mcp:
-        whole = await _triage(incidents, mcp, "logs_triage", truth.target, start, end, max_tokens=20_000)
+        # first: a server that has seen no scroll explains its spending at the greatest length
         smallest = await _triage(
             incidents, mcp, "logs_triage", truth.target, start, end, max_tokens=MIN_TOKENS
         )
+        whole = await _triage(incidents, mcp, "logs_triage", truth.target, start, end, max_tokens=20_000)
         small = await _triage(
             incidents, mcp, "logs_triage", truth.target, start, end, max_tokens=SMALL_BUDGET
         )
     assert sum(smallest.tokens) <= MIN_TOKENS < sum(whole.tokens), (smallest.tokens, whole.tokens)
     assert smallest.result["omitted"] and "left out to fit max_tokens" in smallest.result["omitted"]
+    if not smallest.result["notes"]:  # a note (a request that failed under load) takes the room
+        # the first finding's figures fit the smallest budget (its template needs a larger one)
+        assert judge(smallest.result, replace(truth, messages=[]), top=1).found, smallest.text
     assert sum(small.tokens) <= SMALL_BUDGET, small.tokens
     assert small.result["omitted"] and "left out to fit max_tokens" in small.result["omitted"]
-    # the most abnormal finding stays: its scope, level, window and count. At the smallest budget
-    # (1,000) it fits only with ~100 tokens to spare, so a longer summary or figures can push it out
-    # (seen once in a loaded run): the known gap noted in issue 11; checked at 1,500 here.
+    # the most abnormal finding stays with its template: its scope, level, window and count
     assert judge(small.result, replace(truth, messages=[]), top=1).found, small.text
     assert small.result["figures"] == whole.result["figures"]  # the figures are never cut
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cm_mcp.summarize.budget import estimate_tokens, fit
+from cm_mcp.summarize.budget import compact_json, estimate_tokens, fit
 from cm_mcp.summarize.text import truncate
 from cm_mcp.triage.models import Finding, TriageResult
 
@@ -59,7 +59,9 @@ def _finding_lines(finding: Finding) -> list[str]:
     return lines
 
 
-def render(result: TriageResult) -> str:
+def render(result: TriageResult, *, brief: bool = False) -> str:
+    """The text of a result; `brief` (the smallest budgets) leaves the spending explanation to the
+    structured content and keeps the request counts."""
     lines = [
         f"{result.kind}_triage {result.application}/{result.app_type} "
         + " ".join(f"{name}={','.join(values)}" for name, values in result.scope.items())
@@ -68,7 +70,7 @@ def render(result: TriageResult) -> str:
         + (", time-of-day aware)" if result.seasonal else ")"),
         "spent: "
         + ", ".join(f"{count} {name}" for name, count in result.spent.requests.items())
-        + f" | {result.spent.scroll}",
+        + ("" if brief else f" | {result.spent.scroll}"),
         result.summary,
     ]
     for finding in result.findings:
@@ -156,15 +158,15 @@ def fit_result(result: TriageResult, max_tokens: int) -> tuple[TriageResult, str
 
     def build(shape: _Shape) -> tuple[TriageResult, str]:
         trimmed = _trimmed(result, shape)
-        return trimmed, render(trimmed)
+        return trimmed, render(trimmed, brief=shape.brief)
 
     def both(built: tuple[TriageResult, str]) -> str:
         structured, text = built
-        return text + "\n" + structured.model_dump_json()
+        return text + "\n" + compact_json(structured)  # the structured content as it is sent
 
     (fitted, text), _ = fit(_shapes(len(result.findings)), build, both, max_tokens)
     return fitted, text
 
 
 def tokens_of(result: TriageResult, text: str) -> int:
-    return estimate_tokens(text) + estimate_tokens(result.model_dump_json())
+    return estimate_tokens(text) + estimate_tokens(compact_json(result))
