@@ -88,12 +88,12 @@ def dir_mb(path: Path) -> float:
 def child_build(engine: str, target: Path, paths: list[Path]) -> dict[str, Any]:
     started, cpu = time.perf_counter(), cpu_seconds()
     if engine == "baseline":
-        from cm_mcp.store.formats import iter_file_lines
+        from cm_mcp.store.files import iter_file_lines
 
         n = sum(1 for p in paths for _ in iter_file_lines(p))
     elif engine == "tantivy":
         from cm_mcp.dsl import open_index
-        from cm_mcp.store.formats import iter_file_lines
+        from cm_mcp.store.files import iter_file_lines
 
         index = open_index(target, engine="tantivy")
         n = sum(index.add_lines(iter_file_lines(p), commit=False) for p in paths)

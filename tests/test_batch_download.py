@@ -20,14 +20,8 @@ from cm_mcp.batch.errors import (
 )
 from cm_mcp.sandbox.batchjobs import write_partition_file
 from cm_mcp.store.errors import RecordFileError
-from cm_mcp.store.formats import (
-    RecordParser,
-    count_file_records,
-    iter_file_records,
-    normalise,
-    record_key,
-    synthetic_id,
-)
+from cm_mcp.store.files import count_file_records, iter_file_records
+from cm_mcp.store.formats import RecordParser, normalise, record_key, synthetic_id
 from tests.test_batch_fakes import StreamingMock, corrupt, encode, make_hits, truncate
 
 pytestmark = pytest.mark.anyio

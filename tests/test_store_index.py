@@ -425,7 +425,7 @@ def test_index_build_reads_each_stored_line_once_and_refuses_damage(tmp_path: Pa
     import gzip as std_gzip
 
     from cm_mcp.store.errors import RecordFileError
-    from cm_mcp.store.formats import iter_file_lines
+    from cm_mcp.store.files import iter_file_lines
 
     hits = make_hits(300)
     lines = [json.dumps(h, separators=(",", ":")).encode() for h in hits]

@@ -46,6 +46,7 @@ from cm_mcp.batch.errors import (
 )
 from cm_mcp.batch.limits import MAX_FILE_BYTES
 from cm_mcp.store.errors import RecordFileError
+from cm_mcp.store.files import count_file_records
 from cm_mcp.store.formats import (
     CHUNK_BYTES,
     GZIP_MAGIC,
@@ -53,7 +54,6 @@ from cm_mcp.store.formats import (
     Compression,
     Layout,
     RecordParser,
-    count_file_records,
 )
 
 if TYPE_CHECKING:

@@ -46,7 +46,7 @@ from cm_mcp.batch.options import ExportOptions
 from cm_mcp.batch.progress import ProgressReporter
 from cm_mcp.batch.publish import publish
 from cm_mcp.store.errors import RecordFileError
-from cm_mcp.store.formats import count_file_records
+from cm_mcp.store.files import count_file_records
 
 logger = logging.getLogger("cm_mcp.batch")
 

@@ -22,7 +22,7 @@ from cm_mcp.api.times import format_utc
 from cm_mcp.batch import ExportResult
 from cm_mcp.store import ResultInfo, ResultStore, StoreError
 from cm_mcp.store.cache import CachedAnswer, ResponseCache, is_settled
-from cm_mcp.store.formats import iter_file_records
+from cm_mcp.store.files import iter_file_records
 
 #: The file a scroll result's first page is stored in (store/builder.py `publish_one_page`).
 FIRST_PAGE_FILE = "page-0001.ndjson"

@@ -22,7 +22,8 @@ from cm_mcp.dsl import SearchIndex
 from cm_mcp.dsl.duck.source import SourceFile, prepare_line
 from cm_mcp.dsl.engine import BULK_HEAP_BYTES, INDEX_THREADS
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
-from cm_mcp.store.formats import file_shape, iter_file_lines, record_key
+from cm_mcp.store.files import file_shape, iter_file_lines
+from cm_mcp.store.formats import record_key
 from cm_mcp.store.layout import INDEX_DIR, INDEX_TEMP_PREFIX, META, dir_bytes, locked, mark_ready
 from cm_mcp.store.models import ResultInfo
 

@@ -46,7 +46,7 @@ from cm_mcp.dsl.engine import INDEX_THREADS, SMALL_HEAP_BYTES, default_engine
 from cm_mcp.store import indexing, retention, scroll
 from cm_mcp.store.builder import ResultBuilder, publish_one_page
 from cm_mcp.store.errors import ResultNotFoundError, StoreError
-from cm_mcp.store.formats import sample_file_records
+from cm_mcp.store.files import sample_file_records
 from cm_mcp.store.fsutil import atomic_write
 from cm_mcp.store.layout import INDEX_DIR, META, index_ready, locked, named_lock, now
 from cm_mcp.store.models import ResultInfo, ResultKind, ResultSource, SearchPage
