@@ -88,7 +88,7 @@ MUTANTS = (
     Mutant(
         "progress-guard-server",
         "the server forwards a repeated progress value (MCP progress must increase)",
-        "cm_mcp/server/tools.py",
+        "cm_mcp/server/endpoint.py",
         "        if last and event.progress <= last[-1]:\n",
         "        if last and event.progress < last[-1]:\n",
         ("tests/test_progress.py",),

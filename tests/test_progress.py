@@ -2,7 +2,7 @@
 
 The MCP spec: "The `progress` value MUST increase with each notification". The batch layer reports an
 event after every step, and a status poll that changed nothing repeats the last value, so the server
-drops repeats (`cm_mcp.server.tools._progress`). Checked here where a client sees it: through a real
+drops repeats (`cm_mcp.server.endpoint.progress_of`). Checked here where a client sees it: through a real
 MCP client session, in both protocol eras (`auto`: direct dispatch; `legacy`: JSON-RPC notifications
 carrying the progress token).
 """
@@ -23,8 +23,8 @@ from cm_mcp.api.settings import Settings
 from cm_mcp.batch import ProgressEvent
 from cm_mcp.sandbox.runner import RunningSandbox
 from cm_mcp.server.app import build_server
+from cm_mcp.server.endpoint import progress_of
 from cm_mcp.server.runtime import pointed_at
-from cm_mcp.server.tools import _progress
 from tests.conftest import fast_retries
 
 pytestmark = pytest.mark.anyio
@@ -82,7 +82,7 @@ def _scripted(events: list[ProgressEvent]) -> MCPServer:
 
     @server.tool()
     async def run(ctx: Context) -> str:
-        report = _progress(ctx)
+        report = progress_of(ctx)
         for event in events:
             await report(event)
         return f"reported {len(events)} events"

@@ -1,7 +1,7 @@
 """Progress that strictly increases and never goes quiet, for exports and waits on stored results.
 
 Two rules meet here. MCP progress MUST increase with every notification (the server drops repeats:
-cm_mcp/server/tools.py), and a client that resets its timeout on progress must hear from a live
+cm_mcp/server/endpoint.py), and a client that resets its timeout on progress must hear from a live
 export at least every 2 s (issue 12): also while it waits for the API, for a retry's back-off or for
 a long download, when nothing countable changes.
 

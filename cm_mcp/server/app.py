@@ -34,8 +34,9 @@ from cm_mcp.api.fields import Application
 from cm_mcp.api.settings import Settings
 from cm_mcp.server import catalog
 from cm_mcp.server.descriptions import SERVER_INSTRUCTIONS
+from cm_mcp.server.endpoint import AppState, state_of
 from cm_mcp.server.prompts import render_investigation
-from cm_mcp.server.tools import AppState, build_tools, state_of
+from cm_mcp.server.tools import build_tools
 from cm_mcp.store import ResultStore, StoreError
 from cm_mcp.store.cache import ResponseCache
 from cm_mcp.store.catalog import field_catalog

@@ -26,7 +26,7 @@ from cm_mcp.store import ResultStore
 from cm_mcp.summarize.budget import SAFETY_MARGIN, compact_json, envelope_json, estimate_tokens, seen_tokens
 
 if TYPE_CHECKING:
-    from cm_mcp.server.tools import ToolCall
+    from cm_mcp.server.endpoint import ToolCall
 
 BatchRequest = rq.LogsBatchRequest | rq.WorkloadsBatchRequest
 
