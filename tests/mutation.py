@@ -120,7 +120,7 @@ MUTANTS = (
     Mutant(
         "aggs-filters-dropped",
         "filters on an aggs tool are silently ignored (totals of the unfiltered set)",
-        "cm_mcp/api/requests.py",
+        "cm_mcp/api/request_parts.py",
         '        if filters:\n            body["aggs"] = {FILTERED_AGG:',
         '        if False:\n            body["aggs"] = {FILTERED_AGG:',
         ("tests/test_requests.py", "tests/test_server_tools.py"),
