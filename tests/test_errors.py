@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cm_mcp.api.auth import REDACTED, check_token, jwt_expiry, redact
+from cm_mcp.api.error_responses import error_from_response, parse_error_body, parse_retry_after
 from cm_mcp.api.errors import (
     APIError,
     AuthError,
@@ -25,9 +26,6 @@ from cm_mcp.api.errors import (
     ServerError,
     TransportError,
     ValidationIssue,
-    error_from_response,
-    parse_error_body,
-    parse_retry_after,
 )
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)

@@ -32,14 +32,13 @@ from pydantic import ValidationError
 from cm_mcp import __version__
 from cm_mcp.api.auth import check_token, redact
 from cm_mcp.api.endpoints import Endpoint, get_endpoint
+from cm_mcp.api.error_responses import error_from_response, parse_retry_after
 from cm_mcp.api.errors import (
     REQUEST_ID_HEADERS,
     RateLimitError,
     ResponseTooLargeError,
     TransportError,
     UnexpectedResponseError,
-    error_from_response,
-    parse_retry_after,
 )
 from cm_mcp.api.pages import ScrollEndpoint, ScrollPage, parse_scroll_page
 from cm_mcp.api.quota import QuotaTracker, utc_now
