@@ -157,6 +157,25 @@ MUTANTS = (
         "    return text\n",
         ("tests/test_log_redaction.py",),
     ),
+    Mutant(
+        "range-native-everywhere",
+        "tantivy's native range aggregation on any field (integers next to decimals miscount)",
+        "cm_mcp/dsl/aggs.py",
+        '            return isinstance(params, Mapping) and sc.is_timestamp(str(params.get("field", "")))\n',
+        "            return True\n",
+        ("tests/test_dsl_engine.py",),
+    ),
+    Mutant(
+        "triage-smallest-budget-crowded",
+        "the briefest triage text keeps the scroll's spending prose (the first finding no longer fits 1,000)",
+        "cm_mcp/triage/render.py",
+        '        + ("" if brief else f" | {result.spent.scroll}"),\n',
+        '        + f" | {result.spent.scroll}",\n',
+        (
+            "tests/test_triage_scenarios.py::"
+            "test_a_small_budget_keeps_the_first_finding_and_says_what_was_left_out",
+        ),
+    ),
 )
 
 
