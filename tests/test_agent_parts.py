@@ -43,6 +43,7 @@ from cm_mcp.cli import build_parser
 from cm_mcp.cli import main as cli_main
 from cm_mcp.server.app import build_server
 from cm_mcp.server.runtime import sandbox_config
+from tests.token_ruler import count_tokens
 
 TOOLS = {"logs_aggs", "logs_scroll", "quota_status"}
 
@@ -142,6 +143,25 @@ def test_a_long_result_is_cut_with_a_note() -> None:
     assert cap_text("short", 100) == "short"
     cut = cap_text("line\n" * 1_000, 100)
     assert len(cut) < 600 and "[cut: " in cut and "more characters of this result not shown" in cut
+
+
+def test_the_context_estimate_never_counts_a_json_heavy_result_low() -> None:
+    """Characters / 4 counted aggregation JSON at about half what a BPE tokenizer does, so a request
+    could pass the window before any result was shrunk. Measured with the tests' own ruler."""
+    buckets = [
+        {"key_as_string": f"2026-03-11T07:{minute:02d}:00.000Z", "key": 1_773_212_400_000 + minute * 60_000,
+         "doc_count": minute * 7}
+        for minute in range(60)
+    ]  # fmt: skip
+    text = json.dumps({"aggregations": {"per_minute": {"buckets": buckets}}})
+    messages = _results(0)
+    result = messages[-1]
+    assert isinstance(result, ToolResultsMessage)
+    result.results[0].text = text
+    request = ModelRequest(system="", context="", messages=messages, tools=[], max_output_tokens=100)
+    assert request_tokens(request) >= count_tokens(text)
+    capped = cap_text(text, 200)
+    assert count_tokens(capped.rsplit("\n[cut: ", 1)[0]) <= 200
 
 
 def test_older_results_shrink_to_their_head_and_result_id_as_the_window_fills() -> None:

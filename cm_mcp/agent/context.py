@@ -13,6 +13,11 @@ from dataclasses import asdict
 from cm_mcp.agent.conversation import Message, ToolResult, ToolResultsMessage
 from cm_mcp.agent.providers.base import ModelRequest
 
+# The estimate cm-mcp's own results are budgeted with: BPE pieces, erring high (JSON, timestamps and
+# counts run at 2-3 characters per token, which characters / 4 counted up to 2x low). Importing it
+# costs the agent ~30 ms of a start-up of ~3 s (python -X importtime).
+from cm_mcp.summarize.budget import estimate_tokens
+
 #: Shrink older results once a request passes this share of the context window...
 SHRINK_AT = 0.6
 #: ...and all but the newest one past this share.
@@ -23,14 +28,6 @@ _HEAD_LINES = 3
 _HEAD_LINE_CHARS = 240
 
 
-def estimate_tokens(text: str) -> int:
-    """Characters / 4, rounded up: a quick size estimate for fitting the context window. It counts
-    digit- and punctuation-heavy JSON low (cl100k finds up to ~2x more tokens there; cm-mcp's own
-    results are budgeted with the stricter summarize/budget.py, not imported here to keep the agent's
-    start-up light), which is why the loop also shrinks on the provider's context-too-long error."""
-    return (len(text) + 3) // 4
-
-
 def request_tokens(request: ModelRequest) -> int:
     """Estimated prompt size of `request` (system, tools and messages as JSON)."""
     tools = [asdict(tool) for tool in request.tools]
@@ -39,9 +36,11 @@ def request_tokens(request: ModelRequest) -> int:
 
 
 def cap_text(text: str, max_tokens: int) -> str:
-    limit = max_tokens * 4
-    if len(text) <= limit:
+    total = estimate_tokens(text)
+    if total <= max_tokens:
         return text
+    # the estimate grows with the text about linearly: keep the same share of the characters
+    limit = len(text) * max_tokens // total
     cut = text.rfind("\n", 0, limit)
     kept = text[: cut if cut > limit * 0.8 else limit]
     return (
