@@ -187,7 +187,7 @@ async def serve_sandbox(
             ttl = int(config.jwt_ttl_hours * 3600)
             token = auth.issue_token(ttl_seconds=ttl, secret=auth.DEFAULT_SECRET)
             logger.warning(
-                "sandbox API at %s: building its data (%s logs) in the background, about %.0f s; requests "
+                "sandbox API at %s: building its data (%s logs) in the background, about %.0f s on idle cores; requests "
                 "wait for it (GET /_sandbox/health says when it is ready)",
                 url,
                 f"{config.volume * config.window_days:,}",
