@@ -158,11 +158,11 @@ MUTANTS = (
         ("tests/test_log_redaction.py",),
     ),
     Mutant(
-        "range-native-everywhere",
-        "tantivy's native range aggregation on any field (integers next to decimals miscount)",
-        "cm_mcp/dsl/aggs.py",
-        '            return isinstance(params, Mapping) and sc.is_timestamp(str(params.get("field", "")))\n',
-        "            return True\n",
+        "range-to-inclusive",
+        "a range bucket counts values equal to its `to` (OpenSearch's `to` is exclusive)",
+        "cm_mcp/dsl/buckets.py",
+        "None if hi is None else (hi, False))",
+        "None if hi is None else (hi, True))",
         ("tests/test_dsl_engine.py",),
     ),
     Mutant(

@@ -389,6 +389,11 @@ def test_range_counts_integers_and_decimals_in_any_segment_layout(engine: Engine
     for bucket, ids in zip(res["r"]["buckets"], want, strict=True):
         levels = Counter("ERROR" if i % 2 else "INFO" for i in ids)
         assert {t["key"]: t["doc_count"] for t in bucket["l"]["buckets"]} == dict(levels)
+    # overlapping ranges on the timestamp (tantivy's native aggregation refused them)
+    stamps = [{"to": iso_ms(BASE_MS + 5)}, {"from": iso_ms(BASE_MS + 3), "to": iso_ms(BASE_MS + 8)}]
+    res = ix.aggregate(None, {"t": {"range": {"field": "@timestamp", "ranges": stamps}}})
+    assert [b["doc_count"] for b in res["t"]["buckets"]] == [5, 5]
+    assert res["t"]["buckets"][1]["from_as_string"] == iso_ms(BASE_MS + 3)
 
 
 def _paginate(index: SearchIndex, filters: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:

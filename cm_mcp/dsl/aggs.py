@@ -1,9 +1,8 @@
 """OpenSearch aggregations on tantivy: native where tantivy has the aggregation, emulated otherwise.
 
-Native (one `Searcher.aggregate` call per level): terms, histogram, fixed-size date_histogram,
-range on @timestamp and the metrics. Emulated with extra queries: filter, filters, missing,
-top_hits, range on other fields (see `_range`) and calendar month/quarter/year date_histogram (a
-range aggregation over computed month bounds).
+Native (one `Searcher.aggregate` call per level): terms, histogram, fixed-size date_histogram and
+the metrics. Emulated with extra queries: filter, filters, missing, top_hits, range (see `_range`)
+and calendar month/quarter/year date_histogram (a range aggregation over computed month bounds).
 An emulated aggregation nested under a native bucket aggregation runs once per bucket, with the
 bucket turned back into a query (term / range), so results stay exact.
 """
@@ -80,8 +79,6 @@ class AggRunner:
     def _is_native(kind: str, params: Mapping[str, Any]) -> bool:
         if kind == "date_histogram":
             return calendar_unit(params) not in VARIABLE_UNITS
-        if kind == "range":
-            return isinstance(params, Mapping) and sc.is_timestamp(str(params.get("field", "")))
         return kind in _METRICS or kind in _NATIVE_BUCKETS
 
     # -- native ---------------------------------------------------------------------------------------
@@ -205,10 +202,10 @@ class AggRunner:
         return {"buckets": [b for _, b in buckets]}
 
     def _range(self, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
-        """A range on a field of the documents, one query per bucket. tantivy's native range
-        aggregation converts the bounds to each segment's column type and keys buckets by the
-        converted bounds, so integers next to decimals (or a segment without the field) split and
-        miscount a bucket; its range *query* compares every numeric type exactly."""
+        """A range aggregation, one query per bucket. tantivy's native one converts the bounds to each
+        segment's column type and keys buckets by the converted bounds, so integers next to decimals
+        (or a segment without the field) split and miscount a bucket, and it refuses overlapping
+        ranges; its range *query* compares every numeric type exactly."""
         field, is_ts, buckets = self.buckets.range_buckets(params, p)
         for ob in buckets:
             bq = and_all([q, self.buckets.range_query(field, is_ts, ob)])

@@ -1,6 +1,7 @@
-"""tantivy's native bucket aggregations (terms, histogram, fixed date_histogram, range on the
-timestamp) as OpenSearch's: each gives its tantivy spec, the query selecting one output bucket's
-documents (for sub-aggregations tantivy cannot nest) and the conversion of tantivy's answer."""
+"""tantivy's native bucket aggregations (terms, histogram, fixed date_histogram) as OpenSearch's: each
+gives its tantivy spec, the query selecting one output bucket's documents (for sub-aggregations
+tantivy cannot nest) and the conversion of tantivy's answer. Also a range aggregation's buckets and
+the query of each (answered by queries: see `aggs.AggRunner._range`)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ _SEGMENT_SIZE = 1_000_000
 
 
 class NativeBuckets:
-    KINDS: Final = ("terms", "histogram", "date_histogram", "range")
+    KINDS: Final = ("terms", "histogram", "date_histogram")
 
     def __init__(self, compiler: QueryCompiler) -> None:
         self.compiler = compiler
@@ -200,19 +201,3 @@ class NativeBuckets:
             return tantivy.Query.exists_query(sc.kw_path(field), json_subpaths=False)
         rng = _range_syntax(None if lo is None else (lo, True), None if hi is None else (hi, False))
         return self.compiler.index.parse_query(f"{sc.kw_path(field)}:{rng}")
-
-    def range(self, params: Mapping[str, Any], p: str) -> BucketAgg:
-        """Native on the timestamp only: a date column has one type in every segment."""
-        field, is_ts, wanted = self.range_buckets(params, p)
-        spec_ranges = [{k: b[k] for k in ("key", "from", "to") if k in b} for b in wanted]
-        spec: Json = {"field": sc.kw_path(field), "ranges": spec_ranges}
-
-        def post(raw: Json) -> tuple[Json, BucketPairs]:
-            by_key = {b.get("key"): b for b in raw.get("buckets", [])}
-            pairs = []
-            for ob in wanted:
-                b = by_key.get(ob["key"], {"doc_count": 0})
-                pairs.append(({**ob, "doc_count": b["doc_count"]}, b))
-            return {}, pairs
-
-        return spec, lambda b: self.range_query(field, is_ts, b), post
