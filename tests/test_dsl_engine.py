@@ -396,6 +396,14 @@ def test_range_counts_integers_and_decimals_in_any_segment_layout(engine: Engine
     assert res["t"]["buckets"][1]["from_as_string"] == iso_ms(BASE_MS + 3)
 
 
+def test_an_aggregation_the_engine_refuses_is_a_domain_error(index: SearchIndex) -> None:
+    """A histogram of ~10^9 buckets: DuckDB refuses it before running, tantivy when it hits its
+    memory limit; either way a DSLError (a CMError the tool reports), never a raw ValueError."""
+    with pytest.raises(DSLError) as refused:
+        index.aggregate(None, {"h": {"histogram": {"field": "response.duration_ms", "interval": 1e-7}}})
+    assert refused.value.path.startswith("aggs")
+
+
 def _paginate(index: SearchIndex, filters: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     cursor = None

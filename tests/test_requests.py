@@ -420,6 +420,20 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
         "fixed_interval",
     ),
     (
+        "numeric histogram interval not positive",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"histogram": {"field": "response.duration_ms", "interval": -1}}}},
+        "aggs.x.histogram.interval",
+        "> 0; got -1",
+    ),
+    (
+        "numeric histogram interval zero",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"histogram": {"field": "response.duration_ms", "interval": 0}}}},
+        "aggs.x.histogram.interval",
+        "> 0; got 0",
+    ),
+    (
         "sub agg bad",
         LogsAggsRequest,
         {**K8S, "aggs": {"x": {"terms": {"field": "a"}, "aggs": {"y": {"foo": {}}}}}},

@@ -293,8 +293,11 @@ def _check_agg_body(kind: str, body: Any, path: str) -> list[Issue]:
         return [(f"{path}.size", "size must be an integer > 0")]
     if kind == "date_histogram":
         return _check_interval(body, path)
-    if kind == "histogram" and not isinstance(body.get("interval"), int | float):
-        return [(f"{path}.interval", "histogram needs a numeric interval > 0")]
+    interval = body.get("interval")
+    if kind == "histogram" and (
+        isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0
+    ):
+        return [(f"{path}.interval", f"histogram needs a numeric interval > 0; got {interval!r}")]
     if kind == "range" and not isinstance(body.get("ranges"), list):
         return [(f"{path}.ranges", 'range needs "ranges": [{"to": 100}, {"from": 100}]')]
     return []

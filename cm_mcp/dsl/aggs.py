@@ -70,7 +70,10 @@ class AggRunner:
             else:
                 out[name] = self._emulate(kind, params, subs, p, q)
         if native:
-            raw = self.searcher.aggregate(q, {n: spec for n, (spec, _) in native.items()})
+            try:
+                raw = self.searcher.aggregate(q, {n: spec for n, (spec, _) in native.items()})
+            except ValueError as exc:  # tantivy's refusal: a domain error naming where, not a crash
+                raise DSLError(path, f"the tantivy engine cannot run this aggregation: {exc}") from None
             for n, (_, conv) in native.items():
                 out[n] = conv(raw.get(n) or {}, q)
         return {n: out[n] for n in aggs}
