@@ -434,6 +434,27 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
         "> 0; got 0",
     ),
     (
+        "range without ranges",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"range": {"field": "response.duration_ms", "ranges": []}}}},
+        "aggs.x.range.ranges",
+        "non-empty",
+    ),
+    (
+        "range bound not a number",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"range": {"field": "response.duration_ms", "ranges": [{"from": [1]}]}}}},
+        "aggs.x.range.ranges[0].from",
+        "a number or a date",
+    ),
+    (
+        "range unknown key",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"range": {"field": "response.duration_ms", "ranges": [{"gte": 5}]}}}},
+        "aggs.x.range.ranges[0]",
+        "unknown keys ['gte']",
+    ),
+    (
         "sub agg bad",
         LogsAggsRequest,
         {**K8S, "aggs": {"x": {"terms": {"field": "a"}, "aggs": {"y": {"foo": {}}}}}},

@@ -298,9 +298,33 @@ def _check_agg_body(kind: str, body: Any, path: str) -> list[Issue]:
         isinstance(interval, bool) or not isinstance(interval, int | float) or not interval > 0
     ):
         return [(f"{path}.interval", f"histogram needs a numeric interval > 0; got {interval!r}")]
-    if kind == "range" and not isinstance(body.get("ranges"), list):
-        return [(f"{path}.ranges", 'range needs "ranges": [{"to": 100}, {"from": 100}]')]
+    if kind == "range":
+        return _check_ranges(body.get("ranges"), f"{path}.ranges")
     return []
+
+
+def _check_ranges(ranges: Any, path: str) -> list[Issue]:
+    """OpenSearch answers 400 to an empty `ranges` and to a bound that is neither a number nor a
+    string (a date or date math on @timestamp)."""
+    if not isinstance(ranges, list) or not ranges:
+        return [(path, 'range needs a non-empty "ranges": [{"to": 100}, {"from": 100}]')]
+    issues: list[Issue] = []
+    for index, item in enumerate(ranges):
+        where = f"{path}[{index}]"
+        if not isinstance(item, Mapping):
+            issues.append((where, 'each range is an object such as {"from": 100, "to": 200}'))
+            continue
+        if unknown := sorted(set(item) - {"from", "to", "key"}):
+            issues.append((where, f"unknown keys {unknown}; a range takes from, to and key"))
+        for bound in ("from", "to"):
+            value = item.get(bound)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float | str) or value == ""
+            ):
+                issues.append((f"{where}.{bound}", f"must be a number or a date; got {value!r}"))
+        if "key" in item and not _is_name(item["key"]):
+            issues.append((f"{where}.key", "must be a non-empty string"))
+    return issues
 
 
 def _check_interval(body: Mapping[str, Any], path: str) -> list[Issue]:
