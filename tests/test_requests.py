@@ -455,6 +455,13 @@ INVALID: list[tuple[str, type[APIRequest], dict[str, Any], str, str]] = [
         "unknown keys ['gte']",
     ),
     (
+        "percentiles out of range",
+        LogsAggsRequest,
+        {**K8S, "aggs": {"x": {"percentiles": {"field": "response.duration_ms", "percents": [50, 101]}}}},
+        "aggs.x.percentiles.percents",
+        "numbers 0-100",
+    ),
+    (
         "sub agg bad",
         LogsAggsRequest,
         {**K8S, "aggs": {"x": {"terms": {"field": "a"}, "aggs": {"y": {"foo": {}}}}}},

@@ -300,6 +300,17 @@ def _check_agg_body(kind: str, body: Any, path: str) -> list[Issue]:
         return [(f"{path}.interval", f"histogram needs a numeric interval > 0; got {interval!r}")]
     if kind == "range":
         return _check_ranges(body.get("ranges"), f"{path}.ranges")
+    if kind == "percentiles" and "percents" in body:
+        percents = body["percents"]
+        if (
+            not isinstance(percents, list)
+            or not percents
+            or not all(
+                not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value <= 100
+                for value in percents
+            )
+        ):
+            return [(f"{path}.percents", f"percents is a non-empty list of numbers 0-100; got {percents!r}")]
     return []
 
 
