@@ -19,7 +19,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.errors import AuthError, BadRequestError, BatchTokenExpiredError, RateLimitError
-from cm_mcp.api.responses import partitions_from_status
+from cm_mcp.api.partitions import partitions_from_status
 from cm_mcp.api.retry import RetryPolicy
 from cm_mcp.sandbox.auth import issue_token
 from cm_mcp.sandbox.runner import RunningSandbox

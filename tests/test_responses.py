@@ -12,22 +12,20 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cm_mcp.api.endpoints import ENDPOINTS
+from cm_mcp.api.partitions import Partition, partitions_from_status, usable_url
 from cm_mcp.api.responses import (
     RESPONSE_MODELS,
     AggsResponse,
     BatchResponse,
     BillingResponse,
     LogsScrollResponse,
-    Partition,
     V1BatchResponse,
     V1ScrollResponse,
     WorkloadsScrollResponse,
     daily_remaining,
     parse_response,
     parse_time_or_none,
-    partitions_from_status,
     request_id_of,
-    usable_url,
 )
 
 # --- the reference's samples -------------------------------------------------------------------------

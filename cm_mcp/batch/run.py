@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from cm_mcp.api.client import CMClient
 from cm_mcp.api.errors import BatchTokenExpiredError, CMError, ServerError, TransportError
-from cm_mcp.api.responses import Partition, partitions_from_status
+from cm_mcp.api.partitions import Partition, partitions_from_status
 from cm_mcp.api.times import format_utc
 from cm_mcp.batch.download import DownloadedFile, Downloader
 from cm_mcp.batch.errors import (

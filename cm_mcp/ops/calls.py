@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from cm_mcp.api.client import CMClient
+from cm_mcp.api.partitions import Partition, partitions_from_status
 from cm_mcp.api.quota import QuotaTracker, next_utc_midnight
 from cm_mcp.api.requests import (
     FILTERED_AGG,
@@ -22,12 +23,7 @@ from cm_mcp.api.requests import (
     V1LogsScrollRequest,
     WorkloadsAggsRequest,
 )
-from cm_mcp.api.responses import (
-    AggsResponse,
-    Partition,
-    daily_remaining,
-    partitions_from_status,
-)
+from cm_mcp.api.responses import AggsResponse, daily_remaining
 from cm_mcp.api.times import format_utc
 from cm_mcp.ops.cached import CacheUse, cached_text, current_remaining
 from cm_mcp.ops.cached import now as utc_now
