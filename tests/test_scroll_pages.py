@@ -104,7 +104,7 @@ async def test_the_logs_scroll_answer_is_the_one_the_models_gave(
     async with CMClient(
         api_url=sandbox.url, token=sandbox.token, transport=httpx2.MockTransport(replay)
     ) as api:
-        answer = await scrolls.scroll_logs(api, request, max_tokens=4000)
+        answer = await scrolls.scroll(api, request, max_tokens=4000)
     old = reference("logs_scroll", json.loads(content))
     expected = await scrolls._scroll_page(request, old.meta, old.hits, old.count, 4000, None)
     assert answer.text == expected.text

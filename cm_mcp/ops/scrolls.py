@@ -46,35 +46,13 @@ async def _keep_page(
     )
 
 
-async def scroll_logs(
-    client: CMClient,
-    request: LogsScrollRequest,
-    *,
-    max_tokens: int,
-    store: ResultStore | None = None,
-    cache: CacheUse | None = None,
-) -> Rendered:
-    return await _scroll(client, request, max_tokens=max_tokens, store=store, cache=cache)
-
-
-async def scroll_workloads(
-    client: CMClient,
-    request: WorkloadsScrollRequest,
-    *,
-    max_tokens: int,
-    store: ResultStore | None = None,
-    cache: CacheUse | None = None,
-) -> Rendered:
-    return await _scroll(client, request, max_tokens=max_tokens, store=store, cache=cache)
-
-
-async def _scroll(
+async def scroll(
     client: CMClient,
     request: LogsScrollRequest | WorkloadsScrollRequest,
     *,
     max_tokens: int,
-    store: ResultStore | None,
-    cache: CacheUse | None,
+    store: ResultStore | None = None,
+    cache: CacheUse | None = None,
 ) -> Rendered:
     """One scroll page: from the response cache when it can, else from the API (then kept and cached)."""
     if (cached := await _cached_page(client, request, max_tokens, store, cache)) is not None:

@@ -38,20 +38,15 @@ from cm_mcp.triage.requests import LogsTriageRequest, WorkloadsTriageRequest
 
 AggsRequest = rq.LogsAggsRequest | rq.WorkloadsAggsRequest
 BatchRequest = rq.LogsBatchRequest | rq.WorkloadsBatchRequest
+ScrollRequest = rq.LogsScrollRequest | rq.WorkloadsScrollRequest
 
 
 async def _aggregate(call: ToolCall, request: AggsRequest) -> Rendered:
     return await calls.aggregate(call.client, request, max_tokens=call.max_tokens, cache=call.cache)
 
 
-async def _scroll_logs(call: ToolCall, request: rq.LogsScrollRequest) -> Rendered:
-    return await scrolls.scroll_logs(
-        call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
-    )
-
-
-async def _scroll_workloads(call: ToolCall, request: rq.WorkloadsScrollRequest) -> Rendered:
-    return await scrolls.scroll_workloads(
+async def _scroll(call: ToolCall, request: ScrollRequest) -> Rendered:
+    return await scrolls.scroll(
         call.client, request, max_tokens=call.max_tokens, store=call.store, cache=call.cache
     )
 
@@ -112,7 +107,7 @@ ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
         names.LOGS_AGGS, rq.LogsAggsRequest, AggsResult, _aggregate, idempotent=True, options=_FRESH
     ),
     EndpointTool(
-        names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll_logs, idempotent=False, options=_FRESH
+        names.LOGS_SCROLL, rq.LogsScrollRequest, ScrollResult, _scroll, idempotent=False, options=_FRESH
     ),
     EndpointTool(
         names.LOGS_BATCH, rq.LogsBatchRequest, ExportOutcome, _export, idempotent=False, options=_FRESH
@@ -132,7 +127,7 @@ ENDPOINT_TOOLS: tuple[EndpointTool[Any], ...] = (
         names.WORKLOADS_SCROLL,
         rq.WorkloadsScrollRequest,
         ScrollResult,
-        _scroll_workloads,
+        _scroll,
         idempotent=False,
         options=_FRESH,
     ),
