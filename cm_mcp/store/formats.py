@@ -96,13 +96,20 @@ def line_key(line: bytes) -> bytes:
     match = _ENVELOPE_ID.match(line)
     if match is not None:
         return bytes(match.group(1))
+    return record_key(parse_line(line))
+
+
+def parse_line(line: bytes, number: int | None = None) -> dict[str, Any]:
+    """One NDJSON line as a JSON object; RecordFileError naming record `number` (when known) if it
+    is not one."""
+    which = "a record" if number is None else f"record {number:,}"
     try:
         record = json.loads(line)
     except (ValueError, RecursionError):
-        raise RecordFileError("a record is not valid JSON (corrupt or truncated file)") from None
+        raise RecordFileError(f"{which} is not valid JSON (corrupt or truncated file)") from None
     if not isinstance(record, dict):
-        raise RecordFileError("a record is not a JSON object")
-    return record_key(record)
+        raise RecordFileError(f"{which} is not a JSON object")
+    return record
 
 
 def normalise(record: Any) -> dict[str, Any]:
@@ -181,7 +188,7 @@ class RecordParser:
             tail, self._text = self._text, b""
             out += self._lines([tail], final=True)
             if not self.collect and self.compression == "gzip" and self._last_line.strip():
-                self._parse_line(self._last_line)  # the layout holds to the last record
+                parse_line(self._last_line, self.records)  # the layout holds to the last record
         else:
             assert self._array is not None
             out += self._array.finish()
@@ -298,7 +305,7 @@ class RecordParser:
         for line in lines:
             if not line.strip():
                 continue
-            record = self._parse_line(line)
+            record = parse_line(line, self.records + 1)
             self._first_checked = True
             self.records += 1
             if self.id_keys is not None:
@@ -306,17 +313,6 @@ class RecordParser:
             if self.collect:
                 out.append(normalise(record))
         return out
-
-    def _parse_line(self, line: bytes) -> Any:
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):
-            raise RecordFileError(
-                f"record {self.records + 1:,} is not valid JSON (corrupt or truncated file)"
-            ) from None
-        if not isinstance(record, dict):
-            raise RecordFileError(f"record {self.records + 1:,} is not a JSON object")
-        return record
 
 
 class _ArrayReader:
