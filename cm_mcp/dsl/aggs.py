@@ -23,6 +23,8 @@ from cm_mcp.dsl.aggspec import (
     VARIABLE_UNITS,
     calendar_unit,
     date_hist_checks,
+    filters_buckets,
+    range_buckets,
     supported,
     top_hits_params,
     top_hits_result,
@@ -181,19 +183,15 @@ class AggRunner:
         raise DSLError(f"{p}.{kind}", f"unsupported aggregation type; supported: {supported()}")
 
     def _filters(self, params: Any, subs: Mapping[str, Any], p: str, q: tantivy.Query) -> Json:
-        if not isinstance(params, Mapping) or "filters" not in params:
-            raise DSLError(f"{p}.filters", "expected {filters: {name: filter}} or {filters: [filter, ...]}")
-        raw = params["filters"]
-        named = isinstance(raw, Mapping)
-        items = list(raw.items()) if isinstance(raw, Mapping) else list(enumerate(raw))
-        conds = [(str(k), self.compiler.one(f, f"{p}.filters.filters.{k}")) for k, f in items]
-        if params.get("other_bucket") or "other_bucket_key" in params:
+        named, items, other = filters_buckets(params, p)
+        conds = [(key, self.compiler.one(item, f"{p}.filters.filters.{key}")) for key, item in items]
+        if other is not None:
             any_q = (
                 tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for _, c in conds])
                 if conds
                 else tantivy.Query.empty_query()
             )
-            conds.append((str(params.get("other_bucket_key", "_other_")), not_(any_q)))
+            conds.append((other, not_(any_q)))
         buckets = []
         for key, cond in conds:
             bq = and_all([q, cond])
@@ -209,7 +207,7 @@ class AggRunner:
         segment's column type and keys buckets by the converted bounds, so integers next to decimals
         (or a segment without the field) split and miscount a bucket, and it refuses overlapping
         ranges; its range *query* compares every numeric type exactly."""
-        field, is_ts, buckets = self.buckets.range_buckets(params, p)
+        field, is_ts, buckets = range_buckets(params, self.compiler.now, p)
         for ob in buckets:
             bq = and_all([q, self.buckets.range_query(field, is_ts, ob)])
             ob["doc_count"] = count_matches(self.searcher, bq)

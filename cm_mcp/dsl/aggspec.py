@@ -142,6 +142,53 @@ def range_bound(value: object, is_ts: bool, now: datetime, path: str) -> float |
         raise DSLError(path, "expected a number") from None
 
 
+def range_buckets(params: Any, now: datetime, p: str) -> tuple[str, bool, list[dict[str, Any]]]:
+    """A `range` aggregation's field, whether it is the timestamp, and its output buckets in order:
+    key, from, to (with from_as_string/to_as_string on the timestamp), doc_count left to the engine."""
+    from cm_mcp.dsl.datemath import iso_ms
+
+    only(params, {"field", "ranges", "keyed", "format"}, p)
+    if params.get("keyed"):
+        raise DSLError(f"{p}.keyed", "keyed ranges are not supported")
+    field = field_of(params, p)
+    is_ts = is_timestamp(field)
+    ranges = params.get("ranges")
+    if not isinstance(ranges, list) or not ranges:
+        raise DSLError(f"{p}.ranges", "expected a non-empty list")
+    buckets: list[dict[str, Any]] = []
+    for i, item in enumerate(ranges):
+        lo, hi = (range_bound(item.get(k), is_ts, now, f"{p}.ranges[{i}].{k}") for k in ("from", "to"))
+        low = "*" if lo is None else range_key_number(lo, is_ts)
+        high = "*" if hi is None else range_key_number(hi, is_ts)
+        bucket: dict[str, Any] = {"key": item.get("key") or f"{low}-{high}"}
+        if lo is not None:
+            bucket["from"] = lo
+            if is_ts:
+                bucket["from_as_string"] = iso_ms(int(lo))
+        if hi is not None:
+            bucket["to"] = hi
+            if is_ts:
+                bucket["to_as_string"] = iso_ms(int(hi))
+        buckets.append(bucket)
+    return field, is_ts, buckets
+
+
+def filters_buckets(params: Any, p: str) -> tuple[bool, list[tuple[str, Any]], str | None]:
+    """A `filters` aggregation: whether its buckets are named, (key, filter) in order, and the
+    other bucket's key when one is asked for."""
+    if not isinstance(params, Mapping) or "filters" not in params:
+        raise DSLError(f"{p}.filters", "expected {filters: {name: filter}} or {filters: [filter, ...]}")
+    raw = params["filters"]
+    named = isinstance(raw, Mapping)
+    items = list(raw.items()) if isinstance(raw, Mapping) else list(enumerate(raw))
+    other = (
+        str(params.get("other_bucket_key", "_other_"))
+        if params.get("other_bucket") or "other_bucket_key" in params
+        else None
+    )
+    return named, [(str(key), item) for key, item in items], other
+
+
 def top_hits_params(params: Any, p: str) -> tuple[int, Literal["asc", "desc"]]:
     """(size, order) of a `top_hits` aggregation; it sorts by @timestamp only (default newest first)."""
     params = params or {}

@@ -1,7 +1,7 @@
 """tantivy's native bucket aggregations (terms, histogram, fixed date_histogram) as OpenSearch's: each
 gives its tantivy spec, the query selecting one output bucket's documents (for sub-aggregations
-tantivy cannot nest) and the conversion of tantivy's answer. Also a range aggregation's buckets and
-the query of each (answered by queries: see `aggs.AggRunner._range`)."""
+tantivy cannot nest) and the conversion of tantivy's answer. Also the query of a range
+aggregation's bucket (answered by queries: see `aggs.AggRunner._range`)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ from cm_mcp.dsl.aggspec import (
     HISTOGRAM_PARAMS,
     TERMS_PARAMS,
     date_hist_checks,
-    range_bound,
 )
 from cm_mcp.dsl.aggspec import field_of as _field
 from cm_mcp.dsl.aggspec import fixed_interval as _fixed_interval
 from cm_mcp.dsl.aggspec import only as _only
-from cm_mcp.dsl.aggspec import range_key_number as _num_str
 from cm_mcp.dsl.datemath import iso_ms, parse_date
 from cm_mcp.dsl.errors import DSLError
 from cm_mcp.dsl.query import QueryCompiler, _range_syntax, not_, term_candidates, ts_range
@@ -160,38 +158,6 @@ class NativeBuckets:
             return {}, pairs
 
         return spec, bucket_of, post
-
-    def range_buckets(self, params: Any, p: str) -> tuple[str, bool, list[Json]]:
-        """The field, whether it is the timestamp, and the output buckets (key, from, to) asked for."""
-        _only(params, {"field", "ranges", "keyed", "format"}, p)
-        if params.get("keyed"):
-            raise DSLError(f"{p}.keyed", "keyed ranges are not supported")
-        field = _field(params, p)
-        is_ts = sc.is_timestamp(field)
-        ranges = params.get("ranges")
-        if not isinstance(ranges, list) or not ranges:
-            raise DSLError(f"{p}.ranges", "expected a non-empty list")
-        buckets: list[Json] = []
-        for i, r in enumerate(ranges):
-            lo, hi = (
-                range_bound(r.get(k), is_ts, self.compiler.now, f"{p}.ranges[{i}].{k}")
-                for k in ("from", "to")
-            )
-            key = (
-                r.get("key")
-                or f"{'*' if lo is None else _num_str(lo, is_ts)}-{'*' if hi is None else _num_str(hi, is_ts)}"
-            )
-            ob: Json = {"key": key}
-            if lo is not None:
-                ob["from"] = lo
-                if is_ts:
-                    ob["from_as_string"] = iso_ms(int(lo))
-            if hi is not None:
-                ob["to"] = hi
-                if is_ts:
-                    ob["to_as_string"] = iso_ms(int(hi))
-            buckets.append(ob)
-        return field, is_ts, buckets
 
     def range_query(self, field: str, is_ts: bool, bucket: Json) -> tantivy.Query:
         lo, hi = bucket.get("from"), bucket.get("to")

@@ -21,7 +21,6 @@ import duckdb
 
 from cm_mcp.api.querydsl import METRIC_AGGREGATIONS
 from cm_mcp.dsl import aggspec
-from cm_mcp.dsl.datemath import iso_ms
 from cm_mcp.dsl.duck import grouping, metrics
 from cm_mcp.dsl.duck.filters import FilterCompiler, all_of, any_of, not_
 from cm_mcp.dsl.duck.grouping import ByGroup, Json, Membership
@@ -135,16 +134,10 @@ class AggRunner:
         return self._single(ctx, condition, subs, p)
 
     def _filters(self, ctx: Ctx, params: Any, subs: Mapping[str, Any], p: str) -> ByGroup:
-        if not isinstance(params, Mapping) or "filters" not in params:
-            raise DSLError(f"{p}.filters", "expected {filters: {name: filter}} or {filters: [filter, ...]}")
-        raw = params["filters"]
-        named = isinstance(raw, Mapping)
-        items = list(raw.items()) if isinstance(raw, Mapping) else list(enumerate(raw))
-        conds = [(str(k), self.compiler.one(f, f"{p}.filters.filters.{k}")) for k, f in items]
-        if params.get("other_bucket") or "other_bucket_key" in params:
-            conds.append(
-                (str(params.get("other_bucket_key", "_other_")), not_(any_of([c for _, c in conds])))
-            )
+        named, items, other = aggspec.filters_buckets(params, p)
+        conds = [(key, self.compiler.one(item, f"{p}.filters.filters.{key}")) for key, item in items]
+        if other is not None:
+            conds.append((other, not_(any_of([c for _, c in conds]))))
         membership = (
             " UNION ALL ".join(
                 f"SELECT d.g, d.did, {j} AS k FROM {ctx.rows(cond)}" for j, (_, cond) in enumerate(conds)
@@ -176,29 +169,10 @@ class AggRunner:
         return grouping.date_histogram(self, ctx, params, subs, p)
 
     def _range(self, ctx: Ctx, params: Any, subs: Mapping[str, Any], p: str) -> ByGroup:
-        aggspec.only(params, {"field", "ranges", "keyed", "format"}, p)
-        if params.get("keyed"):
-            raise DSLError(f"{p}.keyed", "keyed ranges are not supported")
-        field = aggspec.field_of(params, p)
-        is_ts = is_timestamp(field)
-        ranges = params.get("ranges")
-        if not isinstance(ranges, list) or not ranges:
-            raise DSLError(f"{p}.ranges", "expected a non-empty list")
-        wanted: list[tuple[float | None, float | None, str]] = []
-        for i, r in enumerate(ranges):
-            lo, hi = (
-                aggspec.range_bound(r.get(k), is_ts, self.compiler.now, f"{p}.ranges[{i}].{k}")
-                for k in ("from", "to")
-            )
-            star = "*"
-            key = r.get("key") or (
-                f"{star if lo is None else aggspec.range_key_number(lo, is_ts)}-"
-                f"{star if hi is None else aggspec.range_key_number(hi, is_ts)}"
-            )
-            wanted.append((lo, hi, key))
+        field, _, wanted = aggspec.range_buckets(params, self.compiler.now, p)
         table = ", ".join(
             f"({j}, {'NULL' if lo is None else repr(lo)}::DOUBLE, {'NULL' if hi is None else repr(hi)}::DOUBLE)"
-            for j, (lo, hi, _) in enumerate(wanted)
+            for j, (lo, hi) in enumerate((b.get("from"), b.get("to")) for b in wanted)
         )
         values = field_values(self.compiler, ctx, field)
         membership = (
@@ -214,16 +188,7 @@ class AggRunner:
         results = self.children(ctx, Membership(rows=membership), chosen, subs, p)
         out: ByGroup = {g: {"buckets": []} for g in ctx.groups}
         for g, j, child in chosen:
-            lo, hi, key = wanted[j]
-            bucket: Json = {"key": key}
-            if lo is not None:
-                bucket["from"] = lo
-                if is_ts:
-                    bucket["from_as_string"] = iso_ms(int(lo))
-            if hi is not None:
-                bucket["to"] = hi
-                if is_ts:
-                    bucket["to_as_string"] = iso_ms(int(hi))
+            bucket: Json = dict(wanted[j])
             bucket["doc_count"] = counts.get((g, j), 0)
             out[g]["buckets"].append(self.attach(bucket, child, subs, results))
         return out
