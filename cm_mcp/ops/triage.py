@@ -196,6 +196,17 @@ async def triage(
     return Rendered(structured=fitted, text=text)
 
 
+def _scoped(target: Target, scope_args: dict[str, list[str]], start_ms: int, end_ms: int) -> dict[str, Any]:
+    """The arguments every request of a triage shares: its application, scope and a window."""
+    return {
+        "application": target.application,
+        "app_type": target.app_type,
+        **scope_args,
+        "start_time": format_utc(from_ms(start_ms)),
+        "end_time": format_utc(from_ms(end_ms)),
+    }
+
+
 async def _aggregate(
     client: CMClient,
     target: Target,
@@ -206,14 +217,7 @@ async def _aggregate(
     now: datetime,
 ) -> Mapping[str, Any]:
     model = LogsAggsRequest if target.kind == "logs" else WorkloadsAggsRequest
-    arguments = {
-        "application": target.application,
-        "app_type": target.app_type,
-        **scope_args,
-        "start_time": format_utc(from_ms(grid.first_ms)),
-        "end_time": format_utc(from_ms(grid.end_ms)),
-        "aggs": aggs,
-    }
+    arguments = {**_scoped(target, scope_args, grid.first_ms, grid.end_ms), "aggs": aggs}
     request = parse_request(model, arguments, now=now)  # the same rules as logs_aggs, before sending
     ledger.count(request.ENDPOINT)
     response = cast(AggsResponse, await client.call(request.ENDPOINT, request))
@@ -231,11 +235,7 @@ async def _scroll(
 ) -> tuple[list[dict[str, Any]], str | None]:
     model = LogsScrollRequest if target.kind == "logs" else WorkloadsScrollRequest
     arguments = {
-        "application": target.application,
-        "app_type": target.app_type,
-        **scope_args,
-        "start_time": format_utc(from_ms(plan.start_ms)),
-        "end_time": format_utc(from_ms(plan.end_ms)),
+        **_scoped(target, scope_args, plan.start_ms, plan.end_ms),
         "size": plan.size,
         "filters": plan.filters,
     }
